@@ -1,0 +1,41 @@
+"""The ASGI app factory: ``create_app(settings)`` owns every connection through its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from portal.resources import data_dir
+from portal.services import Portal
+from portal.settings import Settings
+from portal.web import field, ops, tracking
+from portal.web.security import SecurityHeaders
+from portal.web.templating import make_templates
+
+
+def create_app(settings: Settings, *, portal: Portal | None = None) -> Starlette:
+    portal = portal or Portal(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await portal.start()
+        try:
+            yield
+        finally:
+            await portal.stop()
+
+    routes = [
+        *ops.routes,
+        *field.routes,
+        *tracking.routes,
+        Mount("/static", StaticFiles(directory=data_dir("static")), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
+    app.state.portal = portal
+    app.state.templates = make_templates(settings)
+    return app

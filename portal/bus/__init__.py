@@ -1,0 +1,1 @@
+"""Live-event fan-out to open tracking streams (see ``base.Bus``)."""

@@ -1,0 +1,82 @@
+"""The ``portal`` command line (CONTRACT §2)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from portal import __version__
+from portal.settings import ConfigError, Settings, from_env
+
+log = logging.getLogger("portal.cli")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="portal", description="Customer notification and live-tracking portal.")
+    parser.add_argument("--version", action="version", version=f"portal {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the web app and the notification worker")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    link = commands.add_parser("link", help="print a job's current tracking link")
+    link.add_argument("job_id", metavar="JOB_ID")
+    return parser
+
+
+def _settings() -> Settings:
+    return from_env()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings()
+        if args.command == "serve":
+            return serve(settings, args.host, args.port)
+        if args.command == "link":
+            return asyncio.run(print_link(settings, args.job_id))
+    except ConfigError as exc:
+        print(f"portal: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def _where(settings: Settings) -> str:
+    path = settings.sqlite_path
+    return f"SQLite database {path.resolve()}" if path else f"store {settings.store_url.split('@')[-1]}"
+
+
+def serve(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from portal.app import create_app
+
+    shown_host = f"[{host}]" if ":" in host else host
+    settings = settings.with_public_url(f"http://{shown_host}:{port}")
+    print(f"portal {__version__}: serving on http://{shown_host}:{port}", file=sys.stderr)
+    print(f"  public URL: {settings.public_url}", file=sys.stderr)
+    print(f"  {_where(settings)}", file=sys.stderr)
+    if not settings.webhook_secrets:
+        print("  PORTAL_WEBHOOK_SECRET is not set: field webhooks answer 503 until it is", file=sys.stderr)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    return 0
+
+
+async def print_link(settings: Settings, job_id: str) -> int:
+    from portal.services import Portal
+
+    portal = Portal(settings)
+    await portal.store.open()
+    try:
+        url = await portal.link_url(job_id)
+    finally:
+        await portal.store.close()
+    if url is None:
+        print(f"portal: no job with id {job_id!r} in {_where(settings)}", file=sys.stderr)
+        return 1
+    print(url)
+    return 0

@@ -1,0 +1,150 @@
+"""What a customer may see of a job, and which live events a change produces.
+
+The public state is the only view of a job that leaves the portal through a tracking link:
+it never carries the customer's phone or email, and it carries the technician's position
+only while they are on the way.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from portal.core.eta import current_eta
+from portal.core.jobs import Job, iso_utc, parse_iso
+
+STATUS_LABELS = {
+    "created": "Request received",
+    "scheduled": "Scheduled",
+    "dispatched": "Technician assigned",
+    "en_route": "Technician on the way",
+    "in_progress": "Technician on site",
+    "completed": "Completed",
+    "cancelled": "Cancelled",
+    "on_hold": "On hold",
+}
+RESCHEDULABLE = frozenset({"created", "scheduled", "dispatched", "on_hold"})
+DEFAULT_TIMEZONE = "UTC"
+# Keys whose change is announced as a ``job`` event (details changed).
+DETAIL_KEYS = (
+    "reference",
+    "service",
+    "window",
+    "timezone",
+    "technician",
+    "can_reschedule",
+    "slots",
+    "reschedule",
+    "rating",
+    "invoice_url",
+    "timeline",
+)
+
+
+def zone(job: Job) -> ZoneInfo:
+    """The job's time zone; an unknown name (refused at intake) falls back to UTC."""
+    try:
+        return ZoneInfo(str(job.values.get("timezone") or DEFAULT_TIMEZONE))
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def local_iso(raw: str, tz: ZoneInfo) -> str:
+    return parse_iso(raw).astimezone(tz).isoformat()
+
+
+def first_name(name: str | None) -> str | None:
+    parts = (name or "").split()
+    return parts[0] if parts else None
+
+
+def public_state(job: Job, now: datetime) -> dict[str, Any]:
+    tz = zone(job)
+    values = job.values
+    window = values.get("window")
+    technician = values.get("technician")
+    slots = values.get("reschedule_slots") or []
+    pending = values.get("portal.reschedule")
+    status = job.status
+    en_route = status == "en_route"
+    return {
+        "reference": values.get("reference") or job.id,
+        "service": values.get("service"),
+        "status": status,
+        "status_label": STATUS_LABELS[status],
+        "window": ({"start": local_iso(window["start"], tz), "end": local_iso(window["end"], tz)} if window else None),
+        "timezone": tz.key,
+        "technician": (
+            {"name": first_name(technician.get("name")), "photo_url": technician.get("photo_url")}
+            if technician
+            else None
+        ),
+        "eta": _eta(job, now, tz) if en_route else None,
+        "location": _location(job, tz) if en_route else None,
+        "timeline": [{"status": t["status"], "at": local_iso(t["at"], tz)} for t in job.timeline],
+        "can_reschedule": status in RESCHEDULABLE and bool(slots) and pending is None,
+        "slots": [{"start": s["start"], "end": s["end"]} for s in slots],
+        "reschedule": pending,
+        "rating": values.get("portal.rating"),
+        "invoice_url": values.get("invoice_url"),
+    }
+
+
+def _eta(job: Job, now: datetime, tz: ZoneInfo) -> dict[str, Any] | None:
+    at = current_eta(job.values.get("eta"), job.location, job.address, now)
+    if at is None:
+        return None
+    minutes = max(0, round((at - now).total_seconds() / 60))
+    return {"at": at.astimezone(tz).isoformat(), "minutes": minutes}
+
+
+def _location(job: Job, tz: ZoneInfo) -> dict[str, Any] | None:
+    loc = job.location
+    if loc is None:
+        return None
+    return {
+        "lat": loc["lat"],
+        "lon": loc["lon"],
+        "updated_at": local_iso(loc["recorded_at"], tz),
+        "accuracy_m": loc.get("accuracy_m"),
+    }
+
+
+def live_events(before: Job | None, after: Job, now: datetime) -> list[tuple[str, dict[str, Any]]]:
+    """The events an open tracking page needs to move from ``before`` to ``after``."""
+    old = public_state(before, now) if before is not None else None
+    new = public_state(after, now)
+    events: list[tuple[str, dict[str, Any]]] = []
+    if old is None or old["status"] != new["status"]:
+        events.append(("status", status_event(new, after)))
+    elif old["location"] != new["location"] and new["location"] is not None:
+        events.append(("location", new["location"]))
+    if old is not None and _eta_at(old) != _eta_at(new) and new["status"] == old["status"]:
+        events.append(("eta", new["eta"] or {"at": None, "minutes": None}))
+    if old is None or any(old[k] != new[k] for k in DETAIL_KEYS):
+        events.append(("job", new))
+    return events
+
+
+def status_event(state: dict[str, Any], job: Job) -> dict[str, Any]:
+    return {
+        "status": state["status"],
+        "status_label": state["status_label"],
+        "reason": job.values.get("status_reason"),
+        "timeline": state["timeline"],
+        "eta": state["eta"],
+        "location": state["location"],
+    }
+
+
+def _eta_at(state: dict[str, Any]) -> str | None:
+    eta = state["eta"]
+    return eta["at"] if eta else None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = ["STATUS_LABELS", "iso_utc", "live_events", "public_state", "status_event", "utc_now"]

@@ -1,0 +1,179 @@
+"""Field-system webhooks in: verify the signature, validate the payload, apply it.
+
+Validation uses the published JSON Schemas in ``webhooks/schemas`` themselves, so the
+endpoint and the documented contract cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+from referencing import Registry, Resource
+from standardwebhooks import Webhook
+
+from portal.core.jobs import FieldEvent, parse_iso
+
+MAX_BODY_BYTES = 256 * 1024  # CONTRACT §3
+TOLERANCE_SECONDS = 5 * 60  # the Standard Webhooks replay window
+MAX_WEBHOOK_ID_LENGTH = 256
+MAX_DETAILS = 20  # enough to fix a payload; bounded so a hostile one cannot make a huge answer
+EVENT_TYPES = ("job.updated", "job.status_changed", "technician.location", "job.eta")
+
+
+@dataclass
+class Rejected(Exception):
+    """A webhook that is refused; ``status`` is the HTTP answer, ``reason`` is shown to staff."""
+
+    status: int
+    reason: str
+    detail: list[dict[str, str]] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        if self.status == 400:
+            return {"error": "invalid_payload", "detail": self.detail}
+        names = {401: "invalid_signature", 413: "payload_too_large", 415: "unsupported_media_type"}
+        return {"error": names.get(self.status, "rejected"), "detail": self.reason}
+
+
+class SignatureVerifier:
+    """Standard Webhooks verification over the raw bytes, with several secrets for rotation."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self._hooks = [Webhook(secret) for secret in secrets]
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._hooks)
+
+    def verify(self, body: bytes, headers: Mapping[str, str], now: float | None = None) -> str:
+        """Return the webhook id of a genuine, fresh request; raise Rejected(401) otherwise."""
+        msg_id = headers.get("webhook-id", "")
+        stamp = headers.get("webhook-timestamp", "")
+        signature = headers.get("webhook-signature", "")
+        if not (msg_id and stamp and signature):
+            raise Rejected(401, "missing webhook-id, webhook-timestamp or webhook-signature header")
+        if len(msg_id) > MAX_WEBHOOK_ID_LENGTH:
+            raise Rejected(401, "webhook-id is too long")
+        try:
+            sent = int(stamp)
+        except ValueError:
+            raise Rejected(401, "webhook-timestamp is not Unix seconds") from None
+        if abs((time.time() if now is None else now) - sent) > TOLERANCE_SECONDS:
+            raise Rejected(401, "webhook-timestamp is more than 5 minutes off")
+        wanted = {"webhook-id": msg_id, "webhook-timestamp": stamp, "webhook-signature": signature}
+        for hook in self._hooks:
+            try:
+                hook.verify(body, wanted, json_parse=False)
+            except Exception:  # the library raises ValueError/binascii errors on malformed input
+                continue
+            return msg_id
+        raise Rejected(401, "no valid signature for any configured secret")
+
+
+def _check_datetime(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        parse_iso(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_zone(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def format_checker() -> FormatChecker:
+    checker = FormatChecker(["email"])
+    checker.checks("date-time")(_check_datetime)
+    checker.checks("iana-time-zone")(_check_zone)
+    return checker
+
+
+def load_registry(schema_dir: Path) -> Registry:
+    resources = []
+    for path in sorted(schema_dir.rglob("*.json")):
+        contents = json.loads(path.read_text())
+        resources.append((contents["$id"], Resource.from_contents(contents)))
+    return Registry().with_resources(resources)
+
+
+class EventParser:
+    """Turns a verified body into a FieldEvent, or a 400 with a precise ``detail`` list."""
+
+    def __init__(self, schema_dir: Path) -> None:
+        registry = load_registry(schema_dir)
+        checker = format_checker()
+        self._validators = {}
+        for kind in EVENT_TYPES:
+            schema = json.loads((schema_dir / "inbound" / f"{kind}.json").read_text())
+            self._validators[kind] = Draft202012Validator(schema, registry=registry, format_checker=checker)
+
+    def parse(self, body: bytes, webhook_id: str) -> FieldEvent:
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Rejected(400, "body is not JSON", [{"loc": "", "msg": f"body is not valid JSON: {exc}"}]) from None
+        if not isinstance(payload, dict):
+            raise Rejected(400, "body is not a JSON object", [{"loc": "", "msg": "expected a JSON object"}])
+        kind = payload.get("type")
+        validator = self._validators.get(kind) if isinstance(kind, str) else None
+        if validator is None or not isinstance(kind, str):
+            msg = f"unknown event type {str(kind)[:60]!r}; expected one of {', '.join(EVENT_TYPES)}"
+            raise Rejected(400, "unknown event type", [{"loc": "type", "msg": msg}])
+        detail = [_describe(e) for e in sorted(validator.iter_errors(payload), key=_error_order)]
+        detail += _semantic_errors(payload) if not detail else []
+        if detail:
+            raise Rejected(400, "invalid payload", detail[:MAX_DETAILS])
+        return FieldEvent(webhook_id, kind, parse_iso(payload["timestamp"]), payload["data"])
+
+
+def _error_order(error: ValidationError) -> tuple[str, ...]:
+    return tuple(str(p) for p in error.absolute_path)
+
+
+def _describe(error: ValidationError) -> dict[str, str]:
+    path = [str(p) for p in error.absolute_path]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [p for p in error.validator_value if p not in error.instance]
+        if missing:
+            return {"loc": ".".join([*path, missing[0]]), "msg": "field required"}
+    message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
+    return {"loc": ".".join(path), "msg": message}
+
+
+def _semantic_errors(payload: dict[str, Any]) -> list[dict[str, str]]:
+    """What JSON Schema cannot say: a window or slot must end after it starts."""
+    job = payload["data"].get("job") if payload["type"] == "job.updated" else None
+    if not isinstance(job, dict):
+        return []
+    spans: list[tuple[str, dict[str, str]]] = []
+    if isinstance(job.get("window"), dict):
+        spans.append(("data.job.window", job["window"]))
+    for index, slot in enumerate(job.get("reschedule_slots") or []):
+        spans.append((f"data.job.reschedule_slots.{index}", slot))
+    errors = []
+    for loc, span in spans:
+        if parse_iso(span["end"]) <= parse_iso(span["start"]):
+            errors.append({"loc": f"{loc}.end", "msg": "must be after start"})
+    return errors
+
+
+def excerpt(body: bytes, limit: int = 500) -> str:
+    """A short, safe-to-store piece of a rejected body (shown escaped to staff)."""
+    text = body[:limit].decode("utf-8", errors="replace")
+    return text + ("..." if len(body) > limit else "")

@@ -1,0 +1,258 @@
+"""Settings, read once from the environment and validated before anything starts.
+
+Every setting is listed in ``SETTINGS`` with its default and help text; a test fails when
+the README does not document one of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import phonenumbers
+
+log = logging.getLogger("portal.settings")
+
+DEFAULT_STORE = "sqlite:///portal.db"
+SMTP_DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message names the variable and what to fix."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("PORTAL_STORE", DEFAULT_STORE, "`sqlite:///path/to/file.db` or `redis://host:port/db`."),
+    Setting(
+        "PORTAL_SECRET_KEY",
+        "generated beside the SQLite file (dev only)",
+        "Keys for signed links and sessions, comma-separated: the first signs, all verify.",
+    ),
+    Setting("PORTAL_PUBLIC_URL", "the address `serve` listens on", "Public base URL for links and Twilio signatures."),
+    Setting(
+        "PORTAL_WEBHOOK_SECRET",
+        "none (field webhooks answer 503)",
+        "Standard Webhooks secret(s) `whsec_...` for inbound field webhooks, space-separated.",
+    ),
+    Setting("PORTAL_CALLBACK_URL", "none (callbacks recorded, not sent)", "Field-system endpoint for callbacks."),
+    Setting("PORTAL_CALLBACK_SECRET", "required with the URL", "`whsec_...` used to sign callbacks."),
+    Setting("PORTAL_DEFAULT_REGION", "US", "Region for phone numbers without a country code."),
+    Setting("PORTAL_LINK_TTL_DAYS", "14", "Days a tracking link works after completion or cancellation."),
+    Setting("PORTAL_QUIET_HOURS", "21:00-08:00", "Local hours in which non-urgent SMS wait; empty for none."),
+    Setting("PORTAL_COMPANY_NAME", "Your service team", "The name shown in messages and pages."),
+    Setting("PORTAL_TEMPLATES_DIR", "none", "Directory whose templates override the built-in ones."),
+    Setting("TWILIO_ACCOUNT_SID", "none (SMS recorded as not sent)", "Twilio account SID."),
+    Setting("TWILIO_AUTH_TOKEN", "none", "Twilio auth token (also validates Twilio's webhooks)."),
+    Setting("TWILIO_FROM", "none", "Sender phone number or Messaging Service SID (`MG...`)."),
+    Setting("TWILIO_API_URL", "Twilio's own", "Base URL of a Twilio-compatible API."),
+    Setting("SMTP_HOST", "none (email recorded as not sent)", "Outgoing mail server."),
+    Setting("SMTP_PORT", "25 / 587 / 465 by SMTP_TLS", "Outgoing mail server port."),
+    Setting("SMTP_USERNAME", "none", "SMTP login name."),
+    Setting("SMTP_PASSWORD", "none", "SMTP password."),
+    Setting("SMTP_TLS", "starttls", "`none`, `starttls` or `tls`."),
+    Setting("SMTP_FROM", "none (required with SMTP_HOST)", "Sender address of emails."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    store_url: str = DEFAULT_STORE
+    secret_keys: tuple[str, ...] = ()
+    public_url: str | None = None
+    webhook_secrets: tuple[str, ...] = ()
+    callback_url: str | None = None
+    callback_secret: str | None = None
+    default_region: str = "US"
+    link_ttl_days: int = 14
+    quiet_hours: tuple[time, time] | None = (time(21, 0), time(8, 0))
+    company_name: str = "Your service team"
+    templates_dir: Path | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    twilio_from: str | None = None
+    twilio_api_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_tls: str = "starttls"
+    smtp_from: str | None = None
+    demo: bool = False
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file for a ``sqlite:///`` store, else None."""
+        if not self.store_url.startswith("sqlite:///"):
+            return None
+        return Path(self.store_url.removeprefix("sqlite:///"))
+
+    def with_public_url(self, url: str) -> Settings:
+        """A copy whose public URL is ``url`` unless one was configured."""
+        if self.public_url:
+            return self
+        return _replace(self, public_url=url.rstrip("/"))
+
+
+def _replace(settings: Settings, **changes: object) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, **changes)  # type: ignore[arg-type]
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raise ConfigError naming the first bad variable."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    store_url = get("PORTAL_STORE") or DEFAULT_STORE
+    _check_store(store_url)
+    smtp_tls = (get("SMTP_TLS") or "starttls").lower()
+    if smtp_tls not in SMTP_DEFAULT_PORTS:
+        raise ConfigError(f"SMTP_TLS must be one of none, starttls, tls; got {smtp_tls!r}")
+    settings = Settings(
+        store_url=store_url,
+        secret_keys=_secret_keys(get("PORTAL_SECRET_KEY"), store_url),
+        public_url=_url("PORTAL_PUBLIC_URL", get("PORTAL_PUBLIC_URL")),
+        webhook_secrets=_whsecs("PORTAL_WEBHOOK_SECRET", get("PORTAL_WEBHOOK_SECRET")),
+        callback_url=_url("PORTAL_CALLBACK_URL", get("PORTAL_CALLBACK_URL")),
+        callback_secret=get("PORTAL_CALLBACK_SECRET"),
+        default_region=_region(get("PORTAL_DEFAULT_REGION") or "US"),
+        link_ttl_days=_positive_int("PORTAL_LINK_TTL_DAYS", get("PORTAL_LINK_TTL_DAYS") or "14"),
+        quiet_hours=parse_quiet_hours(env.get("PORTAL_QUIET_HOURS", "21:00-08:00")),
+        company_name=get("PORTAL_COMPANY_NAME") or "Your service team",
+        templates_dir=_directory("PORTAL_TEMPLATES_DIR", get("PORTAL_TEMPLATES_DIR")),
+        twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
+        twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
+        twilio_from=get("TWILIO_FROM"),
+        twilio_api_url=_url("TWILIO_API_URL", get("TWILIO_API_URL")),
+        smtp_host=get("SMTP_HOST"),
+        smtp_port=_positive_int("SMTP_PORT", get("SMTP_PORT") or str(SMTP_DEFAULT_PORTS[smtp_tls])),
+        smtp_username=get("SMTP_USERNAME"),
+        smtp_password=get("SMTP_PASSWORD"),
+        smtp_tls=smtp_tls,
+        smtp_from=get("SMTP_FROM"),
+    )
+    _check_pairs(settings)
+    return settings
+
+
+def _check_store(url: str) -> None:
+    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        return
+    if url.startswith(("redis://", "rediss://")):
+        return
+    raise ConfigError(f"PORTAL_STORE must look like sqlite:///path/to/file.db or redis://host:port/db; got {url!r}")
+
+
+def _secret_keys(raw: str | None, store_url: str) -> tuple[str, ...]:
+    if raw:
+        keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+        if any(len(k) < 16 for k in keys):
+            raise ConfigError("PORTAL_SECRET_KEY: each key must be at least 16 characters long")
+        return keys
+    if not store_url.startswith("sqlite:///"):
+        raise ConfigError("PORTAL_SECRET_KEY is required when PORTAL_STORE is not SQLite")
+    path = Path(store_url.removeprefix("sqlite:///") + ".secret")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+        log.warning("PORTAL_SECRET_KEY is not set: generated a development key in %s", path)
+    else:
+        log.warning("PORTAL_SECRET_KEY is not set: using the development key in %s", path)
+    return (path.read_text().strip(),)
+
+
+def _url(name: str, raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name} must be an http:// or https:// URL; got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _whsecs(name: str, raw: str | None) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    found = tuple(raw.split())
+    for secret in found:
+        if not secret.startswith("whsec_"):
+            raise ConfigError(f"{name}: each secret must start with whsec_")
+        try:
+            key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"{name}: the part after whsec_ must be base64") from None
+        if len(key) < 16:
+            raise ConfigError(f"{name}: each secret must hold at least 16 bytes of key")
+    return found
+
+
+def _region(raw: str) -> str:
+    region = raw.upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(f"PORTAL_DEFAULT_REGION must be a region code such as US or GB; got {raw!r}")
+    return region
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number; got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than zero; got {raw!r}")
+    return value
+
+
+def _directory(name: str, raw: str | None) -> Path | None:
+    if raw is None:
+        return None
+    path = Path(raw)
+    if not path.is_dir():
+        raise ConfigError(f"{name} must be an existing directory; got {raw!r}")
+    return path
+
+
+def parse_quiet_hours(raw: str) -> tuple[time, time] | None:
+    """Parse ``HH:MM-HH:MM``; an empty value means no quiet hours."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in raw.split("-"))
+    except ValueError:
+        raise ConfigError(f"PORTAL_QUIET_HOURS must look like 21:00-08:00 or be empty; got {raw!r}") from None
+    if start == end:
+        raise ConfigError("PORTAL_QUIET_HOURS: start and end must differ")
+    return start, end
+
+
+def _check_pairs(s: Settings) -> None:
+    if s.callback_url and not s.callback_secret:
+        raise ConfigError("PORTAL_CALLBACK_SECRET is required when PORTAL_CALLBACK_URL is set")
+    if s.callback_secret:
+        _whsecs("PORTAL_CALLBACK_SECRET", s.callback_secret)
+    if s.twilio_account_sid and not (s.twilio_auth_token and s.twilio_from):
+        raise ConfigError("TWILIO_AUTH_TOKEN and TWILIO_FROM are required when TWILIO_ACCOUNT_SID is set")
+    if s.smtp_host and not s.smtp_from:
+        raise ConfigError("SMTP_FROM is required when SMTP_HOST is set")

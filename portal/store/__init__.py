@@ -1,0 +1,16 @@
+"""Storage backends behind one protocol (see ``base.Store``)."""
+
+from __future__ import annotations
+
+from portal.settings import ConfigError, Settings
+from portal.store.base import Store
+
+
+def open_store(settings: Settings) -> Store:
+    """The store named by ``PORTAL_STORE`` (not yet opened)."""
+    path = settings.sqlite_path
+    if path is not None:
+        from portal.store.sqlite import SQLiteStore
+
+        return SQLiteStore(path)
+    raise ConfigError("PORTAL_STORE: Redis stores are not available in this version; use sqlite:///path.db")

@@ -1,0 +1,403 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+One writer thread owns the only write connection and commits whatever has queued up in a
+single transaction (group commit), each change inside its own savepoint so one failure
+cannot spoil its neighbours. Readers use a small pool of threads with their own
+connections, so no SQLite call ever runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from portal.core.jobs import Job, iso_utc
+from portal.store.base import (
+    EVENT_LOG_CAP,
+    REJECTED_KEEP,
+    WEBHOOK_ID_RETENTION_HOURS,
+    ChangeResult,
+    Decide,
+    JobRecord,
+    LinkLookup,
+    Message,
+    Rejection,
+    StoredEvent,
+    StoreUnavailable,
+)
+from portal.store.migrations import migrate
+
+log = logging.getLogger("portal.store")
+T = TypeVar("T")
+
+MAX_BATCH = 256  # changes per group commit: large enough to amortise fsync, small enough to stay fresh
+READ_THREADS = 4
+BUSY_TIMEOUT_MS = 5000  # how long to wait for another process's lock before answering 503
+LINK_KEY_BYTES = 9  # 12 URL-safe characters: 72 random bits, unguessable and short for SMS
+
+_STOP = object()
+
+
+def new_link_key() -> str:
+    return secrets.token_urlsafe(LINK_KEY_BYTES)
+
+
+def connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class _Writer(threading.Thread):
+    """Infinite looping thread that protects the single write connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__(name="sqlite-writer", daemon=True)
+        self.conn = conn
+        self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch = [self.jobs.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self.jobs.get_nowait())
+                except queue.Empty:
+                    break
+            if _STOP in batch:
+                stopping = True
+                batch = [item for item in batch if item is not _STOP]
+            if batch:
+                self._commit(batch)
+        self.conn.close()
+
+    def _commit(self, batch: list[Any]) -> None:
+        outcomes: list[tuple[Any, Any, BaseException | None]] = []
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            for fn, future, _loop in batch:
+                self.conn.execute("SAVEPOINT change")
+                try:
+                    result = fn(self.conn)
+                except Exception as exc:
+                    self.conn.execute("ROLLBACK TO change")
+                    self.conn.execute("RELEASE change")
+                    outcomes.append((future, None, exc))
+                else:
+                    self.conn.execute("RELEASE change")
+                    outcomes.append((future, result, None))
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("store write failed: %s", exc)
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            failure = StoreUnavailable(f"SQLite write failed: {exc}")
+            outcomes = [(future, None, failure) for _, future, _ in batch]
+        for (_, _, loop), (future, result, error) in zip(batch, outcomes, strict=True):
+            loop.call_soon_threadsafe(_settle, future, result, error)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+class SQLiteStore:
+    def __init__(self, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        self.path = Path(path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._writer: _Writer | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await asyncio.to_thread(self._open_writer)
+        self._writer = _Writer(conn)
+        self._writer.start()
+        self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="sqlite-read")
+
+    def _open_writer(self) -> sqlite3.Connection:
+        conn = connect(self.path, self.busy_timeout_ms)
+        migrate(conn)
+        return conn
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.jobs.put(_STOP)
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+            self._readers = None
+        with self._lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+
+    # -- plumbing ------------------------------------------------------------------
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` inside the next group commit and return its result."""
+        writer = self._writer
+        if writer is None or not writer.is_alive():
+            raise StoreUnavailable("the store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        writer.jobs.put((fn, future, loop))
+        try:
+            return await future
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite write failed: {exc}") from exc
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._readers is None:
+            raise StoreUnavailable("the store is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._readers, self._read, fn)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite read failed: {exc}") from exc
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, self.busy_timeout_ms)
+            self._local.conn = conn
+            with self._lock:
+                self._reader_conns.append(conn)
+        return fn(conn)
+
+    async def ping(self) -> None:
+        if self._writer is None or not self._writer.is_alive():
+            raise StoreUnavailable("the store is closed")
+        await self.read(lambda c: c.execute("SELECT version FROM schema_version").fetchone())
+
+    # -- jobs ----------------------------------------------------------------------
+
+    async def change_job(self, job_id: str, decide: Decide, *, webhook_id: str | None = None) -> ChangeResult:
+        return await self.write(lambda conn: _change_job(conn, job_id, decide, webhook_id))
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        return await self.read(lambda c: _job_record(c, "id", job_id))
+
+    async def resolve_link(self, link_key: str) -> LinkLookup:
+        def lookup(conn: sqlite3.Connection) -> LinkLookup:
+            row = conn.execute("SELECT job_id, revoked_at FROM link_keys WHERE key = ?", (link_key,)).fetchone()
+            if row is None:
+                return LinkLookup(None)
+            if row[1] is not None:
+                return LinkLookup(None, revoked=True)
+            return LinkLookup(_job_record(conn, "id", row[0]))
+
+        return await self.read(lookup)
+
+    async def rotate_link_key(self, job_id: str) -> str | None:
+        def rotate(conn: sqlite3.Connection) -> str | None:
+            now = iso_utc(datetime.now(UTC))
+            if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+                return None
+            key = new_link_key()
+            conn.execute("UPDATE link_keys SET revoked_at = ? WHERE job_id = ? AND revoked_at IS NULL", (now, job_id))
+            conn.execute("INSERT INTO link_keys (key, job_id, created_at) VALUES (?, ?, ?)", (key, job_id, now))
+            conn.execute("UPDATE jobs SET link_key = ?, updated_at = ? WHERE id = ?", (key, now, job_id))
+            return key
+
+        return await self.write(rotate)
+
+    async def events_after(self, job_id: str, seq: int) -> list[StoredEvent] | None:
+        def fetch(conn: sqlite3.Connection) -> list[StoredEvent] | None:
+            oldest = conn.execute("SELECT MIN(seq) FROM job_events WHERE job_id = ?", (job_id,)).fetchone()[0]
+            if oldest is not None and oldest > seq + 1:
+                return None
+            rows = conn.execute(
+                "SELECT seq, type, data, at FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq",
+                (job_id, seq),
+            ).fetchall()
+            return [StoredEvent(job_id, r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+
+        return await self.read(fetch)
+
+    # -- messages ------------------------------------------------------------------
+
+    async def add_message(self, message: Message) -> int:
+        return await self.write(lambda c: insert_message(c, message))
+
+    async def list_messages(self, job_id: str) -> list[Message]:
+        rows = await self.read(
+            lambda c: c.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE job_id = ? ORDER BY id", (job_id,)
+            ).fetchall()
+        )
+        return [message_from_row(row) for row in rows]
+
+    # -- rejected webhooks and upkeep ------------------------------------------------
+
+    async def record_rejection(self, rejection: Rejection) -> None:
+        await self.write(
+            lambda c: c.execute(
+                "INSERT INTO rejected_webhooks (received_at, status_code, reason, webhook_id, detail, excerpt)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    rejection.received_at,
+                    rejection.status_code,
+                    rejection.reason,
+                    rejection.webhook_id,
+                    rejection.detail,
+                    rejection.excerpt,
+                ),
+            )
+        )
+
+    async def list_rejections(self, limit: int = 100) -> list[Rejection]:
+        rows = await self.read(
+            lambda c: c.execute(
+                "SELECT received_at, status_code, reason, webhook_id, detail, excerpt"
+                " FROM rejected_webhooks ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        )
+        return [Rejection(*row) for row in rows]
+
+    async def maintain(self, now: str) -> None:
+        cutoff = iso_utc(datetime.fromisoformat(now) - timedelta(hours=WEBHOOK_ID_RETENTION_HOURS))
+
+        def upkeep(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM webhook_ids WHERE received_at < ?", (cutoff,))
+            conn.execute(
+                "DELETE FROM rejected_webhooks WHERE id <= (SELECT MAX(id) FROM rejected_webhooks) - ?",
+                (REJECTED_KEEP,),
+            )
+
+        await self.write(upkeep)
+
+
+MESSAGE_COLUMNS = (
+    "id, job_id, channel, direction, to_addr, from_addr, body, status, provider_id, error, meta, created_at, updated_at"
+)
+
+
+def message_from_row(row: tuple[Any, ...]) -> Message:
+    return Message(
+        id=row[0],
+        job_id=row[1],
+        channel=row[2],
+        direction=row[3],
+        to_addr=row[4],
+        from_addr=row[5],
+        body=row[6],
+        status=row[7],
+        provider_id=row[8],
+        error=row[9],
+        meta=json.loads(row[10]),
+        created_at=row[11],
+        updated_at=row[12],
+    )
+
+
+def insert_message(conn: sqlite3.Connection, m: Message) -> int:
+    cursor = conn.execute(
+        "INSERT INTO messages (job_id, channel, direction, to_addr, from_addr, body, status, provider_id, error,"
+        " meta, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            m.job_id,
+            m.channel,
+            m.direction,
+            m.to_addr,
+            m.from_addr,
+            m.body,
+            m.status,
+            m.provider_id,
+            m.error,
+            json.dumps(m.meta),
+            m.created_at,
+            m.updated_at,
+        ),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def _job_record(conn: sqlite3.Connection, column: str, value: str) -> JobRecord | None:
+    row = conn.execute(
+        f"SELECT doc, link_key, last_seq, created_at, updated_at FROM jobs WHERE {column} = ?", (value,)
+    ).fetchone()
+    if row is None:
+        return None
+    return JobRecord(Job.from_dict(json.loads(row[0])), row[1], row[2], row[3], row[4])
+
+
+def _change_job(conn: sqlite3.Connection, job_id: str, decide: Decide, webhook_id: str | None) -> ChangeResult:
+    now = iso_utc(datetime.now(UTC))
+    if webhook_id is not None:
+        inserted = conn.execute(
+            "INSERT INTO webhook_ids (id, received_at) VALUES (?, ?) ON CONFLICT DO NOTHING", (webhook_id, now)
+        ).rowcount
+        if not inserted:
+            return ChangeResult(duplicate=True, job_id=job_id)
+    record = _job_record(conn, "id", job_id)
+    decision = decide(record.job if record else None)
+    job = decision.job
+    doc = json.dumps(job.to_dict(), separators=(",", ":"))
+    customer = job.customer
+    search = (
+        job.status,
+        job.closed_at,
+        job.values.get("reference"),
+        job.values.get("customer.phone_e164"),
+        (customer.get("email") or "").lower() or None,
+        (customer.get("name") or "").lower() or None,
+    )
+    if record is None:
+        key = new_link_key()
+        conn.execute(
+            "INSERT INTO jobs (id, link_key, doc, status, closed_at, reference, phone, email, name,"
+            " last_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+            (job_id, key, doc, *search, now, now),
+        )
+        conn.execute("INSERT INTO link_keys (key, job_id, created_at) VALUES (?, ?, ?)", (key, job_id, now))
+        seq = 0
+    else:
+        conn.execute(
+            "UPDATE jobs SET doc = ?, status = ?, closed_at = ?, reference = ?, phone = ?, email = ?, name = ?,"
+            " updated_at = ? WHERE id = ?",
+            (doc, *search, now, job_id),
+        )
+        seq = record.last_seq
+    stored = []
+    for kind, data in decision.events:
+        seq += 1
+        conn.execute(
+            "INSERT INTO job_events (job_id, seq, type, data, at) VALUES (?, ?, ?, ?, ?)",
+            (job_id, seq, kind, json.dumps(data, separators=(",", ":")), now),
+        )
+        stored.append(StoredEvent(job_id, seq, kind, data, now))
+    if stored:
+        conn.execute("UPDATE jobs SET last_seq = ? WHERE id = ?", (seq, job_id))
+        conn.execute("DELETE FROM job_events WHERE job_id = ? AND seq <= ?", (job_id, seq - EVENT_LOG_CAP))
+    for item in decision.outbox:
+        conn.execute(
+            "INSERT INTO outbox (dedup_key, kind, job_id, payload, next_attempt_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING",
+            (item.dedup_key, item.kind, item.job_id, json.dumps(item.payload), item.not_before or now, now, now),
+        )
+    return ChangeResult(duplicate=False, job_id=job_id, events=stored)

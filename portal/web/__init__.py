@@ -1,0 +1,1 @@
+"""HTTP endpoints: each reads a request, calls one service function, and renders."""

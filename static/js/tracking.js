@@ -1,0 +1,115 @@
+// Live updates for the tracking page: an EventSource that re-renders the changing parts.
+// Text is only ever set with textContent, so nothing from the server is parsed as HTML.
+(function () {
+  "use strict";
+  var root = document.getElementById("job");
+  if (!root || !window.EventSource) { return; }
+  var url = root.getAttribute("data-events");
+  var zone = root.getAttribute("data-timezone") || "UTC";
+  var state = null;
+  var source = null;
+  var retryMs = 1000;
+
+  function fields(name) { return root.querySelectorAll('[data-field="' + name + '"]'); }
+  function setText(name, text) { fields(name).forEach(function (el) { el.textContent = text == null ? "" : String(text); }); }
+  function show(id, visible) { var el = document.getElementById(id); if (el) { el.hidden = !visible; } }
+
+  function clock(iso) {
+    try {
+      return new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", timeZone: zone }).format(new Date(iso));
+    } catch (e) { return iso; }
+  }
+  function dayClock(iso) {
+    try {
+      return new Intl.DateTimeFormat(undefined, { weekday: "long", month: "long", day: "numeric", hour: "numeric", minute: "2-digit", timeZone: zone }).format(new Date(iso));
+    } catch (e) { return iso; }
+  }
+  function minutesUntil(iso) { return Math.max(0, Math.round((new Date(iso).getTime() - Date.now()) / 60000)); }
+
+  function renderEta() {
+    var eta = state && state.eta;
+    show("eta", !!eta);
+    if (!eta) { return; }
+    setText("eta_minutes", minutesUntil(eta.at));
+    setText("eta_clock", clock(eta.at));
+  }
+  function renderLocation() {
+    var loc = state && state.location;
+    show("location", !!loc);
+    if (!loc) { return; }
+    setText("location_at", clock(loc.updated_at));
+    document.dispatchEvent(new CustomEvent("portal:location", { detail: loc }));
+  }
+  function renderTimeline() {
+    var list = document.getElementById("timeline");
+    if (!list || !state.timeline) { return; }
+    list.textContent = "";
+    state.timeline.forEach(function (step) {
+      var item = document.createElement("li");
+      var label = document.createElement("span");
+      label.className = "step";
+      label.textContent = (state.labels && state.labels[step.status]) || step.status_label || step.status;
+      var time = document.createElement("time");
+      time.setAttribute("datetime", step.at);
+      time.textContent = dayClock(step.at);
+      item.appendChild(label);
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(time);
+      list.appendChild(item);
+    });
+  }
+  function renderAll() {
+    if (!state) { return; }
+    zone = state.timezone || zone;
+    setText("status_label", state.status_label);
+    setText("service", state.service || "");
+    setText("reference", state.reference);
+    var tech = state.technician;
+    show("technician", !!tech);
+    setText("tech_name", tech ? tech.name : "Your technician");
+    fields("tech_photo").forEach(function (img) { if (tech && tech.photo_url) { img.src = tech.photo_url; } });
+    show("window", !!state.window);
+    if (state.window) { setText("window", dayClock(state.window.start) + " – " + clock(state.window.end)); }
+    var heading = root.querySelector("h1.status");
+    if (heading) { heading.className = "status status-" + state.status; }
+    renderEta();
+    renderLocation();
+    renderTimeline();
+  }
+
+  var labels = {};
+  function remember(data) { if (data.status && data.status_label) { labels[data.status] = data.status_label; } }
+
+  function onState(ev) { state = JSON.parse(ev.data); state.labels = labels; remember(state); renderAll(); }
+  function onStatus(ev) {
+    var data = JSON.parse(ev.data);
+    remember(data);
+    state = state || {};
+    state.status = data.status; state.status_label = data.status_label;
+    state.timeline = data.timeline; state.eta = data.eta; state.location = data.location;
+    state.labels = labels;
+    renderAll();
+  }
+  function onEta(ev) { var data = JSON.parse(ev.data); if (state) { state.eta = data.at ? data : null; renderEta(); } }
+  function onLocation(ev) { if (state) { state.location = JSON.parse(ev.data); renderLocation(); } }
+
+  function connect() {
+    source = new EventSource(url);
+    source.addEventListener("snapshot", onState);
+    source.addEventListener("job", onState);
+    source.addEventListener("status", onStatus);
+    source.addEventListener("eta", onEta);
+    source.addEventListener("location", onLocation);
+    source.onopen = function () { retryMs = 1000; document.documentElement.setAttribute("data-live", "1"); };
+    source.onerror = function () {
+      document.documentElement.removeAttribute("data-live");
+      if (source.readyState === EventSource.CLOSED) {
+        // The browser gave up (for example a 410): try again later, backing off.
+        setTimeout(connect, retryMs);
+        retryMs = Math.min(retryMs * 2, 60000);
+      }
+    };
+  }
+  setInterval(renderEta, 30000);
+  connect();
+})();

@@ -1,0 +1,136 @@
+"""Shared test helpers: settings, signed webhooks, a real uvicorn server in a thread."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from standardwebhooks import Webhook
+
+from portal.settings import Settings
+
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+OTHER_SECRET = "whsec_c2Vjb25kLXNlY3JldC1rZXktMTIzNDU2Nzg="
+SECRET_KEY = "test-secret-key-0123456789abcdef"
+
+
+def make_settings(tmp_path: Path, **changes: Any) -> Settings:
+    base = Settings(
+        store_url=f"sqlite:///{tmp_path / 'portal.db'}",
+        secret_keys=(SECRET_KEY,),
+        public_url="http://testserver",
+        webhook_secrets=(WEBHOOK_SECRET,),
+        quiet_hours=None,
+    )
+    return replace(base, **changes)
+
+
+def now_iso(offset_seconds: float = 0) -> str:
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset_seconds)).isoformat()
+
+
+def signed_headers(
+    body: str | bytes,
+    *,
+    secret: str = WEBHOOK_SECRET,
+    msg_id: str | None = None,
+    sent_at: dt.datetime | None = None,
+) -> dict[str, str]:
+    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
+    sent_at = sent_at or dt.datetime.now(dt.UTC)
+    text = body.decode() if isinstance(body, bytes) else body
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, sent_at, text),
+        "content-type": "application/json",
+    }
+
+
+def event(kind: str, data: dict[str, Any], timestamp: str | None = None) -> dict[str, Any]:
+    return {"type": kind, "timestamp": timestamp or now_iso(), "data": data}
+
+
+def job_updated(job: dict[str, Any], timestamp: str | None = None) -> dict[str, Any]:
+    return event("job.updated", {"job": job}, timestamp)
+
+
+def status_changed(job_id: str, status: str, timestamp: str | None = None) -> dict[str, Any]:
+    return event("job.status_changed", {"job_id": job_id, "status": status}, timestamp)
+
+
+def post_event(client: Any, payload: dict[str, Any], **kwargs: Any) -> httpx.Response:
+    """Sign and post an event with a TestClient or an httpx.Client."""
+    body = json.dumps(payload)
+    response: httpx.Response = client.post("/webhooks/field", content=body, headers=signed_headers(body, **kwargs))
+    return response
+
+
+def sample_job(job_id: str = "WO-1", **changes: Any) -> dict[str, Any]:
+    job: dict[str, Any] = {
+        "id": job_id,
+        "reference": f"R-{job_id}",
+        "status": "scheduled",
+        "service": "Water heater repair",
+        "timezone": "America/Chicago",
+        "window": {"start": "2030-03-03T09:00:00-06:00", "end": "2030-03-03T11:00:00-06:00"},
+        "customer": {
+            "name": "Maria Lopez",
+            "phone": "(312) 555-0142",
+            "email": "maria@example.com",
+            "locale": "en",
+            "channels": ["sms", "email"],
+        },
+        "address": {"text": "1200 W Fulton St, Chicago, IL", "lat": 41.8868, "lon": -87.6574},
+        "technician": {"id": "T-7", "name": "Dana Whitfield", "photo_url": "https://cdn.example.com/t/7.jpg"},
+        "reschedule_slots": [{"start": "2030-03-04T09:00:00-06:00", "end": "2030-03-04T11:00:00-06:00"}],
+    }
+    job.update(changes)
+    return job
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ThreadedServer:
+    """A real uvicorn server on a loopback port, for tests that need sockets (SSE)."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ThreadedServer:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[ThreadedServer]:
+    with ThreadedServer(app) as server:
+        yield server

@@ -56,6 +56,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PORTAL_QUIET_HOURS", "21:00-08:00", "Local hours in which non-urgent SMS wait; empty for none."),
     Setting("PORTAL_COMPANY_NAME", "Your service team", "The name shown in messages and pages."),
     Setting("PORTAL_TEMPLATES_DIR", "none", "Directory whose templates override the built-in ones."),
+    Setting("PORTAL_STAFF_IDLE_MINUTES", "30", "Minutes without activity after which a staff session ends."),
     Setting("TWILIO_ACCOUNT_SID", "none (SMS recorded as not sent)", "Twilio account SID."),
     Setting("TWILIO_AUTH_TOKEN", "none", "Twilio auth token (also validates Twilio's webhooks)."),
     Setting("TWILIO_FROM", "none", "Sender phone number or Messaging Service SID (`MG...`)."),
@@ -72,16 +73,17 @@ SETTINGS: tuple[Setting, ...] = (
 @dataclass(frozen=True)
 class Settings:
     store_url: str = DEFAULT_STORE
-    secret_keys: tuple[str, ...] = ()
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
     public_url: str | None = None
-    webhook_secrets: tuple[str, ...] = ()
+    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
     callback_url: str | None = None
-    callback_secret: str | None = None
+    callback_secret: str | None = field(default=None, repr=False)
     default_region: str = "US"
     link_ttl_days: int = 14
     quiet_hours: tuple[time, time] | None = (time(21, 0), time(8, 0))
     company_name: str = "Your service team"
     templates_dir: Path | None = None
+    staff_idle_minutes: int = 30
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
     twilio_from: str | None = None
@@ -139,6 +141,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         quiet_hours=parse_quiet_hours(env.get("PORTAL_QUIET_HOURS", "21:00-08:00")),
         company_name=get("PORTAL_COMPANY_NAME") or "Your service team",
         templates_dir=_directory("PORTAL_TEMPLATES_DIR", get("PORTAL_TEMPLATES_DIR")),
+        staff_idle_minutes=_positive_int("PORTAL_STAFF_IDLE_MINUTES", get("PORTAL_STAFF_IDLE_MINUTES") or "30"),
         twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
         twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
         twilio_from=get("TWILIO_FROM"),

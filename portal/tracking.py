@@ -56,7 +56,7 @@ def _redact(event: StoredEvent, en_route_now: bool) -> ServerSentEvent | None:
     """Replayed events must not reveal a position once the technician is no longer en route."""
     data = event.data
     if not en_route_now:
-        if event.type == "location":
+        if event.type in ("location", "eta"):
             return None
         if data.get("location") is not None:
             data = {**data, "location": None, "eta": None}

@@ -168,7 +168,7 @@ def apply_event(job: Job | None, event: FieldEvent, region: str = "US") -> Job:
             _set(new, "status", event.data["status"], stamp)
             _set(new, "status_reason", event.data.get("reason"), stamp)
     elif event.type == "technician.location":
-        _apply_location(new, event.data)
+        _apply_location(new, event.data, stamp)
     elif event.type == "job.eta":
         if _wins(new, "eta", stamp):
             _set(new, "eta", {"at": event.data["eta"], "reported_at": stamp[0]}, stamp)
@@ -199,9 +199,10 @@ def _apply_job_fields(job: Job, data: dict[str, Any], stamp: Stamp, region: str)
                     _set(job, "customer.phone_e164", normalize_phone(part[key], region), stamp)
 
 
-def _apply_location(job: Job, data: dict[str, Any]) -> None:
+def _apply_location(job: Job, data: dict[str, Any], stamp: Stamp) -> None:
     recorded = iso_utc(parse_iso(data["recorded_at"]))
-    if job.location is not None and job.location["recorded_at"] >= recorded:
+    order = [recorded, *stamp]
+    if job.location is not None and job.location.get("order", [job.location["recorded_at"]]) >= order:
         return
     job.location = {
         "lat": data["lat"],
@@ -210,6 +211,7 @@ def _apply_location(job: Job, data: dict[str, Any]) -> None:
         "speed_mps": data.get("speed_mps"),
         "heading": data.get("heading"),
         "recorded_at": recorded,
+        "order": order,  # recorded_at, then the event stamp: simultaneous pings resolve the same way
     }
 
 

@@ -1,0 +1,57 @@
+"""The ``portal`` command, run as a process exactly as the README says."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import job_updated, post_event, sample_job
+from tests.processes import PortalProcess, portal_env
+
+PORTAL = shutil.which("portal", path=str(Path(sys.executable).parent)) or "portal"
+
+
+def test_serve_then_link_then_page(tmp_path: Path) -> None:
+    env = portal_env(tmp_path)
+    env.pop("PORTAL_STORE")  # the README's command: the default store in the current directory
+    with PortalProcess([PORTAL], tmp_path, env) as server, httpx.Client(base_url=server.url) as http:
+        assert post_event(http, job_updated(sample_job())).status_code == 202
+        link = subprocess.run(
+            [PORTAL, "link", "WO-1"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        assert (tmp_path / "portal.db").exists()
+        path = link.split("/t/", 1)[1]
+        page = http.get(f"/t/{path}")
+        assert page.status_code == 200
+        assert "Water heater repair" in page.text
+        assert http.get("/static/css/portal.css").status_code == 200
+    output = server.log.read_text()
+    assert f"http://127.0.0.1:{server.port}" in output
+    assert str(tmp_path / "portal.db") in output
+
+
+def test_link_for_an_unknown_job_fails_clearly(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [PORTAL, "link", "NOPE"], cwd=tmp_path, env=portal_env(tmp_path), capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert "no job with id 'NOPE'" in result.stderr
+
+
+def test_bad_configuration_stops_with_one_line(tmp_path: Path) -> None:
+    env = portal_env(tmp_path, PORTAL_LINK_TTL_DAYS="soon")
+    result = subprocess.run([PORTAL, "serve"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if "PORTAL_LINK_TTL_DAYS" in line]
+    assert len(lines) == 1 and "configuration error" in lines[0]
+
+
+def test_version(tmp_path: Path) -> None:
+    result = subprocess.run([PORTAL, "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("portal ")
+    assert json.dumps(result.stdout)  # printable

@@ -1,0 +1,44 @@
+"""The published contract in webhooks/: every example is valid against its schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from portal.intake import EVENT_TYPES, format_checker, load_registry
+
+ROOT = Path(__file__).resolve().parents[1] / "webhooks"
+REGISTRY = load_registry(ROOT / "schemas")
+
+
+def validator(direction: str, kind: str) -> Draft202012Validator:
+    schema = json.loads((ROOT / "schemas" / direction / f"{kind}.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, registry=REGISTRY, format_checker=format_checker())
+
+
+@pytest.mark.parametrize("kind", EVENT_TYPES)
+def test_every_inbound_type_has_a_valid_example(kind: str) -> None:
+    example = json.loads((ROOT / "examples" / "inbound" / f"{kind}.json").read_text())
+    errors = list(validator("inbound", kind).iter_errors(example))
+    assert errors == []
+    assert example["type"] == kind
+
+
+def test_every_example_has_a_schema() -> None:
+    for direction in ("inbound", "outbound"):
+        examples = ROOT / "examples" / direction
+        if not examples.exists():
+            continue
+        for path in examples.glob("*.json"):
+            assert (ROOT / "schemas" / direction / path.name).exists(), path
+
+
+@pytest.mark.parametrize("kind", EVENT_TYPES)
+def test_schemas_reject_a_wrong_type(kind: str) -> None:
+    example = json.loads((ROOT / "examples" / "inbound" / f"{kind}.json").read_text())
+    example["type"] = "something.else"
+    assert list(validator("inbound", kind).iter_errors(example))

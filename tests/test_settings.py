@@ -1,0 +1,90 @@
+"""Settings: defaults, one clear line naming a bad variable, and every setting documented."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from portal.settings import SETTINGS, ConfigError, from_env
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_defaults_on_sqlite_generate_a_dev_key(tmp_path: Path) -> None:
+    settings = from_env({"PORTAL_STORE": f"sqlite:///{tmp_path / 'p.db'}"})
+    key_file = tmp_path / "p.db.secret"
+    assert settings.secret_keys == (key_file.read_text().strip(),)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert from_env({"PORTAL_STORE": f"sqlite:///{tmp_path / 'p.db'}"}).secret_keys == settings.secret_keys
+    assert settings.link_ttl_days == 14
+    assert settings.default_region == "US"
+    assert settings.company_name == "Your service team"
+    assert settings.quiet_hours is not None and settings.quiet_hours[0].hour == 21
+
+
+def test_rotation_keys_are_comma_separated(tmp_path: Path) -> None:
+    settings = from_env({"PORTAL_SECRET_KEY": "first-key-0123456789, second-key-0123456789"})
+    assert settings.secret_keys == ("first-key-0123456789", "second-key-0123456789")
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"PORTAL_STORE": "postgres://x"}, "PORTAL_STORE"),
+        ({"PORTAL_STORE": "redis://localhost:6379/0"}, "PORTAL_SECRET_KEY"),
+        ({"PORTAL_SECRET_KEY": "short"}, "PORTAL_SECRET_KEY"),
+        ({"PORTAL_PUBLIC_URL": "track.example.com"}, "PORTAL_PUBLIC_URL"),
+        ({"PORTAL_WEBHOOK_SECRET": "secret"}, "PORTAL_WEBHOOK_SECRET"),
+        ({"PORTAL_WEBHOOK_SECRET": "whsec_!!!"}, "PORTAL_WEBHOOK_SECRET"),
+        ({"PORTAL_CALLBACK_URL": "https://fs.example.com/hook"}, "PORTAL_CALLBACK_SECRET"),
+        ({"PORTAL_DEFAULT_REGION": "XX"}, "PORTAL_DEFAULT_REGION"),
+        ({"PORTAL_LINK_TTL_DAYS": "two weeks"}, "PORTAL_LINK_TTL_DAYS"),
+        ({"PORTAL_LINK_TTL_DAYS": "0"}, "PORTAL_LINK_TTL_DAYS"),
+        ({"PORTAL_QUIET_HOURS": "9pm-8am"}, "PORTAL_QUIET_HOURS"),
+        ({"PORTAL_TEMPLATES_DIR": "/no/such/dir"}, "PORTAL_TEMPLATES_DIR"),
+        ({"TWILIO_ACCOUNT_SID": "AC123"}, "TWILIO_AUTH_TOKEN"),
+        ({"SMTP_HOST": "mail.example.com"}, "SMTP_FROM"),
+        ({"SMTP_TLS": "maybe"}, "SMTP_TLS"),
+        ({"SMTP_PORT": "lots"}, "SMTP_PORT"),
+    ],
+)
+def test_bad_values_name_the_variable(tmp_path: Path, env: dict[str, str], named: str) -> None:
+    env = {"PORTAL_STORE": f"sqlite:///{tmp_path / 'p.db'}", **env}
+    with pytest.raises(ConfigError) as raised:
+        from_env(env)
+    message = str(raised.value)
+    assert named in message
+    assert "\n" not in message
+
+
+def test_empty_quiet_hours_mean_none(tmp_path: Path) -> None:
+    settings = from_env({"PORTAL_STORE": f"sqlite:///{tmp_path / 'p.db'}", "PORTAL_QUIET_HOURS": ""})
+    assert settings.quiet_hours is None
+
+
+def test_every_setting_is_documented() -> None:
+    documented = README.read_text()
+    if DOCS.exists():
+        documented += "".join(p.read_text() for p in DOCS.rglob("*.md"))
+    missing = [s.name for s in SETTINGS if f"`{s.name}`" not in documented]
+    assert missing == []
+
+
+def test_secrets_do_not_appear_in_repr(tmp_path: Path) -> None:
+    settings = from_env(
+        {
+            "PORTAL_STORE": f"sqlite:///{tmp_path / 'p.db'}",
+            "TWILIO_ACCOUNT_SID": "AC123",
+            "TWILIO_AUTH_TOKEN": "twilio-token-value",
+            "TWILIO_FROM": "+13125550100",
+            "SMTP_PASSWORD": "smtp-password-value",
+            "PORTAL_SECRET_KEY": "signing-key-value-0123",
+            "PORTAL_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        }
+    )
+    text = repr(settings)
+    for secret in ("twilio-token-value", "smtp-password-value", "signing-key-value", "MfKQ9r8GKYq"):
+        assert secret not in text

@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 from referencing import Registry, Resource
 from standardwebhooks import Webhook
@@ -97,6 +99,9 @@ def _check_zone(value: object) -> bool:
     return True
 
 
+FORMATS = {"date-time": _check_datetime, "iana-time-zone": _check_zone, "email": lambda v: "@" in v}
+
+
 def format_checker() -> FormatChecker:
     checker = FormatChecker(["email"])
     checker.checks("date-time")(_check_datetime)
@@ -112,6 +117,27 @@ def load_registry(schema_dir: Path) -> Registry:
     return Registry().with_resources(resources)
 
 
+def inline_refs(schema: Any, registry: Registry, base: str) -> Any:
+    """The schema with every ``$ref`` replaced by its target.
+
+    Resolving references is most of jsonschema's cost per document; our schemas have no
+    recursive references, so inlining them once at start makes validation several times faster.
+    """
+    if isinstance(schema, list):
+        return [inline_refs(item, registry, base) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    base = schema.get("$id", base)
+    if "$ref" in schema:
+        ref = schema["$ref"]
+        resolved = registry.resolver(base).lookup(ref)
+        document = ref.split("#", 1)[0]
+        target_base = urljoin(base, document) if document else base
+        merged = {k: v for k, v in schema.items() if k != "$ref"}
+        return {**inline_refs(resolved.contents, registry, target_base), **inline_refs(merged, registry, base)}
+    return {k: inline_refs(v, registry, base) for k, v in schema.items() if k != "$id"}
+
+
 class EventParser:
     """Turns a verified body into a FieldEvent, or a 400 with a precise ``detail`` list."""
 
@@ -119,9 +145,14 @@ class EventParser:
         registry = load_registry(schema_dir)
         checker = format_checker()
         self._validators = {}
+        self._fast = {}
         for kind in EVENT_TYPES:
             schema = json.loads((schema_dir / "inbound" / f"{kind}.json").read_text())
-            self._validators[kind] = Draft202012Validator(schema, registry=registry, format_checker=checker)
+            flat = inline_refs(schema, registry, schema["$id"])
+            self._validators[kind] = Draft202012Validator(flat, format_checker=checker)
+            self._fast[kind] = jsonschema_rs.Draft202012Validator(
+                flat, formats=FORMATS, validate_formats=True, ignore_unknown_formats=False
+            )
 
     def parse(self, body: bytes, webhook_id: str) -> FieldEvent:
         try:
@@ -135,7 +166,10 @@ class EventParser:
         if validator is None or not isinstance(kind, str):
             msg = f"unknown event type {str(kind)[:60]!r}; expected one of {', '.join(EVENT_TYPES)}"
             raise Rejected(400, "unknown event type", [{"loc": "type", "msg": msg}])
-        detail = [_describe(e) for e in sorted(validator.iter_errors(payload), key=_error_order)]
+        detail = []
+        if not self._fast[kind].is_valid(payload):
+            # The compiled validator is quick but terse; the reference one explains each error.
+            detail = [_describe(e) for e in sorted(validator.iter_errors(payload), key=_error_order)]
         detail += _semantic_errors(payload) if not detail else []
         if detail:
             raise Rejected(400, "invalid payload", detail[:MAX_DETAILS])

@@ -28,6 +28,24 @@ def test_every_inbound_type_has_a_valid_example(kind: str) -> None:
     assert example["type"] == kind
 
 
+OUTBOUND = sorted(p.stem for p in (ROOT / "schemas" / "outbound").glob("*.json"))
+CALLBACK_TYPES = [
+    "reschedule.requested", "cancel.requested", "rating.submitted", "customer.note", "customer.message",
+    "customer.opted_out", "customer.opted_in", "message.failed",
+]  # fmt: skip
+
+
+def test_every_callback_type_of_the_contract_has_a_schema() -> None:
+    assert sorted(CALLBACK_TYPES) == OUTBOUND
+
+
+@pytest.mark.parametrize("kind", OUTBOUND)
+def test_every_outbound_type_has_a_valid_example(kind: str) -> None:
+    example = json.loads((ROOT / "examples" / "outbound" / f"{kind}.json").read_text())
+    assert list(validator("outbound", kind).iter_errors(example)) == []
+    assert example["type"] == kind
+
+
 def test_every_example_has_a_schema() -> None:
     for direction in ("inbound", "outbound"):
         examples = ROOT / "examples" / direction

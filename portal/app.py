@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from portal.resources import data_dir
 from portal.services import Portal
 from portal.settings import Settings
-from portal.web import field, ops, tracking
+from portal.web import field, ops, staff, tracking, twilio
 from portal.web.security import SecurityHeaders
 from portal.web.templating import make_templates
 
@@ -33,9 +33,18 @@ def create_app(settings: Settings, *, portal: Portal | None = None) -> Starlette
         *ops.routes,
         *field.routes,
         *tracking.routes,
+        *twilio.routes,
+        staff.mount(portal),
         Mount("/static", StaticFiles(directory=data_dir("static")), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
     app.state.portal = portal
     app.state.templates = make_templates(settings)
     return app
+
+
+def app_from_env() -> Starlette:
+    """The app of one ``portal serve --workers N`` process: settings read from its environment."""
+    from portal.settings import from_env
+
+    return create_app(from_env())

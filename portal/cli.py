@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from portal import __version__
 from portal.settings import ConfigError, Settings, from_env
+from portal.staff import cli as staff_cli
+from portal.store import transfer
 
 log = logging.getLogger("portal.cli")
+APP_FACTORY = "portal.app:app_from_env"  # what each process of ``serve --workers N`` runs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,8 +25,14 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the web app and the notification worker")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="web server processes (default 1; more need PORTAL_STORE=redis://)"
+    )
+    commands.add_parser("worker", help="run the notification worker alone (no web app)")
     link = commands.add_parser("link", help="print a job's current tracking link")
     link.add_argument("job_id", metavar="JOB_ID")
+    staff_cli.add_commands(commands)
+    transfer.add_command(commands)
     return parser
 
 
@@ -36,9 +46,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings()
         if args.command == "serve":
-            return serve(settings, args.host, args.port)
+            return serve(settings, args.host, args.port, args.workers)
         if args.command == "link":
             return asyncio.run(print_link(settings, args.job_id))
+        if args.command == "worker":
+            return asyncio.run(run_worker(settings))
+        if args.command == "staff":
+            return staff_cli.run(settings, args)
+        if args.command == "migrate-store":
+            return transfer.run(settings, args)
     except ConfigError as exc:
         print(f"portal: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -50,11 +66,13 @@ def _where(settings: Settings) -> str:
     return f"SQLite database {path.resolve()}" if path else f"store {settings.store_url.split('@')[-1]}"
 
 
-def serve(settings: Settings, host: str, port: int) -> int:
+def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     import uvicorn
 
     from portal.app import create_app
 
+    if workers > 1 and settings.sqlite_path is not None:
+        raise ConfigError("--workers above 1 needs PORTAL_STORE=redis://...: one SQLite file serves one process")
     shown_host = f"[{host}]" if ":" in host else host
     settings = settings.with_public_url(f"http://{shown_host}:{port}")
     print(f"portal {__version__}: serving on http://{shown_host}:{port}", file=sys.stderr)
@@ -62,6 +80,15 @@ def serve(settings: Settings, host: str, port: int) -> int:
     print(f"  {_where(settings)}", file=sys.stderr)
     if not settings.webhook_secrets:
         print("  PORTAL_WEBHOOK_SECRET is not set: field webhooks answer 503 until it is", file=sys.stderr)
+    if workers > 1:
+        # Each worker process builds its own app from the environment (uvicorn needs an import
+        # string for that); the public URL chosen here goes with it.
+        os.environ["PORTAL_PUBLIC_URL"] = settings.public_url or ""
+        print(f"  {workers} worker processes", file=sys.stderr)
+        uvicorn.run(
+            APP_FACTORY, factory=True, workers=workers, host=host, port=port, log_level="info", access_log=False
+        )
+        return 0
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
     return 0
 
@@ -79,4 +106,24 @@ async def print_link(settings: Settings, job_id: str) -> int:
         print(f"portal: no job with id {job_id!r} in {_where(settings)}", file=sys.stderr)
         return 1
     print(url)
+    return 0
+
+
+async def run_worker(settings: Settings) -> int:
+    """Deliver notifications until SIGINT or SIGTERM; in-flight deliveries finish or are retried."""
+    import signal
+
+    from portal.services import Portal
+
+    portal = Portal(settings)
+    await portal.start()
+    print(f"portal {__version__}: notification worker on {_where(settings)}", file=sys.stderr)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await stopping.wait()
+    finally:
+        await portal.stop()
     return 0

@@ -9,6 +9,8 @@ from typing import Any
 from portal import __version__
 from portal.intake import EVENT_TYPES
 from portal.resources import data_dir
+from portal.staff.openapi import SECURITY_SCHEMES as STAFF_SECURITY
+from portal.staff.openapi import staff_paths
 
 
 def _schemas() -> dict[str, Any]:
@@ -120,10 +122,11 @@ def openapi_document() -> dict[str, Any]:
             }
         },
         "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json("OpenAPI 3.1.")}}},
+        **staff_paths(),
     }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Field-service customer portal", "version": __version__},
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {"schemas": schemas, "securitySchemes": STAFF_SECURITY},
     }

@@ -10,19 +10,25 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
+from portal.bus import open_bus
 from portal.bus.base import Bus
-from portal.bus.memory import MemoryBus
+from portal.core.eta import KMH, EtaConfig
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
+from portal.core.policy import Policy, notices
+from portal.core.progress import mark_progress
 from portal.core.public import live_events, utc_now
 from portal.intake import EventParser, SignatureVerifier
 from portal.links import LinkSigner
 from portal.metrics import Metrics
+from portal.outbox import from_notice
 from portal.resources import data_dir
 from portal.settings import Settings
 from portal.store import open_store
 from portal.store.base import ChangeResult, Decision, Store
-from portal.throttle import Throttle
+from portal.throttle import open_throttle
+from portal.worker import Worker, WorkerConfig
 
 log = logging.getLogger("portal")
 
@@ -32,16 +38,29 @@ MAINTENANCE_INTERVAL = 3600.0  # hourly: dedup records and bounded lists need no
 
 
 class Portal:
-    def __init__(self, settings: Settings, *, store: Store | None = None, bus: Bus | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        bus: Bus | None = None,
+        run_worker: bool = True,
+        worker_config: WorkerConfig | None = None,
+    ) -> None:
         self.settings = settings
         self.store: Store = store or open_store(settings)
-        self.bus: Bus = bus or MemoryBus()
+        self.bus: Bus = bus or open_bus(self.store)
         self.links = LinkSigner(settings.secret_keys)
         self.metrics = Metrics()
         self.verifier = SignatureVerifier(settings.webhook_secrets)
         self.parser = EventParser(data_dir("webhooks") / "schemas")
-        self.link_throttle = Throttle(BAD_LINK_LIMIT, BAD_LINK_WINDOW)
+        self.link_throttle = open_throttle(self.store, "bad-link", BAD_LINK_LIMIT, BAD_LINK_WINDOW)
         self._tasks: list[asyncio.Task[None]] = []
+        self.policy = policy_of(settings)
+        self.eta_config = eta_config_of(settings)
+        self.worker: Worker | None = None
+        if run_worker:
+            self.worker = Worker(self.store, settings, self.links, self.metrics, self.public_url, worker_config)
 
     @property
     def public_url(self) -> str:
@@ -51,8 +70,12 @@ class Portal:
         await self.store.open()
         await self.bus.start()
         self._tasks.append(asyncio.create_task(self._maintenance(), name="maintenance"))
+        if self.worker is not None:
+            await self.worker.start()
 
     async def stop(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()
         for task in reversed(self._tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -74,6 +97,8 @@ class Portal:
     ) -> ChangeResult:
         """Apply a change atomically, then push its live events to open pages."""
         result = await self.store.change_job(job_id, decide, webhook_id=webhook_id)
+        if result.queued and self.worker is not None:
+            self.worker.wake()
         if result.events:
             await self.bus.publish(result.events)
             for event in result.events:
@@ -82,10 +107,14 @@ class Portal:
 
     async def accept_field_event(self, event: FieldEvent) -> ChangeResult:
         region = self.settings.default_region
+        policy = self.policy
+        eta_config = self.eta_config
 
         def decide(before: Job | None) -> Decision:
-            after = apply_event(before, event, region)
-            return Decision(job=after, events=live_events(before, after, utc_now()))
+            now = utc_now()
+            after = mark_progress(apply_event(before, event, region), now, eta_config)
+            outbox = [from_notice(n) for n in notices(before, after, now, policy)]
+            return Decision(job=after, events=live_events(before, after, now, eta_config), outbox=outbox)
 
         return await self.change(event.job_id, decide, webhook_id=event.webhook_id)
 
@@ -94,3 +123,23 @@ class Portal:
         if record is None:
             return None
         return self.links.url(self.public_url, record.link_key)
+
+
+def eta_config_of(settings: Settings) -> EtaConfig:
+    """The ETA estimator's tuning the operator configured."""
+    return EtaConfig(
+        detour_factor=settings.eta_detour_factor,
+        urban_speed_mps=settings.eta_urban_speed_kmh * KMH,
+        stale_after=timedelta(seconds=settings.location_stale_seconds),
+        arrival_radius_m=settings.arrival_radius_m,
+    )
+
+
+def policy_of(settings: Settings) -> Policy:
+    """The notification policy the operator configured."""
+    return Policy(
+        enabled=settings.notifications,
+        quiet_hours=settings.quiet_hours,
+        reminder_time=settings.reminder_time,
+        reminder_lead=timedelta(hours=settings.reminder_lead_hours),
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -23,6 +24,33 @@ log = logging.getLogger("portal.settings")
 
 DEFAULT_STORE = "sqlite:///portal.db"
 SMTP_DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+# The customer messages of the notification policy (portal/core/policy.py), all on by default.
+NOTIFICATION_MESSAGES = frozenset(
+    {
+        "booking_confirmed",
+        "reminder",
+        "technician_assigned",
+        "en_route",
+        "completed",
+        "cancelled",
+        "on_hold",
+        "running_late",
+        "arriving",
+    }
+)
+# Messages sent only when PORTAL_NOTIFICATIONS names them (or says ``all``): a text as the van
+# turns into the street is welcome to some customers and noise to others.
+OPT_IN_MESSAGES = frozenset({"arriving"})
+DEFAULT_MESSAGES = NOTIFICATION_MESSAGES - OPT_IN_MESSAGES
+# The map: OpenStreetMap's own tiles, fine for light use under its tile usage policy; busy
+# deployments point this at a tile provider of their own.
+DEFAULT_MAP_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+DEFAULT_MAP_ATTRIBUTION = "© OpenStreetMap contributors"
+# A claimed outbox row is reserved this long; provider calls are bounded well inside it, and a
+# crashed worker's rows come back after it, inside the 60 s promised in CONTRACT §8.
+DEFAULT_LEASE_SECONDS = 30
+# Below this a lease could expire while a healthy provider call is still running.
+MIN_LEASE_SECONDS = 3
 
 
 class ConfigError(Exception):
@@ -56,7 +84,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PORTAL_QUIET_HOURS", "21:00-08:00", "Local hours in which non-urgent SMS wait; empty for none."),
     Setting("PORTAL_COMPANY_NAME", "Your service team", "The name shown in messages and pages."),
     Setting("PORTAL_TEMPLATES_DIR", "none", "Directory whose templates override the built-in ones."),
+    Setting(
+        "PORTAL_NOTIFICATIONS",
+        "all but `arriving`",
+        "Customer messages to send, comma-separated (see the notification policy); `none` for none.",
+    ),
+    Setting("PORTAL_REMINDER_TIME", "18:00", "Local time, the day before the visit, of the reminder."),
+    Setting(
+        "PORTAL_REMINDER_LEAD_HOURS", "2", "Hours before the visit of the reminder when booked after the usual time."
+    ),
+    Setting(
+        "PORTAL_WORKER_LEASE_SECONDS",
+        "30",
+        "How long a claimed outbox row stays reserved; a crashed worker's rows are retried after it.",
+    ),
     Setting("PORTAL_STAFF_IDLE_MINUTES", "30", "Minutes without activity after which a staff session ends."),
+    Setting(
+        "PORTAL_MAP_TILES", DEFAULT_MAP_TILES, "Map tile URL template with `{z}`, `{x}`, `{y}`; `none` for no map."
+    ),
+    Setting("PORTAL_MAP_ATTRIBUTION", DEFAULT_MAP_ATTRIBUTION, "Attribution shown under the map, as plain text."),
+    Setting("PORTAL_ETA_DETOUR_FACTOR", "1.35", "Road distance over straight-line distance, for the ETA (1 or more)."),
+    Setting("PORTAL_ETA_URBAN_SPEED_KMH", "30", "Typical driving speed, km/h, blended with the measured speed."),
+    Setting("PORTAL_LOCATION_STALE_SECONDS", "180", "Seconds without a position after which it is shown as stale."),
+    Setting("PORTAL_ARRIVAL_RADIUS_M", "150", "Metres from the address within which the technician is arriving."),
     Setting("TWILIO_ACCOUNT_SID", "none (SMS recorded as not sent)", "Twilio account SID."),
     Setting("TWILIO_AUTH_TOKEN", "none", "Twilio auth token (also validates Twilio's webhooks)."),
     Setting("TWILIO_FROM", "none", "Sender phone number or Messaging Service SID (`MG...`)."),
@@ -83,7 +133,17 @@ class Settings:
     quiet_hours: tuple[time, time] | None = (time(21, 0), time(8, 0))
     company_name: str = "Your service team"
     templates_dir: Path | None = None
+    notifications: frozenset[str] = DEFAULT_MESSAGES
+    reminder_time: time = time(18, 0)
+    reminder_lead_hours: int = 2
+    worker_lease_seconds: int = DEFAULT_LEASE_SECONDS
     staff_idle_minutes: int = 30
+    map_tiles: str | None = DEFAULT_MAP_TILES
+    map_attribution: str = DEFAULT_MAP_ATTRIBUTION
+    eta_detour_factor: float = 1.35
+    eta_urban_speed_kmh: float = 30.0
+    location_stale_seconds: int = 180
+    arrival_radius_m: float = 150.0
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
     twilio_from: str | None = None
@@ -141,7 +201,19 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         quiet_hours=parse_quiet_hours(env.get("PORTAL_QUIET_HOURS", "21:00-08:00")),
         company_name=get("PORTAL_COMPANY_NAME") or "Your service team",
         templates_dir=_directory("PORTAL_TEMPLATES_DIR", get("PORTAL_TEMPLATES_DIR")),
+        notifications=_notifications(get("PORTAL_NOTIFICATIONS")),
+        reminder_time=_clock("PORTAL_REMINDER_TIME", get("PORTAL_REMINDER_TIME") or "18:00"),
+        reminder_lead_hours=_positive_int("PORTAL_REMINDER_LEAD_HOURS", get("PORTAL_REMINDER_LEAD_HOURS") or "2"),
+        worker_lease_seconds=_lease(get("PORTAL_WORKER_LEASE_SECONDS")),
         staff_idle_minutes=_positive_int("PORTAL_STAFF_IDLE_MINUTES", get("PORTAL_STAFF_IDLE_MINUTES") or "30"),
+        map_tiles=_tiles(get("PORTAL_MAP_TILES")),
+        map_attribution=get("PORTAL_MAP_ATTRIBUTION") or DEFAULT_MAP_ATTRIBUTION,
+        eta_detour_factor=_number("PORTAL_ETA_DETOUR_FACTOR", get("PORTAL_ETA_DETOUR_FACTOR") or "1.35", minimum=1.0),
+        eta_urban_speed_kmh=_number("PORTAL_ETA_URBAN_SPEED_KMH", get("PORTAL_ETA_URBAN_SPEED_KMH") or "30"),
+        location_stale_seconds=_positive_int(
+            "PORTAL_LOCATION_STALE_SECONDS", get("PORTAL_LOCATION_STALE_SECONDS") or "180"
+        ),
+        arrival_radius_m=_number("PORTAL_ARRIVAL_RADIUS_M", get("PORTAL_ARRIVAL_RADIUS_M") or "150"),
         twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
         twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
         twilio_from=get("TWILIO_FROM"),
@@ -227,6 +299,33 @@ def _positive_int(name: str, raw: str) -> int:
     return value
 
 
+def _number(name: str, raw: str, minimum: float | None = None) -> float:
+    """A finite number above zero (and at least ``minimum`` when given)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number; got {raw!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be greater than zero; got {raw!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum:g}; got {raw!r}")
+    return value
+
+
+def _tiles(raw: str | None) -> str | None:
+    """The tile URL template; ``none`` turns the map off (the page still gives ETA and distance)."""
+    if raw is None:
+        return DEFAULT_MAP_TILES
+    if raw.lower() == "none":
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"PORTAL_MAP_TILES must be an http:// or https:// URL template or none; got {raw!r}")
+    if not all(part in raw for part in ("{z}", "{x}", "{y}")):
+        raise ConfigError(f"PORTAL_MAP_TILES must contain {{z}}, {{x}} and {{y}}; got {raw!r}")
+    return raw
+
+
 def _directory(name: str, raw: str | None) -> Path | None:
     if raw is None:
         return None
@@ -234,6 +333,35 @@ def _directory(name: str, raw: str | None) -> Path | None:
     if not path.is_dir():
         raise ConfigError(f"{name} must be an existing directory; got {raw!r}")
     return path
+
+
+def _notifications(raw: str | None) -> frozenset[str]:
+    if raw is None:
+        return DEFAULT_MESSAGES
+    if raw.lower() == "all":
+        return NOTIFICATION_MESSAGES
+    if raw.lower() == "none":
+        return frozenset()
+    names = frozenset(name.strip() for name in raw.split(",") if name.strip())
+    unknown = sorted(names - NOTIFICATION_MESSAGES)
+    if unknown:
+        known = ", ".join(sorted(NOTIFICATION_MESSAGES))
+        raise ConfigError(f"PORTAL_NOTIFICATIONS: unknown message {unknown[0]!r}; use all, none or some of {known}")
+    return names
+
+
+def _clock(name: str, raw: str) -> time:
+    try:
+        return time.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a local time such as 18:00; got {raw!r}") from None
+
+
+def _lease(raw: str | None) -> int:
+    seconds = _positive_int("PORTAL_WORKER_LEASE_SECONDS", raw or str(DEFAULT_LEASE_SECONDS))
+    if seconds < MIN_LEASE_SECONDS:
+        raise ConfigError(f"PORTAL_WORKER_LEASE_SECONDS must be at least {MIN_LEASE_SECONDS}; got {raw!r}")
+    return seconds
 
 
 def parse_quiet_hours(raw: str) -> tuple[time, time] | None:

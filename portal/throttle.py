@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import Protocol
 
 MAX_TRACKED_CLIENTS = 100_000  # bounds memory under a flood of distinct addresses
 
@@ -29,6 +30,13 @@ class Throttle:
         self._expire(hits, now)
         hits.append(now)
 
+    async def is_blocked(self, key: str) -> bool:
+        """The async form, shared with ``RedisThrottle`` (throttle_redis.py), so callers work with either."""
+        return self.blocked(key)
+
+    async def record(self, key: str) -> None:
+        self.hit(key)
+
     def _expire(self, hits: deque[float], now: float) -> None:
         while hits and hits[0] <= now - self.window:
             hits.popleft()
@@ -40,3 +48,22 @@ class Throttle:
                 del self._hits[key]
         if len(self._hits) >= MAX_TRACKED_CLIENTS:
             self._hits.clear()
+
+
+class SharedThrottle(Protocol):
+    """A throttle every process of a portal sees alike: in memory for SQLite, in Redis when shared."""
+
+    async def is_blocked(self, key: str) -> bool: ...
+
+    async def record(self, key: str) -> None: ...
+
+
+def open_throttle(store: object, name: str, limit: int, window_seconds: float) -> SharedThrottle:
+    """A Redis-backed throttle when the store is Redis (counts shared by every process), else in memory."""
+    from portal.store.redis import RedisStore
+
+    if isinstance(store, RedisStore):
+        from portal.throttle_redis import RedisThrottle
+
+        return RedisThrottle(store, name, limit, window_seconds)
+    return Throttle(limit, window_seconds)

@@ -10,6 +10,7 @@ from typing import Any
 from sse_starlette import ServerSentEvent
 
 from portal.bus.base import LAGGED
+from portal.core.eta import DEFAULT_CONFIG, EtaConfig
 from portal.core.jobs import parse_iso
 from portal.core.public import public_state, utc_now
 from portal.services import Portal
@@ -25,12 +26,12 @@ class LinkRefused(Exception):
 
 
 async def open_link(portal: Portal, token: str, client: str) -> JobRecord:
-    if portal.link_throttle.blocked(client):
+    if await portal.link_throttle.is_blocked(client):
         portal.metrics.bad_links.labels("throttled").inc()
         raise LinkRefused(429)
     key = portal.links.link_key(token)
     if key is None:
-        portal.link_throttle.hit(client)
+        await portal.link_throttle.record(client)
         portal.metrics.bad_links.labels("forged").inc()
         raise LinkRefused(404)
     lookup = await portal.store.resolve_link(key)
@@ -48,17 +49,20 @@ def _expired(portal: Portal, record: JobRecord) -> bool:
     return utc_now() > parse_iso(closed) + timedelta(days=portal.settings.link_ttl_days)
 
 
-def state_of(record: JobRecord) -> dict[str, Any]:
-    return public_state(record.job, utc_now())
+def state_of(record: JobRecord, eta_config: EtaConfig = DEFAULT_CONFIG) -> dict[str, Any]:
+    return public_state(record.job, utc_now(), eta_config)
 
 
 def _redact(event: StoredEvent, en_route_now: bool) -> ServerSentEvent | None:
-    """Replayed events must not reveal a position once the technician is no longer en route."""
+    """Replayed events must not reveal a position once the technician is no longer en route.
+
+    The ETA goes with it: it carries the distance from the last position.
+    """
     data = event.data
     if not en_route_now:
         if event.type in ("location", "eta"):
             return None
-        if data.get("location") is not None:
+        if data.get("location") is not None or data.get("eta") is not None:
             data = {**data, "location": None, "eta": None}
     return _sse(event.type, event.seq, data)
 
@@ -71,7 +75,7 @@ async def _snapshot(portal: Portal, job_id: str) -> tuple[int, ServerSentEvent]:
     record = await portal.store.get_job(job_id)
     if record is None:  # purged while the page was open
         raise LinkRefused(410)
-    return record.last_seq, _sse("snapshot", record.last_seq, state_of(record))
+    return record.last_seq, _sse("snapshot", record.last_seq, state_of(record, portal.eta_config))
 
 
 async def event_stream(portal: Portal, record: JobRecord, last_event_id: str | None) -> AsyncIterator[ServerSentEvent]:

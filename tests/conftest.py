@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from portal.settings import Settings
 from tests.helpers import make_settings
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+# The tests' own database on the shared server; each test also gets its own key prefix, so
+# test runs in parallel never see each other's keys.
+REDIS_TEST_DB = 15
 
 
 @pytest.fixture
@@ -23,3 +28,43 @@ def settings(tmp_path: Path) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis store URL with a key prefix of its own, emptied afterwards.
+
+    Skips when Redis is not answering, except in CI (``CI=true``), where that fails.
+    """
+    import redis
+
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_TEST_DB, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        client.close()
+        message = f"Redis is not answering on {REDIS_HOST}:{REDIS_PORT}: {exc}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    prefix = f"test-{uuid.uuid4().hex[:12]}:"
+    try:
+        yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_TEST_DB}?prefix={prefix}"
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+        client.close()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    """The system Chromium for browser tests: skipped when missing locally, a failure in CI."""
+    if not CHROMIUM.exists():
+        if IN_CI:
+            pytest.fail(f"browser tests need Chromium at {CHROMIUM} (CI=true)")
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    return str(CHROMIUM)

@@ -1,1 +1,19 @@
 """Live-event fan-out to open tracking streams (see ``base.Bus``)."""
+
+from __future__ import annotations
+
+from portal.bus.base import Bus
+from portal.store.base import Store
+
+
+def open_bus(store: Store) -> Bus:
+    """Redis pub/sub between processes when the store is Redis, else in-process fan-out."""
+    from portal.store.redis import RedisStore
+
+    if isinstance(store, RedisStore):
+        from portal.bus.redis import RedisBus
+
+        return RedisBus(store)
+    from portal.bus.memory import MemoryBus
+
+    return MemoryBus()

@@ -1,13 +1,27 @@
-"""A simple, honest ETA estimate from the technician's last position.
+"""The ETA: an honest, steady estimate of when the technician arrives. Pure: no clock, no I/O.
 
-Road distance is the great-circle distance times a detour factor; speed is the reported
-speed when the technician is clearly moving, else an urban default. The field system's own
-ETA is preferred while it is fresh.
+How the estimate is made, from the job's last few ``technician.location`` pings (its trail):
+
+- Road distance is the great-circle distance from the newest ping to the job's address times
+  a detour factor (roads are rarely straight).
+- Speed is measured over the trail (the path driven divided by the time it took), or, with
+  only one recent ping, the speed the device reported. That measurement is blended with an
+  urban default speed, so one fast stretch or one long red light does not swing the estimate.
+- The arrival is the newest ping's time plus road distance over that speed.
+
+Smoothing comes from the speed: it is an average over minutes of driving, pulled toward the
+city average, instead of the speed of a single reading. With a steady speed the estimate
+therefore only counts down as the technician approaches (the property tests check this).
+
+A ``job.eta`` from the field system wins while it is fresh. An estimate from a position that
+has not been updated for a while is marked stale; pages show it as such, never as live.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,9 +29,43 @@ from portal.core.jobs import parse_iso
 
 EARTH_RADIUS_M = 6_371_000.0
 DETOUR_FACTOR = 1.35  # roads are rarely straight; 1.3-1.4 is typical for city grids
-URBAN_SPEED_MPS = 8.0  # about 29 km/h: average urban driving speed including stops
+URBAN_SPEED_KMH = 30.0  # average urban driving speed including stops and lights
+KMH = 1000 / 3600  # metres per second in one km/h
 MIN_MOVING_SPEED_MPS = 2.0  # below this a reported speed says "stopped at a light", not "slow"
+MIN_TRAIL_SECONDS = 20.0  # a shorter trail is too short a sample to measure a speed over
+OBSERVED_WEIGHT = 0.6  # how far the measured speed pulls from the urban default (0: ignore it)
+MIN_OBSERVED_SPEED_MPS = 1.0  # a crawl in traffic still arrives: never divide by a stop
+MAX_OBSERVED_SPEED_MPS = 45.0  # about 160 km/h: faster is a GPS jump, not driving
 FIELD_ETA_FRESH = timedelta(minutes=30)  # a field-system ETA older than this is no longer trusted
+STALE_AFTER = timedelta(minutes=3)  # devices ping every 10-60 s; three minutes of silence is lost signal
+ARRIVAL_RADIUS_M = 150.0  # about a city block: the van is turning into the street
+RANGE_FRACTION = 0.2  # a driving-time estimate is rarely better than a fifth of the time left
+MIN_RANGE = timedelta(minutes=2)  # the range never narrows below a couple of minutes either side
+
+
+@dataclass(frozen=True)
+class EtaConfig:
+    """The operator's tuning (``PORTAL_ETA_*``, ``PORTAL_ARRIVAL_RADIUS_M``)."""
+
+    detour_factor: float = DETOUR_FACTOR
+    urban_speed_mps: float = URBAN_SPEED_KMH * KMH
+    stale_after: timedelta = STALE_AFTER
+    arrival_radius_m: float = ARRIVAL_RADIUS_M
+    field_eta_fresh: timedelta = FIELD_ETA_FRESH
+
+
+DEFAULT_CONFIG = EtaConfig()
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The best ETA we have, and what it rests on."""
+
+    at: datetime
+    source: str  # "field" (the field system's own ETA) or "position" (our estimate)
+    updated_at: datetime  # when what it rests on was reported
+    stale: bool
+    distance_m: float | None = None  # straight-line distance from the last position
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -28,13 +76,78 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
-def estimate_arrival(location: dict[str, Any], lat: float, lon: float) -> datetime:
-    """When a technician at ``location`` should reach (lat, lon)."""
-    road = distance_m(location["lat"], location["lon"], lat, lon) * DETOUR_FACTOR
-    speed = location.get("speed_mps") or 0.0
-    if speed < MIN_MOVING_SPEED_MPS:
-        speed = URBAN_SPEED_MPS
-    return parse_iso(location["recorded_at"]) + timedelta(seconds=road / speed)
+def _ping_time(ping: dict[str, Any]) -> datetime:
+    return parse_iso(ping["order"][0] if "order" in ping else ping["recorded_at"])
+
+
+def measured_speed(trail: list[dict[str, Any]]) -> float | None:
+    """Metres per second over the trail (newest first), or the reported speed of a lone ping."""
+    if len(trail) >= 2:
+        span = (_ping_time(trail[0]) - _ping_time(trail[-1])).total_seconds()
+        if span >= MIN_TRAIL_SECONDS:
+            path = sum(distance_m(a["lat"], a["lon"], b["lat"], b["lon"]) for a, b in itertools.pairwise(trail))
+            return path / span
+    reported = trail[0].get("speed_mps") if trail else None
+    if reported is None or reported < MIN_MOVING_SPEED_MPS:
+        return None
+    return float(reported)
+
+
+def travel_speed(trail: list[dict[str, Any]], config: EtaConfig = DEFAULT_CONFIG) -> float:
+    """The speed to expect for the rest of the trip: measured speed blended with the urban default."""
+    measured = measured_speed(trail)
+    if measured is None:
+        return config.urban_speed_mps
+    measured = min(MAX_OBSERVED_SPEED_MPS, max(MIN_OBSERVED_SPEED_MPS, measured))
+    return OBSERVED_WEIGHT * measured + (1 - OBSERVED_WEIGHT) * config.urban_speed_mps
+
+
+def from_position(
+    location: dict[str, Any], lat: float, lon: float, now: datetime, config: EtaConfig = DEFAULT_CONFIG
+) -> Estimate:
+    """Our estimate for a technician last seen at ``location`` driving to (lat, lon)."""
+    seen = parse_iso(location["recorded_at"])
+    straight = distance_m(location["lat"], location["lon"], lat, lon)
+    trail = location.get("trail") or [location]
+    travel = timedelta(seconds=straight * config.detour_factor / travel_speed(trail, config))
+    stale = now - seen > config.stale_after
+    return Estimate(at=seen + travel, source="position", updated_at=seen, stale=stale, distance_m=straight)
+
+
+def estimate(
+    field_eta: dict[str, Any] | None,
+    location: dict[str, Any] | None,
+    address: dict[str, Any],
+    now: datetime,
+    config: EtaConfig = DEFAULT_CONFIG,
+) -> Estimate | None:
+    """The best ETA: a fresh field-system ETA, else our estimate, else a stale field ETA, else None."""
+    field = _field(field_eta, now, config)
+    if field is not None and not field.stale:
+        return _with_distance(field, location, address, now, config)
+    if location and address.get("lat") is not None and address.get("lon") is not None:
+        return from_position(location, float(address["lat"]), float(address["lon"]), now, config)
+    return field
+
+
+def _field(field_eta: dict[str, Any] | None, now: datetime, config: EtaConfig) -> Estimate | None:
+    if not field_eta:
+        return None
+    reported = parse_iso(field_eta["reported_at"])
+    stale = now - reported > config.field_eta_fresh
+    return Estimate(at=parse_iso(field_eta["at"]), source="field", updated_at=reported, stale=stale)
+
+
+def _with_distance(
+    found: Estimate, location: dict[str, Any] | None, address: dict[str, Any], now: datetime, config: EtaConfig
+) -> Estimate:
+    """A field ETA with the distance from a live position (a stale one says nothing of now)."""
+    if not location or address.get("lat") is None or address.get("lon") is None:
+        return found
+    if now - parse_iso(location["recorded_at"]) > config.stale_after:
+        return found
+    straight = distance_m(location["lat"], location["lon"], float(address["lat"]), float(address["lon"]))
+    return Estimate(found.at, found.source, found.updated_at, found.stale, straight)
 
 
 def current_eta(
@@ -42,10 +155,51 @@ def current_eta(
     location: dict[str, Any] | None,
     address: dict[str, Any],
     now: datetime,
+    config: EtaConfig = DEFAULT_CONFIG,
 ) -> datetime | None:
-    """The best ETA we have: a fresh field-system ETA, else our estimate, else None."""
-    if field_eta and now - parse_iso(field_eta["reported_at"]) <= FIELD_ETA_FRESH:
-        return parse_iso(field_eta["at"])
-    if location and address.get("lat") is not None and address.get("lon") is not None:
-        return estimate_arrival(location, float(address["lat"]), float(address["lon"]))
-    return None
+    """When the technician should arrive, by the best estimate we have, or None."""
+    found = estimate(field_eta, location, address, now, config)
+    return found.at if found else None
+
+
+def stale_after(found: Estimate, config: EtaConfig = DEFAULT_CONFIG) -> timedelta:
+    """How long after ``updated_at`` the estimate stops being live news."""
+    return config.field_eta_fresh if found.source == "field" else config.stale_after
+
+
+def minutes_left(at: datetime, now: datetime) -> int:
+    return max(0, round((at - now).total_seconds() / 60))
+
+
+def arrival_range(at: datetime, now: datetime) -> tuple[datetime, datetime]:
+    """A range around ``at`` that widens with the time left, in whole minutes, never before now."""
+    half = max(MIN_RANGE, (at - now) * RANGE_FRACTION)
+    start = max(now, at - half)
+    end = max(at, now) + half
+    return _floor_minute(start), _ceil_minute(end)
+
+
+def _floor_minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def _ceil_minute(moment: datetime) -> datetime:
+    floor = _floor_minute(moment)
+    return floor if floor == moment else floor + timedelta(minutes=1)
+
+
+def arriving(found: Estimate | None, config: EtaConfig = DEFAULT_CONFIG) -> bool:
+    """Whether a live position puts the technician within the arrival radius."""
+    return (
+        found is not None
+        and not found.stale
+        and found.distance_m is not None
+        and (found.distance_m <= config.arrival_radius_m)
+    )
+
+
+def late(found: Estimate | None, window: dict[str, Any] | None) -> bool:
+    """Whether the estimate falls after the end of the promised window."""
+    if found is None or not window:
+        return False
+    return found.at > parse_iso(str(window["end"]))

@@ -8,7 +8,6 @@ the property tests check.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +46,11 @@ MERGED_FIELDS = {
 }
 # Observations of status kept per job: enough for any real timeline, bounded against abuse.
 MAX_STATUS_OBSERVATIONS = 200
+# Recent pings kept for the ETA's speed (portal/core/eta.py), newest first: a few minutes of
+# driving is enough to ride through one red light, and a short trail keeps little history of
+# where the technician went. Older pings are dropped, not archived.
+TRAIL_SIZE = 6
+TRAIL_SPAN_SECONDS = 600  # 10 minutes: older driving says little about the next few minutes
 
 Stamp = tuple[str, str]
 
@@ -110,6 +114,10 @@ class Job:
                 result.append({"status": status, "at": at})
         return result
 
+    def copy(self) -> Job:
+        """A copy safe to change: values are replaced, never mutated in place, so a shallow copy will do."""
+        return Job(self.id, dict(self.values), dict(self.stamps), list(self.observations), self.location)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -158,7 +166,7 @@ def normalize_phone(raw: str | None, region: str) -> str | None:
 
 def apply_event(job: Job | None, event: FieldEvent, region: str = "US") -> Job:
     """Return the job after ``event``; the input is not modified."""
-    new = Job(id=event.job_id) if job is None else copy.deepcopy(job)
+    new = Job(id=event.job_id) if job is None else job.copy()
     stamp = event.stamp
     if event.type == "job.updated":
         _apply_job_fields(new, event.data["job"], stamp, region)
@@ -202,7 +210,10 @@ def _apply_job_fields(job: Job, data: dict[str, Any], stamp: Stamp, region: str)
 def _apply_location(job: Job, data: dict[str, Any], stamp: Stamp) -> None:
     recorded = iso_utc(parse_iso(data["recorded_at"]))
     order = [recorded, *stamp]
+    ping = {"lat": data["lat"], "lon": data["lon"], "speed_mps": data.get("speed_mps"), "order": order}
+    trail = merge_trail(job.location.get("trail", []) if job.location else [], ping)
     if job.location is not None and job.location.get("order", [job.location["recorded_at"]]) >= order:
+        job.location = {**job.location, "trail": trail}  # a new dict: copies share the old one
         return
     job.location = {
         "lat": data["lat"],
@@ -212,7 +223,21 @@ def _apply_location(job: Job, data: dict[str, Any], stamp: Stamp) -> None:
         "heading": data.get("heading"),
         "recorded_at": recorded,
         "order": order,  # recorded_at, then the event stamp: simultaneous pings resolve the same way
+        "trail": trail,
     }
+
+
+def merge_trail(trail: list[dict[str, Any]], ping: dict[str, Any]) -> list[dict[str, Any]]:
+    """The newest ``TRAIL_SIZE`` pings within ``TRAIL_SPAN_SECONDS`` of the newest, newest first.
+
+    A function of the set of pings seen, whatever their order or repetition: a ping dropped
+    as too old could never come back into a later trail, so dropping it early changes nothing.
+    """
+    if any(p["order"] == ping["order"] for p in trail):
+        return trail
+    merged = sorted([*trail, ping], key=lambda p: p["order"], reverse=True)[:TRAIL_SIZE]
+    newest = parse_iso(merged[0]["order"][0])
+    return [p for p in merged if (newest - parse_iso(p["order"][0])).total_seconds() <= TRAIL_SPAN_SECONDS]
 
 
 def _observe_status(job: Job, status: str, stamp: Stamp) -> None:

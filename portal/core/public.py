@@ -11,7 +11,16 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from portal.core.eta import current_eta
+from portal.core.eta import (
+    DEFAULT_CONFIG,
+    EtaConfig,
+    arrival_range,
+    arriving,
+    estimate,
+    late,
+    minutes_left,
+    stale_after,
+)
 from portal.core.jobs import Job, iso_utc, parse_iso
 
 STATUS_LABELS = {
@@ -24,6 +33,8 @@ STATUS_LABELS = {
     "cancelled": "Cancelled",
     "on_hold": "On hold",
 }
+# The ``eta`` event that clears the estimate (the field system withdrew it, the position went).
+NO_ETA: dict[str, Any] = {"at": None, "minutes": None, "range": None, "stale": False}
 RESCHEDULABLE = frozenset({"created", "scheduled", "dispatched", "on_hold"})
 DEFAULT_TIMEZONE = "UTC"
 # Keys whose change is announced as a ``job`` event (details changed).
@@ -59,7 +70,7 @@ def first_name(name: str | None) -> str | None:
     return parts[0] if parts else None
 
 
-def public_state(job: Job, now: datetime) -> dict[str, Any]:
+def public_state(job: Job, now: datetime, eta_config: EtaConfig = DEFAULT_CONFIG) -> dict[str, Any]:
     tz = zone(job)
     values = job.values
     window = values.get("window")
@@ -80,7 +91,7 @@ def public_state(job: Job, now: datetime) -> dict[str, Any]:
             if technician
             else None
         ),
-        "eta": _eta(job, now, tz) if en_route else None,
+        "eta": _eta(job, now, tz, eta_config) if en_route else None,
         "location": _location(job, tz) if en_route else None,
         "timeline": [{"status": t["status"], "at": local_iso(t["at"], tz)} for t in job.timeline],
         "can_reschedule": status in RESCHEDULABLE and bool(slots) and pending is None,
@@ -91,12 +102,28 @@ def public_state(job: Job, now: datetime) -> dict[str, Any]:
     }
 
 
-def _eta(job: Job, now: datetime, tz: ZoneInfo) -> dict[str, Any] | None:
-    at = current_eta(job.values.get("eta"), job.location, job.address, now)
-    if at is None:
+def _eta(job: Job, now: datetime, tz: ZoneInfo, config: EtaConfig) -> dict[str, Any] | None:
+    """``at`` and ``minutes`` (CONTRACT §6), a clock range, and what the estimate rests on.
+
+    ``stale`` means no fresh news (position or field ETA): pages must not show it as live.
+    """
+    found = estimate(job.values.get("eta"), job.location, job.address, now, config)
+    if found is None:
         return None
-    minutes = max(0, round((at - now).total_seconds() / 60))
-    return {"at": at.astimezone(tz).isoformat(), "minutes": minutes}
+    start, end = arrival_range(found.at, now)
+    distance = found.distance_m
+    return {
+        "at": found.at.astimezone(tz).isoformat(),
+        "minutes": minutes_left(found.at, now),
+        "range": {"start": start.astimezone(tz).isoformat(), "end": end.astimezone(tz).isoformat()},
+        "stale": found.stale,
+        "stale_at": (found.updated_at + stale_after(found, config)).astimezone(tz).isoformat(),
+        "updated_at": found.updated_at.astimezone(tz).isoformat(),
+        "source": found.source,
+        "distance_m": round(distance) if distance is not None else None,
+        "arriving": arriving(found, config),
+        "late": late(found, job.values.get("window")),
+    }
 
 
 def _location(job: Job, tz: ZoneInfo) -> dict[str, Any] | None:
@@ -111,17 +138,19 @@ def _location(job: Job, tz: ZoneInfo) -> dict[str, Any] | None:
     }
 
 
-def live_events(before: Job | None, after: Job, now: datetime) -> list[tuple[str, dict[str, Any]]]:
+def live_events(
+    before: Job | None, after: Job, now: datetime, eta_config: EtaConfig = DEFAULT_CONFIG
+) -> list[tuple[str, dict[str, Any]]]:
     """The events an open tracking page needs to move from ``before`` to ``after``."""
-    old = public_state(before, now) if before is not None else None
-    new = public_state(after, now)
+    old = public_state(before, now, eta_config) if before is not None else None
+    new = public_state(after, now, eta_config)
     events: list[tuple[str, dict[str, Any]]] = []
     if old is None or old["status"] != new["status"]:
         events.append(("status", status_event(new, after)))
     elif old["location"] != new["location"] and new["location"] is not None:
         events.append(("location", new["location"]))
-    if old is not None and _eta_at(old) != _eta_at(new) and new["status"] == old["status"]:
-        events.append(("eta", new["eta"] or {"at": None, "minutes": None}))
+    if old is not None and old["eta"] != new["eta"] and new["status"] == old["status"]:
+        events.append(("eta", new["eta"] or NO_ETA))
     if old is None or any(old[k] != new[k] for k in DETAIL_KEYS):
         events.append(("job", new))
     return events
@@ -136,11 +165,6 @@ def status_event(state: dict[str, Any], job: Job) -> dict[str, Any]:
         "eta": state["eta"],
         "location": state["location"],
     }
-
-
-def _eta_at(state: dict[str, Any]) -> str | None:
-    eta = state["eta"]
-    return eta["at"] if eta else None
 
 
 def utc_now() -> datetime:

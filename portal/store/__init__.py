@@ -13,4 +13,8 @@ def open_store(settings: Settings) -> Store:
         from portal.store.sqlite import SQLiteStore
 
         return SQLiteStore(path)
-    raise ConfigError("PORTAL_STORE: Redis stores are not available in this version; use sqlite:///path.db")
+    if settings.store_url.startswith(("redis://", "rediss://")):
+        from portal.store.redis import RedisStore
+
+        return RedisStore(settings.store_url)
+    raise ConfigError("PORTAL_STORE must look like sqlite:///path/to/file.db or redis://host:port/db")

@@ -69,6 +69,7 @@ class ChangeResult:
     duplicate: bool
     job_id: str
     events: list[StoredEvent] = field(default_factory=list)
+    queued: int = 0  # outbox rows added (a taken dedup key adds none)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,97 @@ class Message:
     updated_at: str
 
 
+@dataclass(frozen=True)
+class StaffAccount:
+    """A support staff member who may sign in to the console."""
+
+    username: str
+    password_hash: str = field(repr=False)
+    timezone: str = "UTC"
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One staff action (sign-in, sign-out, resend, revoke) or one look at a job."""
+
+    at: str
+    username: str
+    action: str
+    job_id: str | None = None
+    client: str | None = None
+    detail: str | None = None
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class JobSearch:
+    """What staff typed, prepared for the indexed columns of a job.
+
+    ``exact`` matches a job id or reference as typed; ``pattern`` is a lowercased substring of
+    the id, reference, email or name; ``phone`` is an E.164 number and ``digits`` a run of
+    digits inside one.
+    """
+
+    exact: str
+    pattern: str | None = None
+    phone: str | None = None
+    digits: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkKeyInfo:
+    """One link key a job has had: when it was issued and, if so, revoked."""
+
+    created_at: str
+    revoked_at: str | None
+
+
+# Outbox row states: waiting (``pending``) or finished one way or another.
+OUTBOX_STATES = ("pending", "done", "failed", "dead", "skipped")
+# Message statuses in the order they may move: a later callback never moves one backwards.
+MESSAGE_STATUS_RANK = {"queued": 0, "sent": 1, "delivered": 2, "undelivered": 2, "failed": 2}
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A stored outbox row, as the worker claims it."""
+
+    id: int
+    dedup_key: str
+    kind: str
+    job_id: str | None
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    next_attempt_at: str
+    last_error: str | None
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The outcome of one delivery attempt, written in one transaction.
+
+    ``state`` is the row's new state (``pending`` to retry at ``next_attempt_at``); the
+    message history row ``message_id`` takes ``message_status``, ``provider_id`` and
+    ``error``; ``follow_ups`` are queued (a fallback email, a ``message.failed`` callback);
+    ``opt_out`` records that an address asked for no more messages.
+    """
+
+    outbox_id: int
+    state: str
+    next_attempt_at: str | None = None
+    error: str | None = None
+    message_id: int | None = None
+    message_status: str | None = None
+    provider_id: str | None = None
+    follow_ups: tuple[OutboxItem, ...] = ()
+    opt_out: str | None = None
+
+
 Decide = Callable[[Job | None], Decision]
 
 
@@ -148,3 +240,63 @@ class Store(Protocol):
 
     async def maintain(self, now: str) -> None:
         """Drop expired dedup records and trim bounded lists."""
+
+    # -- staff console -------------------------------------------------------------
+
+    async def save_staff_account(self, username: str, password_hash: str, timezone: str = "UTC") -> bool:
+        """Create the account or reset its password (signing out its sessions); True if created."""
+
+    async def get_staff_account(self, username: str) -> StaffAccount | None: ...
+
+    async def open_staff_session(self, session_hash: str, username: str) -> None: ...
+
+    async def staff_session_account(self, session_hash: str) -> StaffAccount | None:
+        """The account of a session that is still open, else None."""
+
+    async def close_staff_session(self, session_hash: str) -> None: ...
+
+    async def add_audit(self, entry: AuditEntry) -> None: ...
+
+    async def list_audit(
+        self, *, limit: int, offset: int = 0, job_id: str | None = None, username: str | None = None
+    ) -> list[AuditEntry]:
+        """Audit entries, newest first."""
+
+    async def search_jobs(self, search: JobSearch, *, limit: int, offset: int = 0) -> list[JobRecord]:
+        """Jobs matching any part of ``search``, most recently changed first, in one query."""
+
+    async def link_history(self, job_id: str) -> list[LinkKeyInfo]:
+        """Every link key the job has had, oldest first."""
+
+    # -- notifications: the outbox, message delivery, opt-outs -----------------------
+
+    async def claim_outbox(self, kinds: tuple[str, ...], now: str, lease_until: str, limit: int) -> list[OutboxRow]:
+        """Reserve up to ``limit`` due rows of ``kinds`` until ``lease_until``, counting an attempt.
+
+        A row whose lease ran out (its worker died) is due again, so it is retried.
+        """
+
+    async def next_outbox_due(self, kinds: tuple[str, ...]) -> str | None:
+        """When the next pending row of ``kinds`` falls due, or None when there is none."""
+
+    async def begin_message(self, outbox_id: int, message: Message) -> int:
+        """The history row of an outbox row: created on the first attempt, reused after."""
+
+    async def settle_outbox(self, settlement: Settlement, now: str) -> None:
+        """Record an attempt's outcome: row state, message status, follow-ups, opt-out."""
+
+    async def update_message_status(self, provider_id: str, status: str, error: str | None, now: str) -> Message | None:
+        """Move a message forward to ``status`` (never backwards); None when the id is unknown."""
+
+    async def set_opt_out(self, address: str, opted_out: bool, source: str, now: str) -> None: ...
+
+    async def is_opted_out(self, address: str) -> bool: ...
+
+    async def outbox_depth(self) -> int:
+        """Rows still waiting to be delivered, of every kind."""
+
+    async def outbox_counts(self) -> dict[str, int]:
+        """Rows still waiting to be delivered, per kind."""
+
+    async def list_outbox(self, job_id: str) -> list[OutboxRow]:
+        """A job's outbox rows, oldest first."""

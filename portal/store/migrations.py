@@ -94,10 +94,48 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX messages_job ON messages (job_id, id);
     CREATE UNIQUE INDEX messages_provider ON messages (provider_id) WHERE provider_id IS NOT NULL;
     """,
-    # 3: reserved for the notifications work (opt-outs and the like).
-    "",
-    # 4: reserved for the staff console (accounts, audit log).
-    "",
+    # 3: notifications: SMS opt-outs, one history row per outbox row, the worker's claim index.
+    """
+    CREATE TABLE opt_outs (
+        address TEXT PRIMARY KEY,
+        channel TEXT NOT NULL,
+        source TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX messages_outbox ON messages (outbox_id) WHERE outbox_id IS NOT NULL;
+    CREATE INDEX outbox_kind_due ON outbox (state, kind, next_attempt_at);
+    CREATE INDEX outbox_job ON outbox (job_id)
+    """,
+    # 4: the staff console: accounts, their sessions (by hash of the id) and the audit log.
+    """
+    CREATE TABLE staff_accounts (
+        username TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        timezone TEXT NOT NULL DEFAULT 'UTC',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE staff_sessions (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX staff_sessions_user ON staff_sessions (username);
+    CREATE INDEX staff_sessions_age ON staff_sessions (created_at);
+    CREATE TABLE staff_audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        username TEXT NOT NULL,
+        action TEXT NOT NULL,
+        job_id TEXT,
+        client TEXT,
+        detail TEXT
+    );
+    CREATE INDEX staff_audit_job ON staff_audit (job_id, id);
+    CREATE INDEX staff_audit_user ON staff_audit (username, id);
+    CREATE INDEX IF NOT EXISTS staff_outbox_job ON outbox (job_id, id)
+    """,
 )
 
 

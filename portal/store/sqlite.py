@@ -36,6 +36,8 @@ from portal.store.base import (
     StoreUnavailable,
 )
 from portal.store.migrations import migrate
+from portal.store.sqlite_outbox import SQLiteOutboxQueries, insert_outbox
+from portal.store.sqlite_staff import SQLiteStaffQueries
 
 log = logging.getLogger("portal.store")
 T = TypeVar("T")
@@ -120,7 +122,7 @@ def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None)
         future.set_result(result)
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteStaffQueries, SQLiteOutboxQueries):  # staff: sqlite_staff.py; outbox: sqlite_outbox.py
     def __init__(self, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
@@ -394,10 +396,5 @@ def _change_job(conn: sqlite3.Connection, job_id: str, decide: Decide, webhook_i
     if stored:
         conn.execute("UPDATE jobs SET last_seq = ? WHERE id = ?", (seq, job_id))
         conn.execute("DELETE FROM job_events WHERE job_id = ? AND seq <= ?", (job_id, seq - EVENT_LOG_CAP))
-    for item in decision.outbox:
-        conn.execute(
-            "INSERT INTO outbox (dedup_key, kind, job_id, payload, next_attempt_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING",
-            (item.dedup_key, item.kind, item.job_id, json.dumps(item.payload), item.not_before or now, now, now),
-        )
-    return ChangeResult(duplicate=False, job_id=job_id, events=stored)
+    queued = sum(insert_outbox(conn, item, now) for item in decision.outbox)
+    return ChangeResult(duplicate=False, job_id=job_id, events=stored, queued=queued)

@@ -2,21 +2,54 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-CSP = "; ".join(
-    (
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' https: data:",
-        "connect-src 'self'",
-        "font-src 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
+# Images on most pages may come from any https host: technician photos are hosted wherever the
+# field system keeps them. The tracking page narrows this to the origins it actually shows
+# (``page_csp``): its own files, the map tiles and this job's technician photo.
+DEFAULT_IMG_SOURCES = ("'self'", "https:", "data:")
+
+
+def _csp(img_sources: tuple[str, ...]) -> str:
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src {' '.join(img_sources)}",
+            "connect-src 'self'",
+            "font-src 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        )
     )
-)
+
+
+CSP = _csp(DEFAULT_IMG_SOURCES)
+
+
+def origin(url: str | None) -> str | None:
+    """``https://tile.example.com`` of a URL (or URL template), or None if it has no http(s) host."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    host = parts.netloc
+    if host.startswith("{s}."):  # tile subdomains a., b., c.: a CSP host wildcard covers them
+        host = "*" + host.removeprefix("{s}")
+    if parts.scheme not in ("http", "https") or not host or any(c in host for c in "{}; '\"@"):
+        return None
+    return f"{parts.scheme}://{host}"
+
+
+def page_csp(*image_urls: str | None) -> str:
+    """The policy of a page whose images come only from itself and the origins of ``image_urls``."""
+    origins = sorted({o for url in image_urls if (o := origin(url)) is not None})
+    return _csp(("'self'", "data:", *origins))
+
+
 HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"referrer-policy", b"no-referrer"),

@@ -23,4 +23,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     env.filters["clock"] = humanize.clock
     env.filters["day"] = humanize.day
     env.filters["span"] = humanize.span
+    env.filters["distance"] = humanize.distance
+    env.filters["clock_range"] = humanize.clock_range
+    env.filters["ago"] = humanize.ago
     return Jinja2Templates(env=env)

@@ -10,6 +10,7 @@ from starlette.routing import Route
 from portal.core.public import STATUS_LABELS
 from portal.tracking import LinkRefused, event_stream, open_link, state_of
 from portal.web.common import client_key, portal_of
+from portal.web.security import page_csp
 
 SSE_PING_SECONDS = 15  # under the 30-60 s idle timeouts of common proxies and mobile carriers
 SSE_SEND_TIMEOUT = 30  # a client that cannot take an event for this long is dropped
@@ -38,13 +39,20 @@ async def page(request: Request) -> Response:
         record = await open_link(portal, request.path_params["token"], client_key(request))
     except LinkRefused as refused:
         return _problem(request, refused.status)
+    current = state_of(record, portal.eta_config)
+    settings = portal.settings
     context = {
-        "state": state_of(record),
+        "state": current,
         "labels": STATUS_LABELS,
         "events_url": f"/t/{request.path_params['token']}/events",
+        "map_tiles": settings.map_tiles,
+        "map_attribution": settings.map_attribution,
+        "stale_after": settings.location_stale_seconds,
     }
+    photo = current["technician"]["photo_url"] if current["technician"] else None
+    headers = {**NO_STORE, "Content-Security-Policy": page_csp(settings.map_tiles, photo)}
     response: Response = request.app.state.templates.TemplateResponse(
-        request, "pages/tracking.html", context, headers=NO_STORE
+        request, "pages/tracking.html", context, headers=headers
     )
     return response
 
@@ -55,7 +63,7 @@ async def state(request: Request) -> Response:
         record = await open_link(portal, request.path_params["token"], client_key(request))
     except LinkRefused as refused:
         return JSONResponse({"error": PROBLEMS[refused.status][0]}, refused.status, headers=NO_STORE)
-    return JSONResponse(state_of(record), headers=NO_STORE)
+    return JSONResponse(state_of(record, portal.eta_config), headers=NO_STORE)
 
 
 async def events(request: Request) -> Response:

@@ -9,6 +9,10 @@
   var state = null;
   var source = null;
   var retryMs = 1000;
+  var TICK_MS = 1000; // "updated N s ago" counts in seconds
+  var KM = 1000;
+  var METRES_PER_MILE = 1609.344;
+  var METRE_STEP = 10; // GPS is not better than this: "850 m", not "847 m"
 
   function fields(name) { return root.querySelectorAll('[data-field="' + name + '"]'); }
   function setText(name, text) { fields(name).forEach(function (el) { el.textContent = text == null ? "" : String(text); }); }
@@ -26,18 +30,40 @@
   }
   function minutesUntil(iso) { return Math.max(0, Math.round((new Date(iso).getTime() - Date.now()) / 60000)); }
 
+  function distance(metres) {
+    if (metres < KM) { return Math.round(metres / METRE_STEP) * METRE_STEP + " m"; }
+    return (metres / KM).toFixed(1) + " km (" + (metres / METRES_PER_MILE).toFixed(1) + " mi)";
+  }
+  function ago(iso) {
+    var seconds = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
+    return seconds < 60 ? seconds + " s ago" : Math.floor(seconds / 60) + " min ago";
+  }
+  // Stale when the server said so, or once its "stale_at" passes with no news since.
+  function isStale(eta) { return !!eta.stale || (!!eta.stale_at && Date.now() >= new Date(eta.stale_at).getTime()); }
+
   function renderEta() {
     var eta = state && state.eta;
     show("eta", !!eta);
     if (!eta) { return; }
+    var stale = isStale(eta);
+    var box = document.getElementById("eta");
+    if (box) { box.classList.toggle("is-stale", stale); }
+    show("eta-live", !stale && !eta.arriving);
+    show("eta-arriving", !stale && !!eta.arriving);
+    show("eta-late", !!eta.late);
+    show("eta-stale", stale);
+    show("eta-distance", eta.distance_m != null);
     setText("eta_minutes", minutesUntil(eta.at));
     setText("eta_clock", clock(eta.at));
+    setText("eta_range", eta.range ? clock(eta.range.start) + " – " + clock(eta.range.end) : "");
+    setText("eta_distance", eta.distance_m != null ? distance(eta.distance_m) : "");
+    setText("eta_updated", eta.updated_at ? ago(eta.updated_at) : "");
   }
   function renderLocation() {
-    var loc = state && state.location;
+    var loc = (state && state.location) || null;
     show("location", !!loc);
-    if (!loc) { return; }
-    setText("location_at", clock(loc.updated_at));
+    if (loc) { setText("location_at", clock(loc.updated_at)); }
+    // map.js draws it; null tells it the position is gone.
     document.dispatchEvent(new CustomEvent("portal:location", { detail: loc }));
   }
   function renderTimeline() {
@@ -78,6 +104,7 @@
   }
 
   var labels = {};
+  try { labels = JSON.parse(root.getAttribute("data-labels") || "{}"); } catch (e) { labels = {}; }
   function remember(data) { if (data.status && data.status_label) { labels[data.status] = data.status_label; } }
 
   function onState(ev) { state = JSON.parse(ev.data); state.labels = labels; remember(state); renderAll(); }
@@ -110,6 +137,6 @@
       }
     };
   }
-  setInterval(renderEta, 30000);
+  setInterval(renderEta, TICK_MS);
   connect();
 })();

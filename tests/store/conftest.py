@@ -10,7 +10,7 @@ import pytest
 from portal.store.base import Store
 from portal.store.sqlite import SQLiteStore
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "redis"]
 
 
 @pytest.fixture
@@ -22,6 +22,10 @@ def anyio_backend() -> str:
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     if request.param == "sqlite":
         backend: Store = SQLiteStore(tmp_path / "contract.db")
+    elif request.param == "redis":
+        from portal.store.redis import RedisStore
+
+        backend = RedisStore(request.getfixturevalue("redis_url"))
     else:  # pragma: no cover - other backends register themselves in BACKENDS
         raise LookupError(request.param)
     await backend.open()

@@ -1,0 +1,188 @@
+"""Live events between processes: Redis pub/sub, one connection per process.
+
+Each job with open streams in this process has its channel subscribed once on the one
+pub/sub connection, and incoming events fan out to this process's subscriptions. Pub/sub
+is at-most-once, so every gap is closed from the stored event log instead:
+
+- when Redis confirms a channel subscription, that job's subscriptions get ``LAGGED``: an
+  event published between the stream's snapshot and the confirmation is re-read;
+- when the connection drops, it is opened again with backoff, every channel is subscribed
+  again, and each confirmation sends ``LAGGED`` the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from portal.bus.base import LAGGED, Subscription
+from portal.store.base import StoredEvent
+from portal.store.redis import RedisStore
+from portal.store.redis_keys import UNAVAILABLE_ERRORS
+
+log = logging.getLogger("portal.bus")
+
+RECONNECT_FIRST_SECONDS = 0.1  # a restarted Redis is often back at once
+RECONNECT_MAX_SECONDS = 5.0  # and a long outage costs one attempt per 5 s per process
+# With no message for this long the connection is pinged; without an answer by the next
+# period it is taken as dead (a half-open TCP connection never reports an error itself).
+HEARTBEAT_SECONDS = 15.0
+
+
+class RedisBus:
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.keys = store.keys
+        self._subscribers: defaultdict[str, set[Subscription]] = defaultdict(set)
+        self._commands: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._client: Redis | None = None
+        self._pubsub: PubSub | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()  # set while subscribed; tests wait on it
+        self._was_up = False
+
+    async def start(self) -> None:
+        # Its own connection without redis-py's silent reconnects: a reconnect must be seen
+        # here, because messages published while it was away are lost and must be re-read.
+        kwargs = {**self.store.connection_kwargs(), "retry": Retry(NoBackoff(), 0)}
+        self._client = Redis.from_url(self.store.url, **kwargs)
+        self._task = asyncio.create_task(self._run(), name="redis-bus")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._drop_connection()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        self._subscribers.clear()
+
+    # -- the Bus protocol ---------------------------------------------------------------
+
+    async def publish(self, events: list[StoredEvent]) -> None:
+        """Publish after the change is stored; a lost publish is recovered from the log."""
+        try:
+            async with self.store.redis.pipeline(transaction=False) as pipe:
+                for event in events:
+                    payload = {"seq": event.seq, "type": event.type, "data": event.data, "at": event.at}
+                    pipe.publish(self.keys.channel(event.job_id), json.dumps(payload, separators=(",", ":")))
+                await pipe.execute()
+        except UNAVAILABLE_ERRORS as exc:
+            log.warning("could not publish %d live event(s); streams catch up from the log: %s", len(events), exc)
+
+    def subscribe(self, job_id: str) -> Subscription:
+        subscription = Subscription(job_id)
+        subscribers = self._subscribers[job_id]
+        if not subscribers:
+            self._commands.put_nowait(("subscribe", job_id))
+        subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscribers = self._subscribers.get(subscription.job_id)
+        if subscribers is None:
+            return
+        subscribers.discard(subscription)
+        if not subscribers:
+            del self._subscribers[subscription.job_id]
+            self._commands.put_nowait(("unsubscribe", subscription.job_id))
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._subscribers.values())
+
+    # -- the connection ------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        delay = RECONNECT_FIRST_SECONDS
+        while True:
+            try:
+                await self._listen()
+            except UNAVAILABLE_ERRORS as exc:
+                log.warning("live-event connection to Redis lost (%s); reconnecting", exc)
+            finally:
+                self.connected.clear()
+                await self._drop_connection()
+            if self._was_up:
+                delay = RECONNECT_FIRST_SECONDS  # it worked until now: try again at once
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+
+    async def _listen(self) -> None:
+        assert self._client is not None
+        self._was_up = False
+        pubsub = self._client.pubsub()
+        self._pubsub = pubsub
+        # Commands queued so far are covered by subscribing to every current job now.
+        while not self._commands.empty():
+            self._commands.get_nowait()
+        await pubsub.subscribe(self.keys("bus-control"), *[self.keys.channel(j) for j in self._subscribers])
+        sender = asyncio.create_task(self._send_commands(pubsub), name="redis-bus-commands")
+        try:
+            await self._receive(pubsub)
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, *UNAVAILABLE_ERRORS):
+                await sender
+
+    async def _send_commands(self, pubsub: PubSub) -> None:
+        """Subscribe and unsubscribe job channels as streams open and close."""
+        while True:
+            action, job_id = await self._commands.get()
+            channel = self.keys.channel(job_id)
+            wanted = job_id in self._subscribers
+            if action == "subscribe" and wanted:
+                await pubsub.subscribe(channel)
+            elif action == "unsubscribe" and not wanted:
+                await pubsub.unsubscribe(channel)
+
+    async def _receive(self, pubsub: PubSub) -> None:
+        unanswered = False
+        while True:
+            message = await pubsub.get_message(timeout=HEARTBEAT_SECONDS)
+            if message is None:
+                if unanswered:
+                    raise ConnectionError("Redis did not answer a ping on the live-event connection")
+                unanswered = True
+                await pubsub.ping()
+                continue
+            unanswered = False
+            self._handle(message)
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind, channel = message.get("type"), str(message.get("channel") or "")
+        if kind == "subscribe" and channel == self.keys("bus-control"):
+            self._was_up = True
+            self.connected.set()
+            return
+        prefix = self.keys.channel("")
+        if not channel.startswith(prefix):
+            return
+        job_id = channel[len(prefix) :]
+        subscribers = tuple(self._subscribers.get(job_id, ()))
+        if kind == "subscribe":
+            for subscription in subscribers:
+                subscription.offer(LAGGED)
+        elif kind == "message":
+            raw = json.loads(message["data"])
+            event = StoredEvent(job_id, int(raw["seq"]), str(raw["type"]), raw["data"], str(raw["at"]))
+            for subscription in subscribers:
+                subscription.offer(event)
+
+    async def _drop_connection(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(*UNAVAILABLE_ERRORS):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]

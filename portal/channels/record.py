@@ -1,0 +1,24 @@
+"""Record-only: no provider is configured, so messages are kept in the history, not sent.
+
+This is what the embedded default runs with: staff still see every message and its text.
+"""
+
+from __future__ import annotations
+
+from portal.channels.base import Outgoing, Receipt
+
+NO_PROVIDER = "no provider"
+
+
+class RecordOnly:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def send(self, message: Outgoing) -> Receipt:
+        return Receipt(status="not_sent", error=NO_PROVIDER)

@@ -1,0 +1,1 @@
+"""The support staff console's service layer: accounts, sessions, search and the job view."""

@@ -1,0 +1,315 @@
+"""The shared store for several processes: Redis hashes, sets, sorted sets and streams.
+
+A change to a job is an optimistic transaction: WATCH the job (and the webhook id), read it,
+run the pure ``decide`` in Python, then write the job, its search indexes, its event log
+and its outbox rows in one MULTI/EXEC. If another process touched a watched key in
+between, EXEC writes nothing and the change runs again on the fresh job. The webhook id is
+claimed inside the same MULTI, so it is only taken when the change is stored.
+
+One connection pool per process; every method turns a lost connection into
+StoreUnavailable (webhooks answer 503, ``/readyz`` 503), and the pool reconnects by itself
+when Redis is back. Other modules hold the other parts: ``redis_search`` (staff search),
+``redis_staff`` (accounts, sessions, audit), ``redis_outbox`` (the delivery queue).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+
+from portal.core.jobs import Job, iso_utc, parse_iso
+from portal.store.base import (
+    EVENT_LOG_CAP,
+    REJECTED_KEEP,
+    WEBHOOK_ID_RETENTION_HOURS,
+    ChangeResult,
+    Decide,
+    JobRecord,
+    LinkKeyInfo,
+    LinkLookup,
+    Message,
+    Rejection,
+    StoredEvent,
+)
+from portal.store.redis_keys import (
+    Keys,
+    begin,
+    fields,
+    guarded,
+    micros,
+    need,
+    now_iso,
+    split_url,
+    strings,
+    text,
+    wire,
+)
+from portal.store.redis_outbox import RedisOutboxQueries, message_from_hash, queue_message, queue_outbox
+from portal.store.redis_search import RedisSearchQueries, queue_index, search_fields
+from portal.store.redis_staff import RedisStaffQueries
+
+log = logging.getLogger("portal.store")
+
+LINK_KEY_BYTES = 9  # as in SQLite: 12 URL-safe characters, 72 random bits
+# Connections one process may hold for store calls (the bus holds one more for pub/sub);
+# callers beyond this wait up to POOL_WAIT_SECONDS, then get StoreUnavailable (503).
+POOL_SIZE = 32
+POOL_WAIT_SECONDS = 5.0
+CONNECT_TIMEOUT_SECONDS = 2.0  # a Redis that does not accept within this is down: answer 503
+COMMAND_TIMEOUT_SECONDS = 5.0
+# A dropped connection is retried this often, briefly, before the caller gets a 503.
+COMMAND_RETRIES = 2
+RETRY_BACKOFF = ExponentialBackoff(cap=0.5, base=0.05)
+WEBHOOK_ID_SECONDS = WEBHOOK_ID_RETENTION_HOURS * 3600
+# A job's event log only serves open pages resuming; one untouched this long expires, and a
+# page that still asks gets a fresh snapshot instead.
+EVENT_LOG_TTL_SECONDS = 30 * 24 * 3600
+MAINTAIN_CHUNK = 500  # dedup keys deleted per round trip during upkeep
+
+
+def new_link_key() -> str:
+    return secrets.token_urlsafe(LINK_KEY_BYTES)
+
+
+def record_from_hash(raw: dict[str, str]) -> JobRecord:
+    return JobRecord(
+        Job.from_dict(json.loads(raw["doc"])),
+        raw["link_key"],
+        int(raw.get("last_seq", "0")),
+        raw["created_at"],
+        raw["updated_at"],
+    )
+
+
+def _event_from_entry(job_id: str, entry_id: Any, data: Any) -> StoredEvent:
+    values = strings(data)
+    seq = int(need(entry_id).split("-")[0])
+    return StoredEvent(job_id, seq, values["type"], json.loads(values["data"]), values["at"])
+
+
+class RedisStore(RedisSearchQueries, RedisStaffQueries, RedisOutboxQueries):
+    def __init__(self, url: str) -> None:
+        self.url, prefix = split_url(url)
+        self.keys = Keys(prefix)
+        self._pool: BlockingConnectionPool | None = None
+        self._client: Redis | None = None
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """Timeouts and retries shared by the store's pool and the bus's pub/sub connection."""
+        return {
+            "decode_responses": True,
+            "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "socket_timeout": COMMAND_TIMEOUT_SECONDS,
+            "retry": Retry(RETRY_BACKOFF, COMMAND_RETRIES),
+        }
+
+    async def open(self) -> None:
+        # Connections are made on first use: a portal may start while Redis is still down,
+        # answering 503 until it is up.
+        self._pool = BlockingConnectionPool.from_url(
+            self.url, max_connections=POOL_SIZE, timeout=POOL_WAIT_SECONDS, **self.connection_kwargs()
+        )
+        self._client = Redis(connection_pool=self._pool)
+
+    async def close(self) -> None:
+        client, pool = self._client, self._pool
+        self._client = self._pool = None
+        if client is not None:
+            await client.aclose()
+        if pool is not None:
+            await pool.aclose()
+
+    @guarded
+    async def ping(self) -> None:
+        await self.redis.ping()
+
+    # -- jobs ----------------------------------------------------------------------
+
+    @guarded
+    async def change_job(self, job_id: str, decide: Decide, *, webhook_id: str | None = None) -> ChangeResult:
+        return await self.transact(lambda pipe: self._change(pipe, job_id, decide, webhook_id))
+
+    async def _change(self, pipe: Pipeline, job_id: str, decide: Decide, webhook_id: str | None) -> ChangeResult:
+        keys = self.keys
+        job_key = keys.job(job_id)
+        dedup_key = keys.webhook(webhook_id) if webhook_id is not None else None
+        await pipe.watch(job_key, *([dedup_key] if dedup_key else []))
+        if dedup_key is not None and await pipe.exists(dedup_key):
+            return ChangeResult(duplicate=True, job_id=job_id)
+        raw = strings(await pipe.hgetall(job_key))
+        record = record_from_hash(raw) if raw else None
+        decision = decide(record.job if record else None)
+        fresh = await self._fresh_outbox(pipe, decision.outbox)
+        outbox_ids = [int(await pipe.incr(keys("outbox-next"))) for _ in fresh]
+        now = now_iso()
+        job = decision.job
+        values = search_fields(job)
+        begin(pipe)
+        if webhook_id is not None and dedup_key is not None:
+            pipe.set(dedup_key, now, nx=True, ex=WEBHOOK_ID_SECONDS)
+            pipe.zadd(keys("webhooks"), {webhook_id: micros(now)})
+        doc = json.dumps(job.to_dict(), separators=(",", ":"))
+        mapping = fields(doc=doc, status=job.status, closed_at=job.closed_at, updated_at=now, **values)
+        if record is None:
+            link_key = new_link_key()
+            mapping.update(link_key=link_key, created_at=now, last_seq="0")
+            pipe.hset(keys.link(link_key), mapping={"job_id": job_id, "created_at": now})
+            pipe.rpush(keys.job_links(job_id), link_key)
+        pipe.hset(job_key, mapping=wire(mapping))
+        gone = [name for name in ("closed_at", *values) if name not in mapping and name in raw]
+        if gone:
+            pipe.hdel(job_key, *gone)
+        old_values = {name: raw.get(name) for name in values} if record is not None else None
+        queue_index(pipe, keys, job_id, old_values, values)
+        pipe.zadd(keys("jobs-updated"), {job_id: micros(now)})
+        stored = self._queue_events(pipe, job_id, record.last_seq if record else 0, decision.events, now)
+        for outbox_id, item in zip(outbox_ids, fresh, strict=True):
+            queue_outbox(pipe, keys, outbox_id, item, now)
+        return ChangeResult(duplicate=False, job_id=job_id, events=stored, queued=len(fresh))
+
+    def _queue_events(
+        self, pipe: Pipeline, job_id: str, seq: int, events: list[tuple[str, dict[str, Any]]], now: str
+    ) -> list[StoredEvent]:
+        stored = []
+        stream = self.keys.events(job_id)
+        for kind, data in events:
+            seq += 1
+            entry = {"type": kind, "data": json.dumps(data, separators=(",", ":")), "at": now}
+            pipe.xadd(stream, wire(entry), id=f"{seq}-0", maxlen=EVENT_LOG_CAP, approximate=False)
+            stored.append(StoredEvent(job_id, seq, kind, data, now))
+        if stored:
+            pipe.hset(self.keys.job(job_id), "last_seq", str(seq))
+            pipe.expire(stream, EVENT_LOG_TTL_SECONDS)
+        return stored
+
+    @guarded
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        return await self._record(job_id)
+
+    async def _record(self, job_id: str) -> JobRecord | None:
+        raw = strings(await self.redis.hgetall(self.keys.job(job_id)))
+        return record_from_hash(raw) if raw else None
+
+    @guarded
+    async def resolve_link(self, link_key: str) -> LinkLookup:
+        raw = strings(await self.redis.hgetall(self.keys.link(link_key)))
+        if not raw:
+            return LinkLookup(None)
+        if raw.get("revoked_at"):
+            return LinkLookup(None, revoked=True)
+        return LinkLookup(await self._record(raw["job_id"]))
+
+    @guarded
+    async def rotate_link_key(self, job_id: str) -> str | None:
+        return await self.transact(lambda pipe: self._rotate(pipe, job_id))
+
+    async def _rotate(self, pipe: Pipeline, job_id: str) -> str | None:
+        keys = self.keys
+        await pipe.watch(keys.job(job_id))
+        current = text(await pipe.hget(keys.job(job_id), "link_key"))
+        if current is None:
+            return None
+        now, key = now_iso(), new_link_key()
+        begin(pipe)
+        pipe.hset(keys.link(current), "revoked_at", now)
+        pipe.hset(keys.link(key), mapping={"job_id": job_id, "created_at": now})
+        pipe.rpush(keys.job_links(job_id), key)
+        pipe.hset(keys.job(job_id), mapping={"link_key": key, "updated_at": now})
+        pipe.zadd(keys("jobs-updated"), {job_id: micros(now)})
+        return key
+
+    @guarded
+    async def link_history(self, job_id: str) -> list[LinkKeyInfo]:
+        link_keys = await self.redis.lrange(self.keys.job_links(job_id), 0, -1)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in link_keys:
+                pipe.hmget(self.keys.link(need(key)), ["created_at", "revoked_at"])
+            replies = await pipe.execute()
+        return [LinkKeyInfo(need(created), text(revoked)) for created, revoked in replies if created]
+
+    @guarded
+    async def events_after(self, job_id: str, seq: int) -> list[StoredEvent] | None:
+        stream = self.keys.events(job_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(self.keys.job(job_id), "last_seq")
+            pipe.xrange(stream, "-", "+", count=1)
+            pipe.xrange(stream, f"{seq + 1}-0", "+")
+            last_raw, oldest, newer = await pipe.execute()
+        last_seq = int(text(last_raw) or 0)
+        if oldest:
+            if _event_from_entry(job_id, *oldest[0]).seq > seq + 1:
+                return None
+        elif last_seq > seq:
+            return None  # the log expired while the page was away
+        return [_event_from_entry(job_id, entry_id, data) for entry_id, data in newer]
+
+    # -- messages ------------------------------------------------------------------
+
+    @guarded
+    async def add_message(self, message: Message) -> int:
+        message_id = int(await self.redis.incr(self.keys("msg-next")))
+        async with self.pipeline() as pipe:
+            queue_message(pipe, self.keys, message_id, message)
+            await pipe.execute()
+        return message_id
+
+    @guarded
+    async def list_messages(self, job_id: str) -> list[Message]:
+        ids = await self.redis.lrange(self.keys.job_messages(job_id), 0, -1)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for message_id in ids:
+                pipe.hgetall(self.keys.message(need(message_id)))
+            replies = await pipe.execute()
+        return [message_from_hash(int(need(mid)), strings(raw)) for mid, raw in zip(ids, replies, strict=True) if raw]
+
+    # -- rejected webhooks and upkeep ------------------------------------------------
+
+    @guarded
+    async def record_rejection(self, rejection: Rejection) -> None:
+        row = [
+            rejection.received_at,
+            rejection.status_code,
+            rejection.reason,
+            rejection.webhook_id,
+            rejection.detail,
+            rejection.excerpt,
+        ]
+        async with self.pipeline() as pipe:
+            pipe.lpush(self.keys("rejected"), json.dumps(row))
+            pipe.ltrim(self.keys("rejected"), 0, REJECTED_KEEP - 1)
+            await pipe.execute()
+
+    @guarded
+    async def list_rejections(self, limit: int = 100) -> list[Rejection]:
+        rows = await self.redis.lrange(self.keys("rejected"), 0, limit - 1)
+        return [Rejection(*json.loads(need(row))) for row in rows]
+
+    @guarded
+    async def maintain(self, now: str) -> None:
+        """Forget webhook ids older than the retention (their keys also expire by themselves)."""
+        cutoff = micros(iso_utc(parse_iso(now) - timedelta(hours=WEBHOOK_ID_RETENTION_HOURS)))
+        index = self.keys("webhooks")
+        while True:
+            old = await self.redis.zrangebyscore(index, "-inf", cutoff, start=0, num=MAINTAIN_CHUNK)
+            if not old:
+                return
+            ids = [need(webhook_id) for webhook_id in old]
+            async with self.pipeline() as pipe:
+                pipe.delete(*[self.keys.webhook(webhook_id) for webhook_id in ids])
+                pipe.zrem(index, *ids)
+                await pipe.execute()
+
+    # -- bulk access for migrate-store -------------------------------------------------
+
+    @guarded
+    async def job_ids(self) -> list[str]:
+        """Every job id, oldest change first."""
+        return [need(job_id) for job_id in await self.redis.zrange(self.keys("jobs-updated"), 0, -1)]

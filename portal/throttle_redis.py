@@ -1,0 +1,53 @@
+"""The sliding-window throttle kept in Redis, so that every process counts the same attempts.
+
+Each client has a small sorted set of attempt times; only the newest ``limit`` are kept,
+which is all a decision needs, and the set expires with its window.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+
+from portal.store.redis import RedisStore
+from portal.store.redis_keys import UNAVAILABLE_ERRORS
+
+log = logging.getLogger("portal.throttle")
+
+
+class RedisThrottle:
+    def __init__(self, store: RedisStore, name: str, limit: int, window_seconds: float) -> None:
+        self.store = store
+        self.name = name
+        self.limit = limit
+        self.window = window_seconds
+
+    def _key(self, key: str) -> str:
+        return self.store.keys("throttle", self.name, key)
+
+    async def is_blocked(self, key: str) -> bool:
+        """Fails open: with Redis down the request meets a 503 from the store right after."""
+        now = time.time()
+        try:
+            async with self.store.redis.pipeline(transaction=True) as pipe:
+                pipe.zremrangebyscore(self._key(key), "-inf", now - self.window)
+                pipe.zcard(self._key(key))
+                _, count = await pipe.execute()
+        except UNAVAILABLE_ERRORS as exc:
+            log.warning("throttle %s unavailable, not blocking: %s", self.name, exc)
+            return False
+        return int(count) >= self.limit
+
+    async def record(self, key: str) -> None:
+        now = time.time()
+        redis_key = self._key(key)
+        try:
+            async with self.store.redis.pipeline(transaction=True) as pipe:
+                pipe.zadd(redis_key, {f"{now:.6f}:{secrets.token_hex(4)}": now})
+                pipe.zremrangebyscore(redis_key, "-inf", now - self.window)
+                pipe.zremrangebyrank(redis_key, 0, -self.limit - 1)
+                pipe.expire(redis_key, int(self.window) + 1)
+                await pipe.execute()
+        except UNAVAILABLE_ERRORS as exc:
+            log.warning("throttle %s unavailable, attempt not counted: %s", self.name, exc)

@@ -1,0 +1,27 @@
+"""``POST /webhooks/twilio/status``: Twilio's delivery reports for the SMS we sent (CONTRACT §5)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from portal.delivery import public_request_url, record_twilio_status
+from portal.web.common import portal_of
+
+MAX_FORM_BYTES = 64 * 1024  # a status callback is well under 1 KiB
+MAX_FORM_FIELDS = 100
+
+
+async def status(request: Request) -> Response:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        return Response(status_code=413)
+    portal = portal_of(request)
+    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    url = public_request_url(portal.public_url, request.url.path, request.url.query)
+    accepted = await record_twilio_status(portal, url, form, request.headers.get("x-twilio-signature"))
+    return Response(status_code=204 if accepted else 403)
+
+
+routes = [Route("/webhooks/twilio/status", status, methods=["POST"])]

@@ -1,0 +1,290 @@
+"""The notification worker: claims due outbox rows, delivers them, records the outcome.
+
+It runs inside ``portal serve`` and alone as ``portal worker``. It never polls row by row:
+a commit that queues rows wakes it at once (``wake``), and otherwise it sleeps until the
+next row falls due, at most ``idle_seconds`` so rows queued by another process are seen.
+A claimed row is leased; if this process dies mid-delivery the lease runs out and any
+worker delivers the row again (at most once more for a message that was in flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from portal.channels import make_channels
+from portal.channels.base import Channel, DeliveryError, Outgoing, Receipt
+from portal.core.jobs import Job, iso_utc, parse_iso
+from portal.core.policy import still_valid
+from portal.core.public import utc_now
+from portal.links import LinkSigner
+from portal.messages import MessageRenderer, Rendered, RenderError, context_for
+from portal.metrics import Metrics
+from portal.outbox import SENDABLE_KINDS, Backoff, deadline, failed_callback, fallback_email
+from portal.settings import Settings
+from portal.store.base import Message, OutboxItem, OutboxRow, Settlement, Store, StoreUnavailable
+
+log = logging.getLogger("portal.worker")
+
+IDLE_SECONDS = 5.0  # longest sleep: rows queued by another process wait at most this long
+MIN_SLEEP_SECONDS = 0.05  # never spin, even when a row is due right now
+MAX_IN_FLIGHT = 16  # concurrent deliveries: enough to keep a provider busy, gentle on its rate limit
+BATCH = 16  # rows claimed per round trip
+STOP_GRACE_SECONDS = 5.0  # deliveries under way get this long to finish at shutdown
+PROVIDER_TIMEOUT_SECONDS = 10.0  # one provider call; also at most a third of the lease
+UNREACHABLE = "unreachable: the phone number cannot be used"
+OPTED_OUT = "opted out of SMS"
+STALE = "no longer applies"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    backoff: Backoff = field(default_factory=Backoff)
+    idle_seconds: float = IDLE_SECONDS
+    max_in_flight: int = MAX_IN_FLIGHT
+    stop_grace: float = STOP_GRACE_SECONDS
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        links: LinkSigner,
+        metrics: Metrics,
+        public_url: str,
+        config: WorkerConfig | None = None,
+        *,
+        channels: dict[str, Channel] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.links = links
+        self.metrics = metrics
+        self.public_url = public_url
+        self.config = config or WorkerConfig()
+        self.lease = timedelta(seconds=settings.worker_lease_seconds)
+        timeout = min(PROVIDER_TIMEOUT_SECONDS, settings.worker_lease_seconds / 3)
+        self.channels = channels if channels is not None else make_channels(settings, public_url, timeout)
+        self.renderer = MessageRenderer(settings)
+        self.clock = clock
+        self._random = random.Random()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def wake(self) -> None:
+        """New rows were committed: look for due work now instead of at the next tick."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        for channel in self.channels.values():
+            await channel.start()
+        self._task = asyncio.create_task(self._run(), name="outbox-worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._inflight:
+            # Unfinished deliveries keep their lease and are retried by the next worker.
+            _, pending = await asyncio.wait(set(self._inflight), timeout=self.config.stop_grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for channel in self.channels.values():
+            await channel.close()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                delay = await self._round()
+            except StoreUnavailable as exc:
+                log.warning("outbox unavailable, trying again shortly: %s", exc)
+                delay = self.config.idle_seconds
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+
+    async def _round(self) -> float:
+        """Claim what is due and start delivering it; return how long to sleep."""
+        free = self.config.max_in_flight - len(self._inflight)
+        now = self.clock()
+        claimed: list[OutboxRow] = []
+        if free > 0:
+            claimed = await self.store.claim_outbox(SENDABLE_KINDS, iso_utc(now), iso_utc(now + self.lease), free)
+        for row in claimed:
+            task = asyncio.create_task(self._deliver_logged(row), name=f"deliver-{row.id}")
+            self._inflight.add(task)
+            task.add_done_callback(self._finished)
+        if len(self._inflight) >= self.config.max_in_flight:
+            return self.config.idle_seconds  # a finishing delivery wakes the loop
+        if claimed:
+            return 0.0
+        await self._update_depth()
+        return await self._idle_delay(now)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._wake.set()
+
+    async def _idle_delay(self, now: datetime) -> float:
+        due = await self.store.next_outbox_due(SENDABLE_KINDS)
+        if due is None:
+            return self.config.idle_seconds
+        wait = (parse_iso(due) - now).total_seconds()
+        return min(self.config.idle_seconds, max(MIN_SLEEP_SECONDS, wait))
+
+    async def _update_depth(self) -> None:
+        depth = await self.store.outbox_counts()
+        for kind in (*SENDABLE_KINDS, "callback"):
+            self.metrics.outbox_depth.labels(kind).set(depth.get(kind, 0))
+
+    # -- one delivery ----------------------------------------------------------------
+
+    async def _deliver_logged(self, row: OutboxRow) -> None:
+        try:
+            await self.deliver(row)
+        except StoreUnavailable as exc:
+            log.warning("could not record delivery of outbox row %s (lease will expire): %s", row.id, exc)
+        except Exception as exc:
+            # A bug or a malformed row: back off like a transient failure (and give up after the
+            # usual span) rather than retrying it every time its lease runs out.
+            log.exception("delivering outbox row %s failed unexpectedly", row.id)
+            with contextlib.suppress(StoreUnavailable):
+                await self._transient(row, None, f"internal error: {type(exc).__name__}")
+
+    async def deliver(self, row: OutboxRow) -> Settlement:
+        """Deliver one claimed row and record the outcome; return what was recorded."""
+        record = await self.store.get_job(row.job_id) if row.job_id else None
+        job = record.job if record else None
+        payload = row.payload
+        if not still_valid(payload, job) or record is None:
+            return await self._settle(row, Settlement(row.id, "skipped", error=STALE), "skipped")
+        link = self.links.url(self.public_url, record.link_key)
+        to = payload.get("to")
+        try:
+            rendered = self.renderer.render(
+                row.kind, str(payload["message"]), payload.get("locale"), context_for(payload, link)
+            )
+        except RenderError as exc:
+            message_id = await self.store.begin_message(row.id, self._message(row, job, "", str(to or "")))
+            return await self._permanent(row, message_id, str(exc), opted_out=False)
+        message_id = await self.store.begin_message(row.id, self._message(row, job, rendered.body, to))
+        if row.kind == "sms" and not to:
+            return await self._permanent(row, message_id, UNREACHABLE, opted_out=False, status="not_sent")
+        if row.kind == "sms" and await self.store.is_opted_out(str(to)):
+            settlement = Settlement(
+                row.id,
+                "skipped",
+                error=OPTED_OUT,
+                message_id=message_id,
+                message_status="not_sent",
+                follow_ups=_items(fallback_email(row)),
+            )
+            return await self._settle(row, settlement, "skipped")
+        return await self._send(row, message_id, str(to), rendered)
+
+    async def _send(self, row: OutboxRow, message_id: int, to: str, rendered: Rendered) -> Settlement:
+        channel = self.channels[row.kind]
+        outgoing = Outgoing(to=to, body=rendered.body, subject=rendered.subject, html=rendered.html)
+        try:
+            receipt = await channel.send(outgoing)
+        except DeliveryError as exc:
+            if exc.permanent:
+                return await self._permanent(row, message_id, exc.error, opted_out=exc.opted_out)
+            return await self._transient(row, message_id, exc.error)
+        return await self._accepted(row, message_id, receipt)
+
+    async def _accepted(self, row: OutboxRow, message_id: int, receipt: Receipt) -> Settlement:
+        if receipt.status != "not_sent":
+            due = parse_iso(str(row.payload.get("due") or row.created_at))
+            latency = max(0.0, (self.clock() - due).total_seconds())
+            self.metrics.delivery_latency.labels(row.kind).observe(latency)
+        settlement = Settlement(
+            row.id,
+            "done",
+            error=receipt.error,
+            message_id=message_id,
+            message_status=receipt.status,
+            provider_id=receipt.provider_id,
+        )
+        return await self._settle(row, settlement, receipt.status)
+
+    async def _transient(self, row: OutboxRow, message_id: int | None, error: str) -> Settlement:
+        now = self.clock()
+        retry_at = now + timedelta(seconds=self.config.backoff.delay(row.attempts, self._random.random()))
+        if retry_at > deadline(row):
+            gave_up = f"gave up after {row.attempts} attempts: {error}"
+            return await self._permanent(row, message_id, gave_up, opted_out=False, state="dead")
+        log.info("outbox row %s attempt %s failed (%s); retrying at %s", row.id, row.attempts, error, retry_at)
+        settlement = Settlement(
+            row.id, "pending", next_attempt_at=iso_utc(retry_at), error=error, message_id=message_id
+        )
+        return await self._settle(row, settlement, "retry")
+
+    async def _permanent(
+        self,
+        row: OutboxRow,
+        message_id: int | None,
+        error: str,
+        *,
+        opted_out: bool,
+        state: str = "failed",
+        status: str = "failed",
+    ) -> Settlement:
+        log.warning("outbox row %s (%s) not delivered: %s", row.id, row.kind, error)
+        follow_ups = (*_items(fallback_email(row)), failed_callback(row, error))
+        opt_out = str(row.payload.get("to")) if opted_out and row.payload.get("to") else None
+        settlement = Settlement(
+            row.id,
+            state,
+            error=error,
+            message_id=message_id,
+            message_status=status,
+            follow_ups=follow_ups,
+            opt_out=opt_out,
+        )
+        return await self._settle(row, settlement, state)
+
+    async def _settle(self, row: OutboxRow, settlement: Settlement, outcome: str) -> Settlement:
+        await self.store.settle_outbox(settlement, iso_utc(self.clock()))
+        self.metrics.messages.labels(row.kind, outcome).inc()
+        if settlement.follow_ups:
+            self.wake()
+        return settlement
+
+    def _message(self, row: OutboxRow, job: Job | None, body: str, to: str | None) -> Message:
+        now = iso_utc(self.clock())
+        sender = self.settings.twilio_from if row.kind == "sms" else self.settings.smtp_from
+        return Message(
+            id=0,
+            job_id=row.job_id,
+            channel=row.kind,
+            direction="out",
+            to_addr=to,
+            from_addr=sender,
+            body=body,
+            status="queued",
+            provider_id=None,
+            error=None,
+            meta={"message": row.payload.get("message"), "dedup_key": row.dedup_key},
+            created_at=now,
+            updated_at=now,
+        )
+
+
+def _items(item: OutboxItem | None) -> tuple[OutboxItem, ...]:
+    return (item,) if item is not None else ()

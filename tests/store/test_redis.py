@@ -1,0 +1,128 @@
+"""What only the Redis store has to prove: many processes at once, and Redis going away."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
+from portal.settings import ConfigError
+from portal.store.base import Decision, OutboxItem, StoreUnavailable
+from portal.store.redis import RedisStore
+from portal.store.redis_keys import split_url
+from tests.helpers import free_port
+from tests.redis_support import PrivateRedis
+
+pytestmark = pytest.mark.anyio
+NOW = dt.datetime(2030, 3, 3, 12, 0, tzinfo=dt.UTC)
+PROCESSES = 4  # stores standing in for processes: each has its own connection pool
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def stores(redis_url: str) -> AsyncIterator[list[RedisStore]]:
+    opened = [RedisStore(redis_url) for _ in range(PROCESSES)]
+    for store in opened:
+        await store.open()
+    yield opened
+    for store in opened:
+        await store.close()
+
+
+def decide_status(n: int, outbox: list[OutboxItem] | None = None) -> Any:
+    event = FieldEvent(
+        f"w{n}", "job.status_changed", NOW + dt.timedelta(seconds=n), {"job_id": "J1", "status": "en_route"}
+    )
+
+    def decide(before: Job | None) -> Decision:
+        return Decision(apply_event(before, event), [("job", {"n": n})], outbox or [])
+
+    return decide
+
+
+async def test_concurrent_changes_from_many_processes_keep_one_gapless_sequence(stores: list[RedisStore]) -> None:
+    changes = [stores[n % PROCESSES].change_job("J1", decide_status(n)) for n in range(40)]
+    results = await asyncio.gather(*changes)
+    seqs = sorted(e.seq for r in results for e in r.events)
+    assert seqs == list(range(1, 41))
+    record = await stores[0].get_job("J1")
+    assert record is not None and record.last_seq == 40
+    assert len(record.job.observations) == 40  # no change was lost to a race
+    log = await stores[1].events_after("J1", 0)
+    assert log is not None and sorted(e.data["n"] for e in log) == list(range(40))
+
+
+async def test_one_webhook_id_is_taken_once_across_processes(stores: list[RedisStore]) -> None:
+    item = OutboxItem("J1:en_route:sms", "sms", "J1", {"to": "+13125550142"})
+    changes = [s.change_job("J1", decide_status(1, [item]), webhook_id="same") for s in stores for _ in range(5)]
+    results = await asyncio.gather(*changes)
+    assert sum(not r.duplicate for r in results) == 1
+    assert await stores[0].outbox_depth() == 1
+
+
+async def test_each_due_row_is_claimed_by_one_process(stores: list[RedisStore]) -> None:
+    items = [OutboxItem(f"k{n}", "sms", "J1", {"n": n}) for n in range(60)]
+    await stores[0].change_job("J1", decide_status(0, items))
+    now, lease = iso_utc(dt.datetime.now(dt.UTC)), iso_utc(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30))
+    claims = [s.claim_outbox(("sms",), now, lease, 7) for s in stores for _ in range(5)]
+    claimed = [row.dedup_key for rows in await asyncio.gather(*claims) for row in rows]
+    assert sorted(claimed) == sorted(i.dedup_key for i in items)
+
+
+async def test_an_expired_event_log_asks_for_a_snapshot(redis_url: str) -> None:
+    store = RedisStore(redis_url)
+    await store.open()
+    try:
+        await store.change_job("J1", decide_status(1))
+        await store.redis.delete(store.keys.events("J1"))  # as if its TTL ran out
+        assert await store.events_after("J1", 0) is None
+        assert await store.events_after("J1", 1) == []
+    finally:
+        await store.close()
+
+
+async def test_an_unreachable_redis_is_store_unavailable() -> None:
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+    await store.open()
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
+        with pytest.raises(StoreUnavailable):
+            await store.change_job("J1", decide_status(1), webhook_id="w1")
+        with pytest.raises(StoreUnavailable):
+            await store.get_job("J1")
+    finally:
+        await store.close()
+
+
+async def test_the_store_recovers_by_itself_when_redis_returns(tmp_path: Path) -> None:
+    server = PrivateRedis(tmp_path).start()
+    store = RedisStore(server.url())
+    await store.open()
+    try:
+        await store.change_job("J1", decide_status(1))
+        server.stop()
+        with pytest.raises(StoreUnavailable):
+            await store.get_job("J1")
+        server.start()
+        await store.ping()  # the same pool, no restart of the portal
+        await store.change_job("J1", decide_status(2))
+    finally:
+        await store.close()
+        server.stop()
+
+
+def test_the_url_names_the_key_prefix() -> None:
+    assert split_url("redis://h:1/2?prefix=acme:") == ("redis://h:1/2", "acme:")
+    assert split_url("redis://h:1/2?socket_timeout=3") == ("redis://h:1/2?socket_timeout=3", "portal:")
+    with pytest.raises(ConfigError, match="PORTAL_STORE"):
+        split_url("redis://h:1/2?prefix=a%20b")

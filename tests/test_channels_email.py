@@ -1,0 +1,78 @@
+"""The email channel: a real SMTP conversation with aiosmtpd on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import pytest
+
+from portal.channels.base import DeliveryError, Outgoing, Receipt
+from portal.channels.email import SMTPEmail
+from tests.fakes.smtp_server import FakeSMTP
+from tests.helpers import free_port
+from tests.notify_support import MAIL_FROM, notify_settings
+
+LINK = "https://portal.example.com/t/abc.def"
+MESSAGE = Outgoing(
+    to="maria@example.com",
+    subject="Dana is on the way",
+    body=f"Dana is on the way to you. Follow them live:\n{LINK}\n",
+    html=f'<p>Dana is on the way.</p><p><a href="{LINK}">Follow them live</a></p>\n',
+)
+
+
+@pytest.fixture
+def smtp() -> Iterator[FakeSMTP]:
+    with FakeSMTP() as fake:
+        yield fake
+
+
+def send(tmp_path: Path, port: int, message: Outgoing = MESSAGE) -> Receipt | DeliveryError:
+    channel = SMTPEmail(notify_settings(tmp_path, smtp_port=port), timeout=5.0)
+
+    async def attempt() -> Receipt | DeliveryError:
+        try:
+            return await channel.send(message)
+        except DeliveryError as error:
+            return error
+
+    return asyncio.run(attempt())
+
+
+def test_an_email_is_multipart_with_proper_headers_and_the_link_in_both_parts(tmp_path: Path, smtp: FakeSMTP) -> None:
+    receipt = send(tmp_path, smtp.port)
+    [(mail, recipients)] = smtp.received
+    assert isinstance(receipt, Receipt) and receipt.status == "sent"
+    assert recipients == ["maria@example.com"]
+    assert mail["From"] == f"Acme Plumbing <{MAIL_FROM}>"
+    assert mail["Subject"] == "Dana is on the way"
+    assert receipt.provider_id == mail["Message-ID"]
+    assert str(mail["Message-ID"]).endswith("@acme-plumbing.example>")
+    assert parsedate_to_datetime(str(mail["Date"])).tzinfo is not None
+    assert mail.get_content_type() == "multipart/alternative"
+    text = mail.get_body(("plain",))
+    html = mail.get_body(("html",))
+    assert text is not None and html is not None
+    assert LINK in text.get_content()  # type: ignore[attr-defined]
+    assert f'href="{LINK}"' in html.get_content()  # type: ignore[attr-defined]
+
+
+def test_a_refused_recipient_is_permanent(tmp_path: Path, smtp: FakeSMTP) -> None:
+    smtp.refuse("550 5.1.1 No such user")
+    error = send(tmp_path, smtp.port)
+    assert isinstance(error, DeliveryError) and error.permanent
+    assert error.error.startswith("550")
+
+
+def test_a_temporary_refusal_is_retryable(tmp_path: Path, smtp: FakeSMTP) -> None:
+    smtp.refuse("451 4.3.0 Try again later")
+    error = send(tmp_path, smtp.port)
+    assert isinstance(error, DeliveryError) and not error.permanent
+
+
+def test_an_unreachable_server_is_retryable(tmp_path: Path) -> None:
+    error = send(tmp_path, free_port())
+    assert isinstance(error, DeliveryError) and not error.permanent

@@ -17,10 +17,9 @@ from portal.core.jobs import parse_iso
 from portal.core.policy import Notice
 from portal.store.base import OutboxItem, OutboxRow
 
-# Kinds the worker delivers now. ``callback`` rows (events for the field system) wait in the
-# outbox until the callback sender exists; they are queued already so none is ever lost.
-SENDABLE_KINDS = ("sms", "email")
 CALLBACK = "callback"
+# Kinds the worker delivers: customer messages, and events for the field system (callbacks).
+SENDABLE_KINDS = ("sms", "email", CALLBACK)
 # How long a message keeps being retried after it fell due (CONTRACT §8).
 GIVE_UP_AFTER = {"sms": timedelta(hours=24), "email": timedelta(hours=24), CALLBACK: timedelta(hours=72)}
 FIRST_RETRY_SECONDS = 5.0  # at most 5 s (jittered to 2.5-5): the first retry comes within 10 s

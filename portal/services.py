@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from portal.bus import open_bus
 from portal.bus.base import Bus
+from portal.core.actions import settle_requests
 from portal.core.eta import KMH, EtaConfig
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.core.policy import Policy, notices
@@ -112,7 +113,8 @@ class Portal:
 
         def decide(before: Job | None) -> Decision:
             now = utc_now()
-            after = mark_progress(apply_event(before, event, region), now, eta_config)
+            # A new window (or a closed job) answers the customer's pending requests.
+            after = settle_requests(mark_progress(apply_event(before, event, region), now, eta_config))
             outbox = [from_notice(n) for n in notices(before, after, now, policy)]
             return Decision(job=after, events=live_events(before, after, now, eta_config), outbox=outbox)
 

@@ -107,6 +107,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PORTAL_ETA_URBAN_SPEED_KMH", "30", "Typical driving speed, km/h, blended with the measured speed."),
     Setting("PORTAL_LOCATION_STALE_SECONDS", "180", "Seconds without a position after which it is shown as stale."),
     Setting("PORTAL_ARRIVAL_RADIUS_M", "150", "Metres from the address within which the technician is arriving."),
+    Setting(
+        "PORTAL_REVIEW_URL",
+        "none",
+        "Public review page (e.g. your Google or Yelp listing) offered to every customer after they rate a visit.",
+    ),
     Setting("TWILIO_ACCOUNT_SID", "none (SMS recorded as not sent)", "Twilio account SID."),
     Setting("TWILIO_AUTH_TOKEN", "none", "Twilio auth token (also validates Twilio's webhooks)."),
     Setting("TWILIO_FROM", "none", "Sender phone number or Messaging Service SID (`MG...`)."),
@@ -144,6 +149,7 @@ class Settings:
     eta_urban_speed_kmh: float = 30.0
     location_stale_seconds: int = 180
     arrival_radius_m: float = 150.0
+    review_url: str | None = None
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
     twilio_from: str | None = None
@@ -214,6 +220,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
             "PORTAL_LOCATION_STALE_SECONDS", get("PORTAL_LOCATION_STALE_SECONDS") or "180"
         ),
         arrival_radius_m=_number("PORTAL_ARRIVAL_RADIUS_M", get("PORTAL_ARRIVAL_RADIUS_M") or "150"),
+        review_url=_url("PORTAL_REVIEW_URL", get("PORTAL_REVIEW_URL")),
         twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
         twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
         twilio_from=get("TWILIO_FROM"),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from portal.channels import make_channels
+from portal.callbacks import envelope, webhook_id
 from portal.channels.base import Channel, DeliveryError, Outgoing, Receipt
 from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.core.policy import still_valid
@@ -25,7 +26,7 @@ from portal.core.public import utc_now
 from portal.links import LinkSigner
 from portal.messages import MessageRenderer, Rendered, RenderError, context_for
 from portal.metrics import Metrics
-from portal.outbox import SENDABLE_KINDS, Backoff, deadline, failed_callback, fallback_email
+from portal.outbox import CALLBACK, SENDABLE_KINDS, Backoff, deadline, failed_callback, fallback_email
 from portal.settings import Settings
 from portal.store.base import Message, OutboxItem, OutboxRow, Settlement, Store, StoreUnavailable
 
@@ -149,7 +150,7 @@ class Worker:
 
     async def _update_depth(self) -> None:
         depth = await self.store.outbox_counts()
-        for kind in (*SENDABLE_KINDS, "callback"):
+        for kind in SENDABLE_KINDS:
             self.metrics.outbox_depth.labels(kind).set(depth.get(kind, 0))
 
     # -- one delivery ----------------------------------------------------------------
@@ -168,6 +169,8 @@ class Worker:
 
     async def deliver(self, row: OutboxRow) -> Settlement:
         """Deliver one claimed row and record the outcome; return what was recorded."""
+        if row.kind == CALLBACK:
+            return await self._callback(row)
         record = await self.store.get_job(row.job_id) if row.job_id else None
         job = record.job if record else None
         payload = row.payload
@@ -208,7 +211,18 @@ class Worker:
             return await self._transient(row, message_id, exc.error)
         return await self._accepted(row, message_id, receipt)
 
-    async def _accepted(self, row: OutboxRow, message_id: int, receipt: Receipt) -> Settlement:
+    async def _callback(self, row: OutboxRow) -> Settlement:
+        """Send an event to the field system: no message history, no job needed (it may be purged)."""
+        outgoing = Outgoing(to=self.settings.callback_url or "", body=envelope(row), message_id=webhook_id(row))
+        try:
+            receipt = await self.channels[CALLBACK].send(outgoing)
+        except DeliveryError as exc:
+            if exc.permanent:
+                return await self._permanent(row, None, exc.error, opted_out=False)
+            return await self._transient(row, None, exc.error, exc.retry_after)
+        return await self._accepted(row, None, receipt)
+
+    async def _accepted(self, row: OutboxRow, message_id: int | None, receipt: Receipt) -> Settlement:
         if receipt.status != "not_sent":
             due = parse_iso(str(row.payload.get("due") or row.created_at))
             latency = max(0.0, (self.clock() - due).total_seconds())
@@ -223,9 +237,13 @@ class Worker:
         )
         return await self._settle(row, settlement, receipt.status)
 
-    async def _transient(self, row: OutboxRow, message_id: int | None, error: str) -> Settlement:
+    async def _transient(
+        self, row: OutboxRow, message_id: int | None, error: str, at_least: float | None = None
+    ) -> Settlement:
+        """Retry later: after the backoff, or after ``at_least`` seconds (a ``Retry-After``) if longer."""
         now = self.clock()
-        retry_at = now + timedelta(seconds=self.config.backoff.delay(row.attempts, self._random.random()))
+        wait = max(self.config.backoff.delay(row.attempts, self._random.random()), at_least or 0.0)
+        retry_at = now + timedelta(seconds=wait)
         if retry_at > deadline(row):
             gave_up = f"gave up after {row.attempts} attempts: {error}"
             return await self._permanent(row, message_id, gave_up, opted_out=False, state="dead")
@@ -246,7 +264,9 @@ class Worker:
         status: str = "failed",
     ) -> Settlement:
         log.warning("outbox row %s (%s) not delivered: %s", row.id, row.kind, error)
-        follow_ups = (*_items(fallback_email(row)), failed_callback(row, error))
+        # A callback that failed is not reported by another callback (that could never end).
+        failed = _items(failed_callback(row, error) if row.kind != CALLBACK else None)
+        follow_ups = (*_items(fallback_email(row)), *failed)
         opt_out = str(row.payload.get("to")) if opted_out and row.payload.get("to") else None
         settlement = Settlement(
             row.id,

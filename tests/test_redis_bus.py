@@ -111,3 +111,17 @@ async def test_publishing_while_redis_is_down_loses_no_stored_event(tmp_path: Pa
     finally:
         await close_bus(bus)
         server.stop()
+
+
+async def test_an_idle_connection_is_pinged_and_kept(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import portal.bus.redis
+
+    monkeypatch.setattr(portal.bus.redis, "HEARTBEAT_SECONDS", 0.05)
+    bus = await open_bus(redis_url)
+    try:
+        page = bus.subscribe("J1")
+        assert await next_item(page) is LAGGED
+        await asyncio.sleep(0.5)  # ten heartbeat periods with nothing but pings
+        assert page.queue.empty() and bus.connected.is_set()  # no reconnect, so no second LAGGED
+    finally:
+        await close_bus(bus)

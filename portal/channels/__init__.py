@@ -1,10 +1,12 @@
-"""Delivery channels behind one interface: SMS (Twilio), email (SMTP), and record-only."""
+"""Delivery channels behind one interface: SMS (Twilio), email (SMTP), signed callbacks, and record-only."""
 
 from __future__ import annotations
 
 from portal.channels.base import Channel
 from portal.channels.record import RecordOnly
 from portal.settings import Settings
+
+NOT_CONFIGURED = "recorded, not sent: PORTAL_CALLBACK_URL is not set"
 
 
 def make_channels(settings: Settings, public_url: str, timeout: float) -> dict[str, Channel]:
@@ -22,4 +24,10 @@ def make_channels(settings: Settings, public_url: str, timeout: float) -> dict[s
         channels["email"] = SMTPEmail(settings, timeout)
     else:
         channels["email"] = RecordOnly("email")
+    if settings.callback_url and settings.callback_secret:
+        from portal.channels.callback import SignedCallback
+
+        channels["callback"] = SignedCallback(settings.callback_url, settings.callback_secret, timeout)
+    else:
+        channels["callback"] = RecordOnly("callback", NOT_CONFIGURED)
     return channels

@@ -14,6 +14,7 @@ class Outgoing:
     body: str
     subject: str | None = None
     html: str | None = None
+    message_id: str | None = None  # stable across retries: a callback's ``webhook-id``
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,14 @@ class Receipt:
 class DeliveryError(Exception):
     """A failed attempt. ``permanent`` ones are never retried; ``opted_out`` records an opt-out."""
 
-    def __init__(self, error: str, *, permanent: bool, opted_out: bool = False) -> None:
+    def __init__(
+        self, error: str, *, permanent: bool, opted_out: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(error)
         self.error = error
         self.permanent = permanent
         self.opted_out = opted_out
+        self.retry_after = retry_after  # seconds the receiver asked us to wait (``Retry-After``)
 
 
 class Channel(Protocol):

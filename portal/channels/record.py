@@ -11,8 +11,9 @@ NO_PROVIDER = "no provider"
 
 
 class RecordOnly:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, reason: str = NO_PROVIDER) -> None:
         self.name = name
+        self.reason = reason
 
     async def start(self) -> None:
         return None
@@ -21,4 +22,4 @@ class RecordOnly:
         return None
 
     async def send(self, message: Outgoing) -> Receipt:
-        return Receipt(status="not_sent", error=NO_PROVIDER)
+        return Receipt(status="not_sent", error=self.reason)

@@ -300,3 +300,14 @@ class Store(Protocol):
 
     async def list_outbox(self, job_id: str) -> list[OutboxRow]:
         """A job's outbox rows, oldest first."""
+
+    # -- two-way SMS: the sender's jobs and the conversation with them ----------------
+
+    async def jobs_by_phone(self, phone: str, limit: int) -> list[JobRecord]:
+        """Jobs whose customer phone (E.164) is ``phone``, most recently changed first."""
+
+    async def get_conversation(self, phone: str) -> dict[str, Any] | None:
+        """What the portal last asked this phone number (``core/replies.py``), if anything."""
+
+    async def set_conversation(self, phone: str, state: dict[str, Any] | None, now: str) -> None:
+        """Keep the conversation state of a phone number; None forgets it."""

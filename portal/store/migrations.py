@@ -136,6 +136,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX staff_audit_user ON staff_audit (username, id);
     CREATE INDEX IF NOT EXISTS staff_outbox_job ON outbox (job_id, id)
     """,
+    # 5: two-way SMS: what we last asked each phone number (core/replies.py conversation state).
+    """
+    CREATE TABLE conversations (
+        phone TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX conversations_age ON conversations (updated_at)
+    """,
 )
 
 

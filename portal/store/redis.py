@@ -53,6 +53,7 @@ from portal.store.redis_keys import (
     wire,
 )
 from portal.store.redis_outbox import RedisOutboxQueries, message_from_hash, queue_message, queue_outbox
+from portal.store.redis_replies import RedisReplyQueries
 from portal.store.redis_search import RedisSearchQueries, queue_index, search_fields
 from portal.store.redis_staff import RedisStaffQueries
 
@@ -95,7 +96,7 @@ def _event_from_entry(job_id: str, entry_id: Any, data: Any) -> StoredEvent:
     return StoredEvent(job_id, seq, values["type"], json.loads(values["data"]), values["at"])
 
 
-class RedisStore(RedisSearchQueries, RedisStaffQueries, RedisOutboxQueries):
+class RedisStore(RedisSearchQueries, RedisStaffQueries, RedisOutboxQueries, RedisReplyQueries):
     def __init__(self, url: str) -> None:
         self.url, prefix = split_url(url)
         self.keys = Keys(prefix)

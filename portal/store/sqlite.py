@@ -37,6 +37,7 @@ from portal.store.base import (
 )
 from portal.store.migrations import migrate
 from portal.store.sqlite_outbox import SQLiteOutboxQueries, insert_outbox
+from portal.store.sqlite_replies import SQLiteReplyQueries
 from portal.store.sqlite_staff import SQLiteStaffQueries
 
 log = logging.getLogger("portal.store")
@@ -122,7 +123,8 @@ def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None)
         future.set_result(result)
 
 
-class SQLiteStore(SQLiteStaffQueries, SQLiteOutboxQueries):  # staff: sqlite_staff.py; outbox: sqlite_outbox.py
+# Parts in their own modules: staff (sqlite_staff.py), outbox (sqlite_outbox.py), SMS replies (sqlite_replies.py).
+class SQLiteStore(SQLiteStaffQueries, SQLiteOutboxQueries, SQLiteReplyQueries):
     def __init__(self, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms

@@ -1,0 +1,1 @@
+"""``portal demo``: the whole product on a laptop, driven by a simulated field system."""

@@ -1,0 +1,50 @@
+"""The bad-link throttle on Redis: every process counts the same attempts."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.store.redis import RedisStore
+from portal.throttle import Throttle, open_throttle
+from portal.throttle_redis import RedisThrottle
+from tests.helpers import free_port
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_attempts_in_one_process_block_the_client_in_another(redis_url: str) -> None:
+    one, other = RedisStore(redis_url), RedisStore(redis_url)
+    await one.open()
+    await other.open()
+    try:
+        first, second = open_throttle(one, "bad-link", 3, 300), open_throttle(other, "bad-link", 3, 300)
+        assert isinstance(first, RedisThrottle)
+        for _ in range(2):
+            await first.record("198.51.100.7")
+        assert not await second.is_blocked("198.51.100.7")
+        await second.record("198.51.100.7")
+        assert await first.is_blocked("198.51.100.7") and await second.is_blocked("198.51.100.7")
+        assert not await second.is_blocked("198.51.100.8")
+    finally:
+        await one.close()
+        await other.close()
+
+
+async def test_an_unreachable_redis_does_not_block_anyone() -> None:
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+    await store.open()
+    try:
+        throttle = RedisThrottle(store, "bad-link", 1, 300)
+        await throttle.record("198.51.100.7")
+        assert not await throttle.is_blocked("198.51.100.7")
+    finally:
+        await store.close()
+
+
+def test_sqlite_keeps_the_in_memory_throttle(tmp_path: object) -> None:
+    assert isinstance(open_throttle(object(), "bad-link", 3, 300), Throttle)

@@ -36,6 +36,7 @@ from portal.store.base import (
     StoreUnavailable,
 )
 from portal.store.migrations import migrate
+from portal.store.sqlite_messages import MESSAGE_COLUMNS, insert_message, message_from_row
 from portal.store.sqlite_outbox import SQLiteOutboxQueries, insert_outbox
 from portal.store.sqlite_replies import SQLiteReplyQueries
 from portal.store.sqlite_staff import SQLiteStaffQueries
@@ -294,51 +295,6 @@ class SQLiteStore(SQLiteStaffQueries, SQLiteOutboxQueries, SQLiteReplyQueries):
             )
 
         await self.write(upkeep)
-
-
-MESSAGE_COLUMNS = (
-    "id, job_id, channel, direction, to_addr, from_addr, body, status, provider_id, error, meta, created_at, updated_at"
-)
-
-
-def message_from_row(row: tuple[Any, ...]) -> Message:
-    return Message(
-        id=row[0],
-        job_id=row[1],
-        channel=row[2],
-        direction=row[3],
-        to_addr=row[4],
-        from_addr=row[5],
-        body=row[6],
-        status=row[7],
-        provider_id=row[8],
-        error=row[9],
-        meta=json.loads(row[10]),
-        created_at=row[11],
-        updated_at=row[12],
-    )
-
-
-def insert_message(conn: sqlite3.Connection, m: Message) -> int:
-    cursor = conn.execute(
-        "INSERT INTO messages (job_id, channel, direction, to_addr, from_addr, body, status, provider_id, error,"
-        " meta, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            m.job_id,
-            m.channel,
-            m.direction,
-            m.to_addr,
-            m.from_addr,
-            m.body,
-            m.status,
-            m.provider_id,
-            m.error,
-            json.dumps(m.meta),
-            m.created_at,
-            m.updated_at,
-        ),
-    )
-    return int(cursor.lastrowid or 0)
 
 
 def _job_record(conn: sqlite3.Connection, column: str, value: str) -> JobRecord | None:

@@ -14,14 +14,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from portal.store.base import MESSAGE_STATUS_RANK, Message, OutboxItem, OutboxRow, Settlement
+from portal.store.sqlite_messages import MESSAGE_COLUMNS, message_from_row
 
 T = TypeVar("T")
 
 OUTBOX_COLUMNS = (
     "id, dedup_key, kind, job_id, payload, state, attempts, next_attempt_at, last_error, created_at, updated_at"
-)
-MESSAGE_COLUMNS = (
-    "id, job_id, channel, direction, to_addr, from_addr, body, status, provider_id, error, meta, created_at, updated_at"
 )
 
 
@@ -124,31 +122,13 @@ def _update_status(
         return None
     current = str(row[7])
     if MESSAGE_STATUS_RANK.get(status, -1) <= MESSAGE_STATUS_RANK.get(current, -1):
-        return _message(row)
+        return message_from_row(row)
     conn.execute(
         "UPDATE messages SET status = ?, error = COALESCE(?, error), updated_at = ? WHERE id = ?",
         (status, error, now, row[0]),
     )
     updated = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (row[0],)).fetchone()
-    return _message(updated)
-
-
-def _message(row: tuple[Any, ...]) -> Message:
-    return Message(
-        id=row[0],
-        job_id=row[1],
-        channel=row[2],
-        direction=row[3],
-        to_addr=row[4],
-        from_addr=row[5],
-        body=row[6],
-        status=row[7],
-        provider_id=row[8],
-        error=row[9],
-        meta=json.loads(row[10]),
-        created_at=row[11],
-        updated_at=row[12],
-    )
+    return message_from_row(updated)
 
 
 def _set_opt_out(conn: sqlite3.Connection, address: str, opted_out: bool, source: str, now: str) -> None:

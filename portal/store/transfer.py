@@ -24,7 +24,8 @@ from portal.store import open_store
 from portal.store.base import Message, Store, StoredEvent, StoreUnavailable
 from portal.store.redis import RedisStore
 from portal.store.redis_search import search_fields
-from portal.store.sqlite import SQLiteStore, message_from_row
+from portal.store.sqlite import SQLiteStore
+from portal.store.sqlite_messages import message_from_row
 from portal.store.transfer_redis import Record, RedisTransfer
 
 # In this order: outbox rows before the messages that point at them.

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from portal import __version__
+from portal.demo import command as demo_command
 from portal.settings import ConfigError, Settings, from_env
 from portal.staff import cli as staff_cli
 from portal.store import transfer
@@ -28,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, default=1, help="web server processes (default 1; more need PORTAL_STORE=redis://)"
     )
+    demo_command.add_command(commands)
     commands.add_parser("worker", help="run the notification worker alone (no web app)")
     link = commands.add_parser("link", help="print a job's current tracking link")
     link.add_argument("job_id", metavar="JOB_ID")
@@ -44,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     try:
+        if args.command == "demo":
+            return demo_command.run(args)
         settings = _settings()
         if args.command == "serve":
             return serve(settings, args.host, args.port, args.workers)
@@ -96,7 +100,7 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
 async def print_link(settings: Settings, job_id: str) -> int:
     from portal.services import Portal
 
-    portal = Portal(settings)
+    portal = Portal(settings, run_worker=False)
     await portal.store.open()
     try:
         url = await portal.link_url(job_id)

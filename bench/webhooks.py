@@ -78,7 +78,10 @@ def main() -> None:
     raise_fd_limit()
     with Server() as server:
         print(f"portal at {server.url} (store in {server.dir})")
+        cpu = server.cpu_seconds()
         asyncio.run(run(server.url, args.count, args.concurrency, args.jobs))
+        used = server.cpu_seconds() - cpu
+        print(f"  server CPU {used:.1f} s: {used / args.count * 1000:.2f} ms per webhook (all threads)")
         print(f"  server RSS {server.rss_mb():.0f} MB")
 
 

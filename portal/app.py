@@ -7,13 +7,13 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from portal.resources import data_dir
 from portal.services import Portal
 from portal.settings import Settings
-from portal.web import field, ops, staff, tracking, twilio
+from portal.web import brand, field, ops, staff, tracking, twilio
 from portal.web.security import SecurityHeaders
 from portal.web.templating import make_templates
 
@@ -34,6 +34,8 @@ def create_app(settings: Settings, *, portal: Portal | None = None) -> Starlette
         *field.routes,
         *tracking.routes,
         *twilio.routes,
+        *brand.routes,
+        *_demo_routes(settings),
         staff.mount(portal),
         Mount("/static", StaticFiles(directory=data_dir("static")), name="static"),
     ]
@@ -41,6 +43,15 @@ def create_app(settings: Settings, *, portal: Portal | None = None) -> Starlette
     app.state.portal = portal
     app.state.templates = make_templates(settings)
     return app
+
+
+def _demo_routes(settings: Settings) -> list[BaseRoute]:
+    """The demo phone exists only under ``portal demo``: it lets anyone reply as a customer."""
+    if not settings.demo:
+        return []
+    from portal.web import demo
+
+    return list(demo.routes)
 
 
 def app_from_env() -> Starlette:

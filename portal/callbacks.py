@@ -21,7 +21,9 @@ WEBHOOK_ID_PREFIX = "msg_"  # the prefix Standard Webhooks' own examples use
 WEBHOOK_ID_DIGEST_CHARS = 32  # 128 bits of the dedup key's hash: unique, and short in logs
 
 
-def callback(kind: str, data: dict[str, Any], *, job_id: str | None, at: datetime, key: str | None = None) -> OutboxItem:
+def callback(
+    kind: str, data: dict[str, Any], *, job_id: str | None, at: datetime, key: str | None = None
+) -> OutboxItem:
     """A callback row; ``key`` names the occurrence (e.g. an SMS's sid) so a retried request adds none."""
     occurrence = key or uuid.uuid4().hex
     payload = {"type": kind, "timestamp": iso_utc(at), "data": data}

@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("worker", help="run the notification worker alone (no web app)")
     link = commands.add_parser("link", help="print a job's current tracking link")
     link.add_argument("job_id", metavar="JOB_ID")
+    commands.add_parser("purge", help="delete the personal data of jobs past PORTAL_RETENTION_DAYS")
     staff_cli.add_commands(commands)
     transfer.add_command(commands)
     return parser
@@ -55,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(print_link(settings, args.job_id))
         if args.command == "worker":
             return asyncio.run(run_worker(settings))
+        if args.command == "purge":
+            return asyncio.run(purge(settings))
         if args.command == "staff":
             return staff_cli.run(settings, args)
         if args.command == "migrate-store":
@@ -110,6 +113,31 @@ async def print_link(settings: Settings, job_id: str) -> int:
         print(f"portal: no job with id {job_id!r} in {_where(settings)}", file=sys.stderr)
         return 1
     print(url)
+    return 0
+
+
+async def purge(settings: Settings) -> int:
+    """Delete the personal data of every job closed more than PORTAL_RETENTION_DAYS ago."""
+    from portal.core.public import utc_now
+    from portal.retention import purge_closed, retention_cutoff
+    from portal.store import open_store
+    from portal.store.base import StoreUnavailable
+
+    closed_before = retention_cutoff(settings, utc_now())
+    print(f"portal purge: {_where(settings)}")
+    days = settings.retention_days
+    print(f"  deleting jobs completed or cancelled before {closed_before} (PORTAL_RETENTION_DAYS={days})")
+    print("  with their events, messages, outbox rows and links; the staff audit log is kept")
+    store = open_store(settings)
+    await store.open()
+    try:
+        total = await purge_closed(store, closed_before, progress=lambda n, count: print(f"  batch {n}: {count} jobs"))
+    except StoreUnavailable as exc:
+        print(f"portal: the store is unavailable: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
+    print(f"portal purge: {total} jobs purged")
     return 0
 
 

@@ -13,14 +13,14 @@ to messages still waiting, and a revoked link is never sent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 
+from portal import i18n
+from portal.core.gsm7 import to_gsm7
 from portal.resources import data_dir
 from portal.settings import Settings
-from portal.web import humanize
 
 FALLBACK_LOCALE = "en"
 SUBJECT_PREFIX = "Subject:"
@@ -37,32 +37,14 @@ class Rendered:
     html: str | None = None
 
 
-def _parse(raw: str) -> datetime:
-    return datetime.fromisoformat(raw)
-
-
 def short_day(raw: str | None) -> str:
-    """``Tue Mar 3``: GSM-7 only and short, for SMS."""
-    if not raw:
-        return ""
-    moment = _parse(raw)
-    return f"{moment.strftime('%a %b')} {moment.day}"
-
-
-def short_clock(moment: datetime, meridiem: bool = True) -> str:
-    text = f"{moment.hour % 12 or 12}:{moment.minute:02d}"
-    return f"{text} {moment.strftime('%p')}" if meridiem else text
+    """``Tue Mar 3``: short, for SMS (in English; templates get the customer's language)."""
+    return i18n.english().short_day(raw)
 
 
 def short_window(window: dict[str, str] | None) -> str:
-    """``Tue Mar 3, 9:00-11:00 AM`` (GSM-7 only: a plain hyphen, not a dash)."""
-    if not window:
-        return ""
-    start, end = _parse(window["start"]), _parse(window["end"])
-    if start.date() != end.date():
-        return f"{short_day(window['start'])} {short_clock(start)}-{short_day(window['end'])} {short_clock(end)}"
-    same_half = start.strftime("%p") == end.strftime("%p")
-    return f"{short_day(window['start'])}, {short_clock(start, not same_half)}-{short_clock(end)}"
+    """``Tue Mar 3, 9:00-11:00 AM`` (a plain hyphen, not a dash: GSM-7)."""
+    return i18n.english().short_window(window)
 
 
 def locales(locale: str | None) -> list[str]:
@@ -85,13 +67,19 @@ class MessageRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.globals["company_name"] = settings.company_name
-        self.env.filters.update(
-            short_day=short_day, short_window=short_window, day=humanize.day, span=humanize.span, clock=humanize.clock
+        self.translations = i18n.Translations(settings.templates_dir)
+        i18n.install(self.env)
+        self.env.globals.update(
+            company_name=settings.company_name,
+            brand_color=settings.brand_color,
+            logo_url=settings.logo_url,
+            support_phone=settings.support_phone,
+            support_email=settings.support_email,
         )
 
     def _render(self, channel: str, locale: str | None, name: str, context: dict[str, Any]) -> str:
         paths = [f"messages/{channel}/{loc}/{name}" for loc in locales(locale)]
+        context = {**context, i18n.CONTEXT_KEY: self.translations.localizer(locale)}
         try:
             return self.env.select_template(paths).render(context).strip()
         except TemplateError as exc:
@@ -99,7 +87,8 @@ class MessageRenderer:
 
     def render(self, channel: str, message: str, locale: str | None, context: dict[str, Any]) -> Rendered:
         if channel == "sms":
-            return Rendered(body=self._render("sms", locale, f"{message}.txt", context))
+            # Stand-ins for accents and curly quotes keep a Spanish text at 160 characters a segment.
+            return Rendered(body=to_gsm7(self._render("sms", locale, f"{message}.txt", context)))
         text = self._render("email", locale, f"{message}.txt", context)
         first, _, rest = text.partition("\n")
         if not first.startswith(SUBJECT_PREFIX):

@@ -8,6 +8,7 @@ from typing import Any
 
 from portal import __version__
 from portal.intake import EVENT_TYPES
+from portal.openapi_two_way import two_way_paths
 from portal.resources import data_dir
 from portal.staff.openapi import SECURITY_SCHEMES as STAFF_SECURITY
 from portal.staff.openapi import staff_paths
@@ -123,6 +124,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json("OpenAPI 3.1.")}}},
         **staff_paths(),
+        **two_way_paths(),
     }
     return {
         "openapi": "3.1.0",

@@ -20,11 +20,13 @@ from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.core.policy import Policy, notices
 from portal.core.progress import mark_progress
 from portal.core.public import live_events, utc_now
+from portal.i18n import Translations
 from portal.intake import EventParser, SignatureVerifier
 from portal.links import LinkSigner
 from portal.metrics import Metrics
 from portal.outbox import from_notice
 from portal.resources import data_dir
+from portal.retention import purge_expired
 from portal.settings import Settings
 from portal.store import open_store
 from portal.store.base import ChangeResult, Decision, Store
@@ -35,7 +37,7 @@ log = logging.getLogger("portal")
 
 BAD_LINK_LIMIT = 20  # bad tokens one client may try ...
 BAD_LINK_WINDOW = 300.0  # ... per 5 minutes before being answered 429
-MAINTENANCE_INTERVAL = 3600.0  # hourly: dedup records and bounded lists need no more
+MAINTENANCE_INTERVAL = 3600.0  # hourly: dedup records, bounded lists and retention need no more
 
 
 class Portal:
@@ -52,6 +54,7 @@ class Portal:
         self.store: Store = store or open_store(settings)
         self.bus: Bus = bus or open_bus(self.store)
         self.links = LinkSigner(settings.secret_keys)
+        self.translations = Translations(settings.templates_dir)
         self.metrics = Metrics()
         self.verifier = SignatureVerifier(settings.webhook_secrets)
         self.parser = EventParser(data_dir("webhooks") / "schemas")
@@ -91,6 +94,10 @@ class Portal:
                 await self.store.maintain(iso_utc(utc_now()))
             except Exception:
                 log.exception("store maintenance failed; will try again")
+            try:
+                await purge_expired(self.store, self.settings, utc_now())
+            except Exception:
+                log.exception("purging jobs past retention failed; will try again")
             await asyncio.sleep(MAINTENANCE_INTERVAL)
 
     async def change(

@@ -11,6 +11,7 @@ import binascii
 import logging
 import math
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ import phonenumbers
 log = logging.getLogger("portal.settings")
 
 DEFAULT_STORE = "sqlite:///portal.db"
+DEFAULT_BRAND_COLOR = "#0b5cad"  # a blue with 6.4:1 contrast against white text
+COLOR_PATTERN = re.compile(r"#[0-9a-fA-F]{6}")
+EMAIL_PATTERN = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+")
 SMTP_DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 # The customer messages of the notification policy (portal/core/policy.py), all on by default.
 NOTIFICATION_MESSAGES = frozenset(
@@ -81,9 +85,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PORTAL_CALLBACK_SECRET", "required with the URL", "`whsec_...` used to sign callbacks."),
     Setting("PORTAL_DEFAULT_REGION", "US", "Region for phone numbers without a country code."),
     Setting("PORTAL_LINK_TTL_DAYS", "14", "Days a tracking link works after completion or cancellation."),
+    Setting(
+        "PORTAL_RETENTION_DAYS",
+        "90",
+        "Days after completion or cancellation before a job's personal data is deleted (`portal purge`).",
+    ),
     Setting("PORTAL_QUIET_HOURS", "21:00-08:00", "Local hours in which non-urgent SMS wait; empty for none."),
     Setting("PORTAL_COMPANY_NAME", "Your service team", "The name shown in messages and pages."),
     Setting("PORTAL_TEMPLATES_DIR", "none", "Directory whose templates override the built-in ones."),
+    Setting("PORTAL_LOGO_URL", "none (the company name as text)", "Logo shown on pages and emails (https URL)."),
+    Setting("PORTAL_BRAND_COLOR", DEFAULT_BRAND_COLOR, "Brand colour of pages and emails, `#rrggbb`."),
+    Setting("PORTAL_SUPPORT_PHONE", "none", "Phone number customers may call, shown on pages and emails."),
+    Setting("PORTAL_SUPPORT_EMAIL", "none", "Address customers may write to, shown on pages and emails."),
     Setting(
         "PORTAL_NOTIFICATIONS",
         "all but `arriving`",
@@ -135,9 +148,14 @@ class Settings:
     callback_secret: str | None = field(default=None, repr=False)
     default_region: str = "US"
     link_ttl_days: int = 14
+    retention_days: int = 90
     quiet_hours: tuple[time, time] | None = (time(21, 0), time(8, 0))
     company_name: str = "Your service team"
     templates_dir: Path | None = None
+    logo_url: str | None = None
+    brand_color: str = DEFAULT_BRAND_COLOR
+    support_phone: str | None = None
+    support_email: str | None = None
     notifications: frozenset[str] = DEFAULT_MESSAGES
     reminder_time: time = time(18, 0)
     reminder_lead_hours: int = 2
@@ -204,9 +222,14 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         callback_secret=get("PORTAL_CALLBACK_SECRET"),
         default_region=_region(get("PORTAL_DEFAULT_REGION") or "US"),
         link_ttl_days=_positive_int("PORTAL_LINK_TTL_DAYS", get("PORTAL_LINK_TTL_DAYS") or "14"),
+        retention_days=_positive_int("PORTAL_RETENTION_DAYS", get("PORTAL_RETENTION_DAYS") or "90"),
         quiet_hours=parse_quiet_hours(env.get("PORTAL_QUIET_HOURS", "21:00-08:00")),
         company_name=get("PORTAL_COMPANY_NAME") or "Your service team",
         templates_dir=_directory("PORTAL_TEMPLATES_DIR", get("PORTAL_TEMPLATES_DIR")),
+        logo_url=_url("PORTAL_LOGO_URL", get("PORTAL_LOGO_URL")),
+        brand_color=_color("PORTAL_BRAND_COLOR", get("PORTAL_BRAND_COLOR") or DEFAULT_BRAND_COLOR),
+        support_phone=get("PORTAL_SUPPORT_PHONE"),
+        support_email=_email("PORTAL_SUPPORT_EMAIL", get("PORTAL_SUPPORT_EMAIL")),
         notifications=_notifications(get("PORTAL_NOTIFICATIONS")),
         reminder_time=_clock("PORTAL_REMINDER_TIME", get("PORTAL_REMINDER_TIME") or "18:00"),
         reminder_lead_hours=_positive_int("PORTAL_REMINDER_LEAD_HOURS", get("PORTAL_REMINDER_LEAD_HOURS") or "2"),
@@ -287,6 +310,21 @@ def _whsecs(name: str, raw: str | None) -> tuple[str, ...]:
         if len(key) < 16:
             raise ConfigError(f"{name}: each secret must hold at least 16 bytes of key")
     return found
+
+
+def _color(name: str, raw: str) -> str:
+    """``#rrggbb``, lower-cased: it goes into CSS and email styles, so nothing else is let through."""
+    if not COLOR_PATTERN.fullmatch(raw):
+        raise ConfigError(f"{name} must be a colour written #rrggbb, such as #0b5cad; got {raw!r}")
+    return raw.lower()
+
+
+def _email(name: str, raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not EMAIL_PATTERN.fullmatch(raw):
+        raise ConfigError(f"{name} must be an email address such as help@example.com; got {raw!r}")
+    return raw
 
 
 def _region(raw: str) -> str:
@@ -386,6 +424,11 @@ def parse_quiet_hours(raw: str) -> tuple[time, time] | None:
 
 
 def _check_pairs(s: Settings) -> None:
+    if s.retention_days < s.link_ttl_days:
+        # A link must keep answering (and its job keep existing) for as long as it is valid.
+        raise ConfigError(
+            f"PORTAL_RETENTION_DAYS ({s.retention_days}) must be at least PORTAL_LINK_TTL_DAYS ({s.link_ttl_days})"
+        )
     if s.callback_url and not s.callback_secret:
         raise ConfigError("PORTAL_CALLBACK_SECRET is required when PORTAL_CALLBACK_URL is set")
     if s.callback_secret:

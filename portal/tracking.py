@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 from sse_starlette import ServerSentEvent
 
 from portal.bus.base import LAGGED
+from portal.calendar import appointment_ics
 from portal.core.eta import DEFAULT_CONFIG, EtaConfig
 from portal.core.jobs import parse_iso
 from portal.core.public import public_state, utc_now
+from portal.i18n import Translations
 from portal.services import Portal
 from portal.store.base import JobRecord, StoredEvent
 
@@ -49,8 +52,38 @@ def _expired(portal: Portal, record: JobRecord) -> bool:
     return utc_now() > parse_iso(closed) + timedelta(days=portal.settings.link_ttl_days)
 
 
-def state_of(record: JobRecord, eta_config: EtaConfig = DEFAULT_CONFIG) -> dict[str, Any]:
-    return public_state(record.job, utc_now(), eta_config)
+def state_of(
+    record: JobRecord, eta_config: EtaConfig = DEFAULT_CONFIG, translations: Translations | None = None
+) -> dict[str, Any]:
+    """The public state; with ``translations``, its ``status_label`` in the customer's language."""
+    state = public_state(record.job, utc_now(), eta_config)
+    if translations is not None:
+        state["status_label"] = labels_of(record, translations).get(state["status"], state["status_label"])
+    return state
+
+
+def labels_of(record: JobRecord, translations: Translations) -> dict[str, str]:
+    return translations.localizer(record.job.customer.get("locale")).status_labels()
+
+
+LABELLED_EVENTS = ("snapshot", "job", "status")  # the events whose data carries ``status_label``
+
+
+def _relabel(event: ServerSentEvent, labels: dict[str, str]) -> ServerSentEvent:
+    """Stored events carry English labels; a reader gets them in the customer's language."""
+    if event.event not in LABELLED_EVENTS or not isinstance(event.data, str):
+        return event
+    data = json.loads(event.data)
+    label = labels.get(str(data.get("status")))
+    if label is None or label == data.get("status_label"):
+        return event
+    return _sse(str(event.event), int(str(event.id)), {**data, "status_label": label})
+
+
+def calendar_of(portal: Portal, record: JobRecord) -> bytes | None:
+    """The appointment as an .ics file (None without a window), linking back to the page."""
+    link = portal.links.url(portal.public_url, record.link_key)
+    return appointment_ics(record.job, link, portal.public_url, portal.settings.company_name, utc_now())
 
 
 def _redact(event: StoredEvent, en_route_now: bool) -> ServerSentEvent | None:
@@ -79,6 +112,16 @@ async def _snapshot(portal: Portal, job_id: str) -> tuple[int, ServerSentEvent]:
 
 
 async def event_stream(portal: Portal, record: JobRecord, last_event_id: str | None) -> AsyncIterator[ServerSentEvent]:
+    """The live events of a page, labelled in the customer's language (see ``_events``)."""
+    labels = labels_of(record, portal.translations)
+    async with contextlib.aclosing(_events(portal, record, last_event_id)) as events:
+        async for event in events:
+            yield _relabel(event, labels)
+
+
+async def _events(
+    portal: Portal, record: JobRecord, last_event_id: str | None
+) -> AsyncGenerator[ServerSentEvent, None]:
     """``snapshot`` then live events; with ``Last-Event-ID``, the missed events instead.
 
     Subscribing happens before the snapshot is read, so nothing published in between is

@@ -14,11 +14,11 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from portal.channels import make_channels
 from portal.callbacks import envelope, webhook_id
+from portal.channels import make_channels
 from portal.channels.base import Channel, DeliveryError, Outgoing, Receipt
 from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.core.policy import still_valid
@@ -280,7 +280,12 @@ class Worker:
         return await self._settle(row, settlement, state)
 
     async def _settle(self, row: OutboxRow, settlement: Settlement, outcome: str) -> Settlement:
-        await self.store.settle_outbox(settlement, iso_utc(self.clock()))
+        # Bound to this claim: if the lease ran out and another worker took the row over, the
+        # store drops the outcome rather than overwrite that worker's.
+        settlement = replace(settlement, lease_until=row.lease_until)
+        if not await self.store.settle_outbox(settlement, iso_utc(self.clock())):
+            log.warning("outbox row %s: lease ran out before its outcome (%s) was recorded; dropped", row.id, outcome)
+            return settlement
         self.metrics.messages.labels(row.kind, outcome).inc()
         if settlement.follow_ups:
             self.wake()

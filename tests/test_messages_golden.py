@@ -53,6 +53,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("link", "", {}),  # sent by a staff "resend link"
 ]
 IDS = [f"{m}-{v}" if v else m for m, v, _ in CASES]
+LOCALES = ["en", "es"]  # every built-in language: each message of each has a golden file
 
 
 @pytest.fixture(scope="module")
@@ -73,35 +74,38 @@ def check_golden(path: Path, text: str) -> None:
     assert text == path.read_text(), f"{path.name} differs from its golden file (UPDATE_GOLDEN=1 re-records)"
 
 
+@pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize(("message", "variant", "changes"), CASES, ids=IDS)
 def test_sms_matches_its_golden_file(
-    renderer: MessageRenderer, message: str, variant: str, changes: dict[str, Any]
+    renderer: MessageRenderer, message: str, variant: str, changes: dict[str, Any], locale: str
 ) -> None:
-    body = renderer.render("sms", message, "en", context(changes)).body
-    check_golden(GOLDEN / "sms" / "en" / f"{'-'.join(filter(None, [message, variant]))}.txt", body + "\n")
+    body = renderer.render("sms", message, locale, context(changes)).body
+    check_golden(GOLDEN / "sms" / locale / f"{'-'.join(filter(None, [message, variant]))}.txt", body + "\n")
 
 
+@pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize(("message", "variant", "changes"), CASES, ids=IDS)
 def test_email_matches_its_golden_files(
-    renderer: MessageRenderer, message: str, variant: str, changes: dict[str, Any]
+    renderer: MessageRenderer, message: str, variant: str, changes: dict[str, Any], locale: str
 ) -> None:
-    rendered = renderer.render("email", message, "en", context(changes))
+    rendered = renderer.render("email", message, locale, context(changes))
     name = "-".join(filter(None, [message, variant]))
     assert rendered.html is not None and rendered.subject
-    check_golden(GOLDEN / "email" / "en" / f"{name}.txt", f"Subject: {rendered.subject}\n\n{rendered.body}")
-    check_golden(GOLDEN / "email" / "en" / f"{name}.html", rendered.html)
+    check_golden(GOLDEN / "email" / locale / f"{name}.txt", f"Subject: {rendered.subject}\n\n{rendered.body}")
+    check_golden(GOLDEN / "email" / locale / f"{name}.html", rendered.html)
     # The tracking link is in both parts; hostile text is escaped in HTML.
     assert LINK in rendered.body and f'href="{LINK}"' in rendered.html
     assert "<by phone>" not in rendered.html
 
 
+@pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize(("message", "variant", "changes"), CASES, ids=IDS)
 def test_every_default_sms_fits_one_gsm7_segment(
-    renderer: MessageRenderer, message: str, variant: str, changes: dict[str, Any]
+    renderer: MessageRenderer, message: str, variant: str, changes: dict[str, Any], locale: str
 ) -> None:
     link = LinkSigner((SECRET_KEY,)).url(PUBLIC_URL, new_link_key())
     assert len(PUBLIC_URL) == 30 and len(COMPANY) == len(LONG_NAME) == 20
-    body = renderer.render("sms", message, "en", context(changes, link)).body
+    body = renderer.render("sms", message, locale, context(changes, link)).body
     assert is_gsm7(body), f"{message}: non-GSM-7 characters in {body!r}"
     assert septets(body) <= GSM_SINGLE and segments(body) == 1, f"{message}: {septets(body)} characters"
 
@@ -135,4 +139,6 @@ def test_a_locale_without_templates_falls_back_to_its_language_then_english(rend
     assert locales("es-MX") == ["es-MX", "es", "en"]
     assert locales(None) == ["en"]
     english = renderer.render("sms", "en_route", "en", context({})).body
-    assert renderer.render("sms", "en_route", "es-MX", context({})).body == english
+    spanish = renderer.render("sms", "en_route", "es", context({})).body
+    assert renderer.render("sms", "en_route", "es-MX", context({})).body == spanish != english
+    assert renderer.render("sms", "en_route", "fr-CA", context({})).body == english

@@ -35,3 +35,5 @@ def test_openapi_describes_every_route(client: TestClient) -> None:
     for path in ("/webhooks/field", "/t/{token}", "/t/{token}/state", "/t/{token}/events", "/healthz", "/readyz"):
         assert path in document["paths"], path
     assert "job.updated" in document["components"]["schemas"]
+    for path in ("/webhooks/twilio/inbound", "/t/{token}/calendar.ics", "/t/{token}/rating", "/t/{token}/note"):
+        assert path in document["paths"], path

@@ -1,13 +1,16 @@
-"""The bad-link throttle on Redis: every process counts the same attempts."""
+"""The throttles on Redis (bad links, failed staff logins): every process counts the same attempts."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from portal.staff.auth import USER_FAILURE_LIMIT, LoginRefused, StaffAuth
 from portal.store.redis import RedisStore
 from portal.throttle import Throttle, open_throttle
 from portal.throttle_redis import RedisThrottle
-from tests.helpers import free_port
+from tests.helpers import free_port, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -48,3 +51,23 @@ async def test_an_unreachable_redis_does_not_block_anyone() -> None:
 
 def test_sqlite_keeps_the_in_memory_throttle(tmp_path: object) -> None:
     assert isinstance(open_throttle(object(), "bad-link", 3, 300), Throttle)
+
+
+async def test_failed_staff_logins_in_one_process_are_refused_in_another(redis_url: str, tmp_path: Path) -> None:
+    one, other = RedisStore(redis_url), RedisStore(redis_url)
+    await one.open()
+    await other.open()
+    try:
+        settings = make_settings(tmp_path)
+        first, second = StaffAuth(settings, one), StaffAuth(settings, other)
+        for attempt in range(USER_FAILURE_LIMIT):
+            auth = first if attempt % 2 else second
+            with pytest.raises(LoginRefused) as wrong:
+                await auth.login("sam", "not the password", f"198.51.100.{attempt}")
+            assert wrong.value.status == 401
+        with pytest.raises(LoginRefused) as refused:
+            await first.login("sam", "not the password", "203.0.113.9")
+        assert refused.value.status == 429
+    finally:
+        await one.close()
+        await other.close()

@@ -139,6 +139,4 @@ def settle_requests(after: Job) -> Job:
 def _same_slot(window: dict[str, Any] | None, slot: dict[str, str]) -> bool:
     if not window:
         return False
-    return parse_iso(window["start"]) == parse_iso(slot["start"]) and parse_iso(window["end"]) == parse_iso(
-        slot["end"]
-    )
+    return parse_iso(window["start"]) == parse_iso(slot["start"]) and parse_iso(window["end"]) == parse_iso(slot["end"])

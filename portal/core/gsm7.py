@@ -7,6 +7,7 @@ turns the whole message into UCS-2, where a segment holds only 70 characters.
 from __future__ import annotations
 
 import math
+import unicodedata
 
 # GSM 03.38 basic character set.
 BASIC = frozenset(
@@ -38,3 +39,60 @@ def segments(text: str) -> int:
     if size <= single:
         return 1
     return math.ceil(size / part)
+
+
+# Close GSM-7 stand-ins for characters outside the alphabet that templates, names and dates
+# commonly carry. Letters with accents not listed here lose the accent (see ``_plain``).
+SUBSTITUTES = {
+    "‘": "'",
+    "’": "'",
+    "‚": "'",
+    "‛": "'",
+    "′": "'",
+    "´": "'",
+    "`": "'",
+    "“": '"',
+    "”": '"',
+    "„": '"',
+    "″": '"',
+    "«": '"',
+    "»": '"',
+    "–": "-",
+    "—": "-",
+    "‐": "-",
+    "‑": "-",
+    "−": "-",
+    "…": "...",
+    "•": "*",
+    "·": ".",
+    "\u00a0": " ",
+    "\u202f": " ",
+    "\u2009": " ",
+    "\u2007": " ",
+    "\u200b": "",
+    "ç": "Ç",  # GSM 03.38 itself maps the lower-case cedilla to its capital
+    "º": "o",
+    "ª": "a",
+}
+
+
+def _plain(char: str) -> str:
+    """``á`` -> ``a``: the letter without its accent, when that is a GSM-7 character."""
+    base = "".join(c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c))
+    return base if base and is_gsm7(base) else char
+
+
+def to_gsm7(text: str) -> str:
+    """``text`` with close GSM-7 stand-ins for characters that would force UCS-2.
+
+    Spanish "mañana" keeps its ñ (GSM-7 has it), "sábado" becomes "sabado" and a curly quote
+    a straight one, so the message keeps 160 characters a segment instead of 70. Nothing is
+    changed when some character has no stand-in (an emoji, another script): the message is
+    UCS-2 anyway, and then the accents may as well stay.
+    """
+    if is_gsm7(text):
+        return text
+    replaced = "".join(
+        char if char in BASIC or char in EXTENDED else SUBSTITUTES.get(char, _plain(char)) for char in text
+    )
+    return replaced if is_gsm7(replaced) else text

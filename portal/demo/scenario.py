@@ -8,6 +8,7 @@ the customer and arrives, one finished and waiting for a rating.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -20,6 +21,7 @@ DRIVE_SPEED_MPS = 13.0  # about 47 km/h: city arterials, so the ETA the page sho
 ON_SITE_SECONDS = 75.0  # how long the driven-to visit lasts before it is completed
 SECOND_DRIVE_AT = 170.0  # the dispatched job's technician sets off a few minutes in
 EARTH_RADIUS_M = 6_371_000.0
+JOB_IDS = ("DEMO-101", "DEMO-102", "DEMO-103", "DEMO-104")  # the jobs the demo phone shows
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def along(route: list[Point], step_m: float) -> list[tuple[Point, float]]:
     """Points every ``step_m`` metres along ``route`` (with the heading there), ending at its end."""
     found: list[tuple[Point, float]] = []
     carried = 0.0
-    for a, b in zip(route, route[1:], strict=False):
+    for a, b in itertools.pairwise(route):
         leg = metres(a, b)
         heading = bearing(a, b)
         walked = carried

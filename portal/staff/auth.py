@@ -26,7 +26,7 @@ from portal.core.public import utc_now
 from portal.settings import Settings
 from portal.staff.passwords import hash_password, verify_password
 from portal.store.base import AuditEntry, StaffAccount, Store
-from portal.throttle import Throttle
+from portal.throttle import open_throttle
 
 COOKIE_NAME = "portal_staff"
 SESSION_SALT = "portal.staff.session"  # distinct from the link salt: a link token is never a session
@@ -102,8 +102,9 @@ class StaffAuth:
         self.clock = clock
         self.idle_seconds = settings.staff_idle_minutes * 60
         self.secure = (settings.public_url or "").startswith("https://")
-        self.user_failures = Throttle(USER_FAILURE_LIMIT, FAILURE_WINDOW_SECONDS)
-        self.client_failures = Throttle(CLIENT_FAILURE_LIMIT, FAILURE_WINDOW_SECONDS)
+        # Shared by every process on Redis, so a guesser cannot spread tries across them.
+        self.user_failures = open_throttle(store, "login-user", USER_FAILURE_LIMIT, FAILURE_WINDOW_SECONDS)
+        self.client_failures = open_throttle(store, "login-client", CLIENT_FAILURE_LIMIT, FAILURE_WINDOW_SECONDS)
         self._dummy_hash: str | None = None
 
     # -- the cookie ----------------------------------------------------------------
@@ -160,7 +161,7 @@ class StaffAuth:
         """A new signed-in cookie state, or LoginRefused; every outcome is audited."""
         username = normalize_username(username)
         now = self.clock()
-        if self.user_failures.blocked(username, now) or self.client_failures.blocked(client, now):
+        if await self.user_failures.is_blocked(username) or await self.client_failures.is_blocked(client):
             # Not audited: refusing is cheap, and a flood must not turn into a flood of writes.
             raise LoginRefused(429, THROTTLED)
         account = await self.store.get_staff_account(username) if username else None
@@ -168,8 +169,8 @@ class StaffAuth:
         # The work is the same whether or not the account exists, so timing tells nothing.
         matched = await asyncio.to_thread(verify_password, password, encoded)
         if account is None or not matched:
-            self.user_failures.hit(username, now)
-            self.client_failures.hit(client, now)
+            await self.user_failures.record(username)
+            await self.client_failures.record(client)
             await self._audit(username or "(empty)", "login_failed", client)
             raise LoginRefused(401, BAD_CREDENTIALS)
         sid = secrets.token_urlsafe(SESSION_ID_BYTES)

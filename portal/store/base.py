@@ -168,7 +168,11 @@ MESSAGE_STATUS_RANK = {"queued": 0, "sent": 1, "delivered": 2, "undelivered": 2,
 
 @dataclass(frozen=True)
 class OutboxRow:
-    """A stored outbox row, as the worker claims it."""
+    """A stored outbox row, as the worker claims it.
+
+    ``lease_until`` is the claim's lease (None once settled). A row's leases only grow, since
+    a row is claimed again only after its lease ran out, so the value also names the claim.
+    """
 
     id: int
     dedup_key: str
@@ -181,6 +185,7 @@ class OutboxRow:
     last_error: str | None
     created_at: str
     updated_at: str
+    lease_until: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,7 +195,10 @@ class Settlement:
     ``state`` is the row's new state (``pending`` to retry at ``next_attempt_at``); the
     message history row ``message_id`` takes ``message_status``, ``provider_id`` and
     ``error``; ``follow_ups`` are queued (a fallback email, a ``message.failed`` callback);
-    ``opt_out`` records that an address asked for no more messages.
+    ``opt_out`` records that an address asked for no more messages. ``lease_until`` is the
+    lease of the claim the attempt came from: when the row no longer carries it (the lease ran
+    out and another worker claimed the row, or settled it), the settlement is stale and nothing
+    is written. None settles whatever the row's claim (for tools and tests, never the worker).
     """
 
     outbox_id: int
@@ -202,6 +210,7 @@ class Settlement:
     provider_id: str | None = None
     follow_ups: tuple[OutboxItem, ...] = ()
     opt_out: str | None = None
+    lease_until: str | None = None
 
 
 Decide = Callable[[Job | None], Decision]
@@ -240,6 +249,16 @@ class Store(Protocol):
 
     async def maintain(self, now: str) -> None:
         """Drop expired dedup records and trim bounded lists."""
+
+    async def purge_closed_jobs(self, closed_before: str, limit: int) -> int:
+        """Delete up to ``limit`` jobs closed (completed or cancelled) before ``closed_before``.
+
+        With each job goes everything personal tied to it: its search entries, event log,
+        messages, outbox rows, link keys (its links then resolve to nothing), and the
+        conversation state of its phone when no other job has that phone. The staff audit
+        log, which names job ids only, and SMS opt-outs are kept. Returns how many were
+        deleted; callers repeat until that is fewer than ``limit``.
+        """
 
     # -- staff console -------------------------------------------------------------
 
@@ -282,8 +301,12 @@ class Store(Protocol):
     async def begin_message(self, outbox_id: int, message: Message) -> int:
         """The history row of an outbox row: created on the first attempt, reused after."""
 
-    async def settle_outbox(self, settlement: Settlement, now: str) -> None:
-        """Record an attempt's outcome: row state, message status, follow-ups, opt-out."""
+    async def settle_outbox(self, settlement: Settlement, now: str) -> bool:
+        """Record an attempt's outcome: row state, message status, follow-ups, opt-out.
+
+        Returns False, writing nothing, when the settlement is stale (see ``Settlement``) or
+        the row is gone.
+        """
 
     async def update_message_status(self, provider_id: str, status: str, error: str | None, now: str) -> Message | None:
         """Move a message forward to ``status`` (never backwards); None when the id is unknown."""

@@ -9,7 +9,8 @@ claimed inside the same MULTI, so it is only taken when the change is stored.
 One connection pool per process; every method turns a lost connection into
 StoreUnavailable (webhooks answer 503, ``/readyz`` 503), and the pool reconnects by itself
 when Redis is back. Other modules hold the other parts: ``redis_search`` (staff search),
-``redis_staff`` (accounts, sessions, audit), ``redis_outbox`` (the delivery queue).
+``redis_staff`` (accounts, sessions, audit), ``redis_outbox`` (the delivery queue),
+``redis_purge`` (retention).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from portal.store.redis_keys import (
     wire,
 )
 from portal.store.redis_outbox import RedisOutboxQueries, message_from_hash, queue_message, queue_outbox
+from portal.store.redis_purge import RedisPurgeQueries, queue_closed
 from portal.store.redis_replies import RedisReplyQueries
 from portal.store.redis_search import RedisSearchQueries, queue_index, search_fields
 from portal.store.redis_staff import RedisStaffQueries
@@ -96,7 +98,7 @@ def _event_from_entry(job_id: str, entry_id: Any, data: Any) -> StoredEvent:
     return StoredEvent(job_id, seq, values["type"], json.loads(values["data"]), values["at"])
 
 
-class RedisStore(RedisSearchQueries, RedisStaffQueries, RedisOutboxQueries, RedisReplyQueries):
+class RedisStore(RedisSearchQueries, RedisStaffQueries, RedisOutboxQueries, RedisReplyQueries, RedisPurgeQueries):
     def __init__(self, url: str) -> None:
         self.url, prefix = split_url(url)
         self.keys = Keys(prefix)
@@ -171,6 +173,7 @@ class RedisStore(RedisSearchQueries, RedisStaffQueries, RedisOutboxQueries, Redi
         old_values = {name: raw.get(name) for name in values} if record is not None else None
         queue_index(pipe, keys, job_id, old_values, values)
         pipe.zadd(keys("jobs-updated"), {job_id: micros(now)})
+        queue_closed(pipe, keys, job_id, job.closed_at)
         stored = self._queue_events(pipe, job_id, record.last_seq if record else 0, decision.events, now)
         for outbox_id, item in zip(outbox_ids, fresh, strict=True):
             queue_outbox(pipe, keys, outbox_id, item, now)

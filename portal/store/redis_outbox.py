@@ -138,6 +138,7 @@ def row_from_hash(outbox_id: int, raw: dict[str, str]) -> OutboxRow:
         last_error=raw.get("last_error"),
         created_at=raw["created_at"],
         updated_at=raw["updated_at"],
+        lease_until=raw.get("lease_until"),
     )
 
 
@@ -210,24 +211,25 @@ class RedisOutboxQueries(RedisParts):
         return await self.transact(body)
 
     @guarded
-    async def settle_outbox(self, settlement: Settlement, now: str) -> None:
+    async def settle_outbox(self, settlement: Settlement, now: str) -> bool:
         s = settlement
 
-        async def body(pipe: Pipeline) -> None:
+        async def body(pipe: Pipeline) -> bool:
             row_key = self.keys.outbox(s.outbox_id)
             await pipe.watch(row_key)
-            kind = text(await pipe.hget(row_key, "kind"))
+            kind, lease = (text(value) for value in await pipe.hmget(row_key, ["kind", "lease_until"]))
+            if kind is None or (s.lease_until is not None and lease != s.lease_until):
+                return False  # gone, or no longer held by the claim this attempt came from
             follow_ups = await self._fresh_outbox(pipe, list(s.follow_ups))
             new_ids = [int(await pipe.incr(self.keys("outbox-next"))) for _ in follow_ups]
             begin(pipe)
-            if kind is not None:
-                update = fields(state=s.state, next_attempt_at=s.next_attempt_at, last_error=s.error)
-                pipe.hset(row_key, mapping=wire({**update, "updated_at": now}))
-                pipe.hdel(row_key, "lease_until", *(() if s.error is not None else ("last_error",)))
-                if s.state == "pending" and s.next_attempt_at is not None:
-                    pipe.zadd(self.keys.due(kind), {str(s.outbox_id): micros(s.next_attempt_at)})
-                elif s.state != "pending":
-                    pipe.zrem(self.keys.due(kind), str(s.outbox_id))
+            update = fields(state=s.state, next_attempt_at=s.next_attempt_at, last_error=s.error)
+            pipe.hset(row_key, mapping=wire({**update, "updated_at": now}))
+            pipe.hdel(row_key, "lease_until", *(() if s.error is not None else ("last_error",)))
+            if s.state == "pending" and s.next_attempt_at is not None:
+                pipe.zadd(self.keys.due(kind), {str(s.outbox_id): micros(s.next_attempt_at)})
+            elif s.state != "pending":
+                pipe.zrem(self.keys.due(kind), str(s.outbox_id))
             if s.message_id is not None:
                 key = self.keys.message(s.message_id)
                 update = fields(status=s.message_status, provider_id=s.provider_id, error=s.error)
@@ -240,8 +242,9 @@ class RedisOutboxQueries(RedisParts):
                 queue_outbox(pipe, self.keys, outbox_id, item, now)
             if s.opt_out is not None:
                 pipe.set(self.keys("opt-out", s.opt_out), json.dumps(["sms", "provider", now]), nx=True)
+            return True
 
-        await self.transact(body)
+        return await self.transact(body)
 
     @guarded
     async def update_message_status(self, provider_id: str, status: str, error: str | None, now: str) -> Message | None:

@@ -75,6 +75,16 @@ def queue_index(
             pipe.sadd(keys(index, gram), job_id)
 
 
+def queue_unindex(pipe: Pipeline, keys: Keys, job_id: str, values: dict[str, str | None]) -> None:
+    """Queue the removal of a job from every search index (inside its MULTI)."""
+    for name, index in (("reference", "idx-ref"), ("phone", "idx-phone")):
+        if values.get(name):
+            pipe.srem(keys(index, str(values[name])), job_id)
+    for index, found in (("idx-gram", text_grams(job_id, values)), ("idx-digit", digit_grams(values))):
+        for gram in found:
+            pipe.srem(keys(index, gram), job_id)
+
+
 def _matches(job_id: str, values: dict[str, str], search: JobSearch) -> bool:
     if search.pattern:
         haystack = (job_id, values.get("reference", ""), values.get("email", ""), values.get("name", ""))

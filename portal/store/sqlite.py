@@ -38,6 +38,7 @@ from portal.store.base import (
 from portal.store.migrations import migrate
 from portal.store.sqlite_messages import MESSAGE_COLUMNS, insert_message, message_from_row
 from portal.store.sqlite_outbox import SQLiteOutboxQueries, insert_outbox
+from portal.store.sqlite_purge import SQLitePurgeQueries
 from portal.store.sqlite_replies import SQLiteReplyQueries
 from portal.store.sqlite_staff import SQLiteStaffQueries
 
@@ -124,8 +125,9 @@ def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None)
         future.set_result(result)
 
 
-# Parts in their own modules: staff (sqlite_staff.py), outbox (sqlite_outbox.py), SMS replies (sqlite_replies.py).
-class SQLiteStore(SQLiteStaffQueries, SQLiteOutboxQueries, SQLiteReplyQueries):
+# Parts in their own modules: staff (sqlite_staff.py), outbox (sqlite_outbox.py), SMS replies
+# (sqlite_replies.py), retention (sqlite_purge.py).
+class SQLiteStore(SQLiteStaffQueries, SQLiteOutboxQueries, SQLiteReplyQueries, SQLitePurgeQueries):
     def __init__(self, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms

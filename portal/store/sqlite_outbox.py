@@ -19,7 +19,8 @@ from portal.store.sqlite_messages import MESSAGE_COLUMNS, message_from_row
 T = TypeVar("T")
 
 OUTBOX_COLUMNS = (
-    "id, dedup_key, kind, job_id, payload, state, attempts, next_attempt_at, last_error, created_at, updated_at"
+    "id, dedup_key, kind, job_id, payload, state, attempts, next_attempt_at, last_error, created_at, updated_at,"
+    " lease_until"
 )
 
 
@@ -36,6 +37,7 @@ def outbox_from_row(row: tuple[Any, ...]) -> OutboxRow:
         last_error=row[8],
         created_at=row[9],
         updated_at=row[10],
+        lease_until=row[11],
     )
 
 
@@ -96,12 +98,16 @@ def _begin_message(conn: sqlite3.Connection, outbox_id: int, m: Message) -> int:
     return int(cursor.lastrowid or 0)
 
 
-def _settle(conn: sqlite3.Connection, s: Settlement, now: str) -> None:
-    conn.execute(
+def _settle(conn: sqlite3.Connection, s: Settlement, now: str) -> bool:
+    # Only the claim that still holds the row may settle it: a worker whose lease ran out
+    # (another worker took the row over, or already settled it) changes nothing.
+    settled = conn.execute(
         "UPDATE outbox SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at), lease_until = NULL,"
-        " last_error = ?, updated_at = ? WHERE id = ?",
-        (s.state, s.next_attempt_at, s.error, now, s.outbox_id),
-    )
+        " last_error = ?, updated_at = ? WHERE id = ? AND (? IS NULL OR lease_until = ?)",
+        (s.state, s.next_attempt_at, s.error, now, s.outbox_id, s.lease_until, s.lease_until),
+    ).rowcount
+    if not settled:
+        return False
     if s.message_id is not None:
         conn.execute(
             "UPDATE messages SET status = COALESCE(?, status), provider_id = COALESCE(?, provider_id), error = ?,"
@@ -112,6 +118,7 @@ def _settle(conn: sqlite3.Connection, s: Settlement, now: str) -> None:
         insert_outbox(conn, item, now)
     if s.opt_out is not None:
         _set_opt_out(conn, s.opt_out, True, "provider", now)
+    return True
 
 
 def _update_status(
@@ -172,8 +179,8 @@ class SQLiteOutboxQueries:
     async def begin_message(self, outbox_id: int, message: Message) -> int:
         return await self.write(lambda c: _begin_message(c, outbox_id, message))
 
-    async def settle_outbox(self, settlement: Settlement, now: str) -> None:
-        await self.write(lambda c: _settle(c, settlement, now))
+    async def settle_outbox(self, settlement: Settlement, now: str) -> bool:
+        return await self.write(lambda c: _settle(c, settlement, now))
 
     async def update_message_status(self, provider_id: str, status: str, error: str | None, now: str) -> Message | None:
         return await self.write(lambda c: _update_status(c, provider_id, status, error, now))

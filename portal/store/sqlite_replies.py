@@ -56,7 +56,9 @@ class SQLiteReplyQueries:
         return await self.read(lambda c: _jobs_by_phone(c, phone, limit))
 
     async def get_conversation(self, phone: str) -> dict[str, Any] | None:
-        row = await self.read(lambda c: c.execute("SELECT state FROM conversations WHERE phone = ?", (phone,)).fetchone())
+        row = await self.read(
+            lambda c: c.execute("SELECT state FROM conversations WHERE phone = ?", (phone,)).fetchone()
+        )
         if row is None:
             return None
         state: dict[str, Any] = json.loads(row[0])

@@ -17,6 +17,7 @@ from portal.store.base import Message, OutboxItem, StoredEvent
 from portal.store.redis import WEBHOOK_ID_SECONDS, RedisStore, record_from_hash
 from portal.store.redis_keys import fields, iso_from_micros, micros, need, strings, text, wire
 from portal.store.redis_outbox import message_from_hash, queue_message, queue_outbox
+from portal.store.redis_purge import queue_closed
 from portal.store.redis_search import queue_index, search_fields
 
 Record = dict[str, Any]
@@ -153,6 +154,7 @@ class RedisTransfer:
         pipe.hset(keys.job(job_id), mapping=wire(mapping))
         queue_index(pipe, keys, job_id, None, values)
         pipe.zadd(keys("jobs-updated"), {job_id: micros(record["updated_at"])})
+        queue_closed(pipe, keys, job_id, job.closed_at)
         for key, created_at, revoked_at in record["links"]:
             pipe.hset(keys.link(key), mapping=wire(fields(job_id=job_id, created_at=created_at, revoked_at=revoked_at)))
             pipe.rpush(keys.job_links(job_id), key)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from starlette.templating import Jinja2Templates
 
+from portal import i18n
 from portal.resources import data_dir
 from portal.settings import Settings
-from portal.web import humanize
+
+BRAND_CSS_PATH = "/static-brand.css"  # served by portal.web.brand: the brand colour, CSP-safe
 
 
 def make_templates(settings: Settings) -> Jinja2Templates:
@@ -19,11 +21,14 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals["company_name"] = settings.company_name
-    env.filters["clock"] = humanize.clock
-    env.filters["day"] = humanize.day
-    env.filters["span"] = humanize.span
-    env.filters["distance"] = humanize.distance
-    env.filters["clock_range"] = humanize.clock_range
-    env.filters["ago"] = humanize.ago
+    env.globals.update(
+        company_name=settings.company_name,
+        logo_url=settings.logo_url,
+        support_phone=settings.support_phone,
+        support_email=settings.support_email,
+        brand_css=BRAND_CSS_PATH,
+    )
+    # ``t()`` and the date, time and distance filters read the page's ``i18n`` Localizer
+    # (the customer's language on customer pages); without one they read English.
+    i18n.install(env)
     return Jinja2Templates(env=env)

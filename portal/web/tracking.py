@@ -1,14 +1,15 @@
-"""``/t/{token}``: the customer's tracking page, its state as JSON, and its live stream."""
+"""``/t/{token}``: the customer's tracking page, its state as JSON, its live stream, its forms
+and its calendar file."""
 
 from __future__ import annotations
 
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from portal.core.public import STATUS_LABELS
-from portal.tracking import LinkRefused, event_stream, open_link, state_of
+from portal.customer_actions import PAGE_ACTIONS, FormRefused, page_context, submit_form
+from portal.tracking import LinkRefused, calendar_of, event_stream, open_link, state_of
 from portal.web.common import client_key, portal_of
 from portal.web.security import page_csp
 
@@ -20,15 +21,30 @@ PROBLEMS = {
     429: ("Too many attempts", "Please wait a few minutes and try again."),
 }
 NO_STORE = {"Cache-Control": "no-store"}
+MAX_FORM_FIELDS = 10  # the largest form has four fields
+MAX_FORM_BYTES = 16 * 1024  # a few notes' worth; forms refuse text over 1000 characters anyway
+NO_WINDOW = "Your visit has no appointment time yet. The calendar file will be here once it has one."
+FORM_PROBLEMS = {400: "Please check the form", 403: "Please reload the page", 409: "This cannot be done online now"}
 
 
 def _problem(request: Request, status: int) -> Response:
-    heading, message = PROBLEMS[status]
+    # No job is known for a refused link: the reader's browser language chooses.
+    loc = portal_of(request).translations.negotiate(request.headers.get("accept-language"))
+    heading, message = loc.t(f"problem.{status}.heading"), loc.t(f"problem.{status}.message")
     templates = request.app.state.templates
-    context = {"heading": heading, "message": message}
+    context = {"heading": heading, "message": message, "i18n": loc}
     headers = {**NO_STORE, "Retry-After": "300"} if status == 429 else NO_STORE
     response: Response = templates.TemplateResponse(
         request, "pages/link_problem.html", context, status_code=status, headers=headers
+    )
+    return response
+
+
+def _notice(request: Request, status: int, heading: str, message: str, *, back: str) -> Response:
+    loc = portal_of(request).translations.negotiate(request.headers.get("accept-language"))
+    context = {"heading": heading, "message": message, "back": back, "i18n": loc}
+    response: Response = request.app.state.templates.TemplateResponse(
+        request, "pages/link_problem.html", context, status_code=status, headers=NO_STORE
     )
     return response
 
@@ -39,18 +55,22 @@ async def page(request: Request) -> Response:
         record = await open_link(portal, request.path_params["token"], client_key(request))
     except LinkRefused as refused:
         return _problem(request, refused.status)
-    current = state_of(record, portal.eta_config)
+    current = state_of(record, portal.eta_config, portal.translations)
     settings = portal.settings
+    loc = portal.translations.localizer(record.job.customer.get("locale"))
     context = {
+        "i18n": loc,
         "state": current,
-        "labels": STATUS_LABELS,
+        "labels": loc.status_labels(),
         "events_url": f"/t/{request.path_params['token']}/events",
         "map_tiles": settings.map_tiles,
         "map_attribution": settings.map_attribution,
         "stale_after": settings.location_stale_seconds,
+        "token": request.path_params["token"],
+        "actions": page_context(portal, record, request.query_params.get("done")),
     }
     photo = current["technician"]["photo_url"] if current["technician"] else None
-    headers = {**NO_STORE, "Content-Security-Policy": page_csp(settings.map_tiles, photo)}
+    headers = {**NO_STORE, "Content-Security-Policy": page_csp(settings.map_tiles, photo, settings.logo_url)}
     response: Response = request.app.state.templates.TemplateResponse(
         request, "pages/tracking.html", context, headers=headers
     )
@@ -63,7 +83,7 @@ async def state(request: Request) -> Response:
         record = await open_link(portal, request.path_params["token"], client_key(request))
     except LinkRefused as refused:
         return JSONResponse({"error": PROBLEMS[refused.status][0]}, refused.status, headers=NO_STORE)
-    return JSONResponse(state_of(record, portal.eta_config), headers=NO_STORE)
+    return JSONResponse(state_of(record, portal.eta_config, portal.translations), headers=NO_STORE)
 
 
 async def events(request: Request) -> Response:
@@ -76,8 +96,44 @@ async def events(request: Request) -> Response:
     return EventSourceResponse(stream, ping=SSE_PING_SECONDS, send_timeout=SSE_SEND_TIMEOUT, headers=NO_STORE)
 
 
+async def act(request: Request) -> Response:
+    """One of the page's forms; 303 back to the page, which then confirms it."""
+    portal = portal_of(request)
+    token, kind = request.path_params["token"], request.path_params["action"]
+    try:
+        record = await open_link(portal, token, client_key(request))
+    except LinkRefused as refused:
+        return _problem(request, refused.status)
+    declared = request.headers.get("content-length", "")
+    if kind not in PAGE_ACTIONS or (declared.isdigit() and int(declared) > MAX_FORM_BYTES):
+        return Response(status_code=404 if kind not in PAGE_ACTIONS else 413)
+    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    try:
+        await submit_form(portal, record, kind, form)
+    except FormRefused as refused:
+        heading = FORM_PROBLEMS.get(refused.status, "Sorry")
+        return _notice(request, refused.status, heading, refused.message, back=f"/t/{token}")
+    return RedirectResponse(f"/t/{token}?done={kind}", status_code=303, headers=NO_STORE)
+
+
+async def calendar(request: Request) -> Response:
+    portal = portal_of(request)
+    try:
+        record = await open_link(portal, request.path_params["token"], client_key(request))
+    except LinkRefused as refused:
+        return _problem(request, refused.status)
+    ics = calendar_of(portal, record)
+    if ics is None:
+        token = request.path_params["token"]
+        return _notice(request, 404, "No appointment time yet", NO_WINDOW, back=f"/t/{token}")
+    headers = {**NO_STORE, "Content-Disposition": 'attachment; filename="appointment.ics"'}
+    return Response(ics, media_type="text/calendar", headers=headers)
+
+
 routes = [
     Route("/t/{token}", page, methods=["GET"]),
+    Route("/t/{token}/calendar.ics", calendar, methods=["GET"]),
+    Route("/t/{token}/{action}", act, methods=["POST"]),
     Route("/t/{token}/state", state, methods=["GET"]),
     Route("/t/{token}/events", events, methods=["GET"]),
 ]

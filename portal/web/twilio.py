@@ -1,4 +1,4 @@
-"""``POST /webhooks/twilio/status``: Twilio's delivery reports for the SMS we sent (CONTRACT §5)."""
+"""Twilio's webhooks (CONTRACT §5): delivery reports for the SMS we sent, and SMS replies."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from portal.conversation import ForgedRequest, receive_twilio_sms
 from portal.delivery import public_request_url, record_twilio_status
 from portal.web.common import portal_of
 
@@ -24,4 +25,21 @@ async def status(request: Request) -> Response:
     return Response(status_code=204 if accepted else 403)
 
 
-routes = [Route("/webhooks/twilio/status", status, methods=["POST"])]
+async def inbound(request: Request) -> Response:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        return Response(status_code=413)
+    portal = portal_of(request)
+    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    url = public_request_url(portal.public_url, request.url.path, request.url.query)
+    try:
+        answer = await receive_twilio_sms(portal, url, form, request.headers.get("x-twilio-signature"))
+    except ForgedRequest:
+        return Response(status_code=403)
+    return Response(answer, media_type="application/xml")
+
+
+routes = [
+    Route("/webhooks/twilio/status", status, methods=["POST"]),
+    Route("/webhooks/twilio/inbound", inbound, methods=["POST"]),
+]

@@ -6,6 +6,18 @@
   if (!root || !window.EventSource) { return; }
   var url = root.getAttribute("data-events");
   var zone = root.getAttribute("data-timezone") || "UTC";
+  // The customer's language: the page's own strings (data-i18n) and its locale for dates.
+  var lang = root.getAttribute("data-lang") || undefined;
+  var words = {};
+  try { words = JSON.parse(root.getAttribute("data-i18n") || "{}"); } catch (e) { words = {}; }
+  function say(key, fallback, values) {
+    var text = words[key] || fallback;
+    Object.keys(values || {}).forEach(function (name) { text = text.split("{" + name + "}").join(String(values[name])); });
+    return text;
+  }
+  function decimal(value) {
+    try { return new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(value); } catch (e) { return value.toFixed(1); }
+  }
   var state = null;
   var source = null;
   var retryMs = 1000;
@@ -20,23 +32,23 @@
 
   function clock(iso) {
     try {
-      return new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", timeZone: zone }).format(new Date(iso));
+      return new Intl.DateTimeFormat(lang, { hour: "numeric", minute: "2-digit", timeZone: zone }).format(new Date(iso));
     } catch (e) { return iso; }
   }
   function dayClock(iso) {
     try {
-      return new Intl.DateTimeFormat(undefined, { weekday: "long", month: "long", day: "numeric", hour: "numeric", minute: "2-digit", timeZone: zone }).format(new Date(iso));
+      return new Intl.DateTimeFormat(lang, { weekday: "long", month: "long", day: "numeric", hour: "numeric", minute: "2-digit", timeZone: zone }).format(new Date(iso));
     } catch (e) { return iso; }
   }
   function minutesUntil(iso) { return Math.max(0, Math.round((new Date(iso).getTime() - Date.now()) / 60000)); }
 
   function distance(metres) {
     if (metres < KM) { return Math.round(metres / METRE_STEP) * METRE_STEP + " m"; }
-    return (metres / KM).toFixed(1) + " km (" + (metres / METRES_PER_MILE).toFixed(1) + " mi)";
+    return decimal(metres / KM) + " km (" + decimal(metres / METRES_PER_MILE) + " mi)";
   }
   function ago(iso) {
     var seconds = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
-    return seconds < 60 ? seconds + " s ago" : Math.floor(seconds / 60) + " min ago";
+    return seconds < 60 ? say("ago_seconds", "{n} s ago", { n: seconds }) : say("ago_minutes", "{n} min ago", { n: Math.floor(seconds / 60) });
   }
   // Stale when the server said so, or once its "stale_at" passes with no news since.
   function isStale(eta) { return !!eta.stale || (!!eta.stale_at && Date.now() >= new Date(eta.stale_at).getTime()); }
@@ -92,7 +104,7 @@
     setText("reference", state.reference);
     var tech = state.technician;
     show("technician", !!tech);
-    setText("tech_name", tech ? tech.name : "Your technician");
+    setText("tech_name", tech ? tech.name : say("your_technician", "Your technician"));
     fields("tech_photo").forEach(function (img) { if (tech && tech.photo_url) { img.src = tech.photo_url; } });
     show("window", !!state.window);
     if (state.window) { setText("window", dayClock(state.window.start) + " – " + clock(state.window.end)); }

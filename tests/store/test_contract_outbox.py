@@ -95,3 +95,33 @@ async def test_opt_outs(store: Store) -> None:
     assert await store.is_opted_out("+13125550142")
     await store.set_opt_out("+13125550142", False, "keyword", at(2))
     assert not await store.is_opted_out("+13125550142")
+
+
+async def test_a_settlement_from_a_claim_whose_lease_ran_out_is_ignored(store: Store) -> None:
+    await queue(store, sms("a"))
+    (first,) = await store.claim_outbox(KINDS, at(1), at(31), 10)
+    message_id = await store.begin_message(first.id, message())
+    (second,) = await store.claim_outbox(KINDS, at(40), at(70), 10)  # the first worker's lease ran out
+    assert (first.lease_until, second.lease_until) == (at(31), at(70))
+    fallback = OutboxItem("a:fallback", "email", "J1", {"to": "m@example.com"})
+    stale = Settlement(
+        first.id,
+        "pending",
+        next_attempt_at=at(45),
+        error="timeout",
+        message_id=message_id,
+        message_status="failed",
+        follow_ups=(fallback,),
+        lease_until=first.lease_until,
+    )
+    assert not await store.settle_outbox(stale, at(41))
+    (row,) = await store.list_outbox("J1")
+    assert (row.state, row.attempts, row.last_error, row.lease_until) == ("pending", 2, None, at(70))
+    assert await store.next_outbox_due(KINDS) == at(70) and await store.outbox_counts() == {"sms": 1}
+    assert [m.status for m in await store.list_messages("J1")] == ["queued"]
+    assert await store.settle_outbox(Settlement(second.id, "done", lease_until=second.lease_until), at(42))
+    late = Settlement(first.id, "pending", next_attempt_at=at(50), error="timeout", lease_until=first.lease_until)
+    assert not await store.settle_outbox(late, at(43))  # settled since: still nothing to undo
+    (row,) = await store.list_outbox("J1")
+    assert (row.state, row.lease_until) == ("done", None)
+    assert await store.claim_outbox(KINDS, at(100), at(130), 10) == []

@@ -1,0 +1,209 @@
+"""Inbound SMS: match the sender to their jobs, read the reply, act on it, answer it.
+
+``handle_inbound_sms`` is the whole conversation for one message, whoever delivers it: the
+Twilio webhook (``receive_twilio_sms`` checks its signature first) or the demo phone page.
+The reading is pure (``core/replies.py``); here the sender's jobs and the conversation state
+come from the store, each understood action becomes an atomic job change with its callback
+(``customer_actions.apply_action``), and every message is kept in the history with what was
+understood, for staff.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from twilio.twiml.messaging_response import MessagingResponse
+
+from portal.core import actions
+from portal.core.jobs import Job, iso_utc, normalize_phone, parse_iso
+from portal.core.public import RESCHEDULABLE, local_iso, utc_now, zone
+from portal.core.replies import RATING_WINDOW, Action, JobContext, Outcome, understand
+from portal.customer_actions import Apply, apply_action
+from portal.delivery import TwilioSignature
+from portal.messages import MessageRenderer, RenderError, short_day
+from portal.services import Portal
+from portal.settings import Settings
+from portal.store.base import JobRecord, Message
+
+log = logging.getLogger("portal.conversation")
+
+# A number's most recently changed jobs considered: its open visits and those just finished.
+RECENT_JOBS = 10
+REPLY_PREFIX = "reply_"  # reply templates: templates/messages/sms/<locale>/reply_<answer>.txt
+MAX_BODY_CHARS = 1600  # Twilio's own limit for one (concatenated) message
+
+
+class ForgedRequest(Exception):
+    """The request does not carry Twilio's signature: answer 403 and change nothing."""
+
+
+@functools.lru_cache(maxsize=4)
+def _renderer(settings: Settings) -> MessageRenderer:
+    return MessageRenderer(settings)
+
+
+async def receive_twilio_sms(portal: Portal, url: str, params: Mapping[str, Any], signature: str | None) -> str:
+    """The TwiML answer to one inbound SMS webhook; ForgedRequest when Twilio did not sign it."""
+    if not TwilioSignature(portal.settings.twilio_auth_token).valid(url, params, signature):
+        raise ForgedRequest
+    sender = str(params.get("From") or "")
+    body = str(params.get("Body") or "")[:MAX_BODY_CHARS]
+    sid = str(params.get("MessageSid") or params.get("SmsSid") or "") or None
+    return twiml(await handle_inbound_sms(portal, sender, body, sid))
+
+
+def twiml(reply: str | None) -> str:
+    """``<Response><Message>...`` (escaped by the SDK), or an empty ``<Response/>``."""
+    response = MessagingResponse()
+    if reply:
+        response.message(reply)
+    return str(response)
+
+
+async def handle_inbound_sms(portal: Portal, from_number: str, body: str, message_sid: str | None) -> str | None:
+    """Understand and act on one SMS from ``from_number``; return our reply, None for none."""
+    now = utc_now()
+    store = portal.store
+    phone = normalize_phone(from_number, portal.settings.default_region) or from_number.strip()
+    records = [r for r in await store.jobs_by_phone(phone, RECENT_JOBS) if _relevant(r.job, now)]
+    jobs = [_context(r.job, now) for r in records]
+    outcome = understand(body, jobs, await store.get_conversation(phone), now)
+    done: list[dict[str, Any]] = []
+    answer = outcome.answer
+    for action in outcome.actions:
+        result = await _act(portal, phone, action, records, message_sid)
+        done.append({"kind": action.kind, "job_id": action.job_id or _first_id(records), "result": result})
+        if result == "refused" and action.kind == "reschedule":
+            answer = "no_slots"
+    await store.set_conversation(phone, outcome.state, iso_utc(now))
+    job = _job_of(outcome, records)
+    reply = _reply(portal.settings, answer, outcome, job)
+    meta = {
+        "understood": outcome.understood,
+        "answer": answer,
+        "actions": done,
+        "reply": reply,
+        "message_sid": message_sid,
+    }
+    stamp = iso_utc(now)
+    message = Message(
+        id=0,
+        job_id=job.id if job else None,
+        channel="sms",
+        direction="in",
+        to_addr=portal.settings.twilio_from,
+        from_addr=phone,
+        body=body,
+        status="received",
+        provider_id=None,  # the sid is in meta: a retried webhook must not collide with the first
+        error=None,
+        meta=meta,
+        created_at=stamp,
+        updated_at=stamp,
+    )
+    await store.add_message(message)
+    return reply
+
+
+def _relevant(job: Job, now: datetime) -> bool:
+    """Open visits, and visits completed recently enough to be rated by text."""
+    if job.status not in ("completed", "cancelled"):
+        return True
+    closed = job.closed_at
+    return job.status == "completed" and closed is not None and now - parse_iso(closed) <= RATING_WINDOW
+
+
+def _context(job: Job, now: datetime) -> JobContext:
+    values = job.values
+    slots = values.get("reschedule_slots") or []
+    open_to_move = job.status in RESCHEDULABLE and values.get(actions.RESCHEDULE) is None
+    window = values.get("window")
+    closed = job.closed_at
+    return JobContext(
+        job_id=job.id,
+        reference=str(values.get("reference") or job.id),
+        status=job.status,
+        slots=[{"start": s["start"], "end": s["end"]} for s in slots] if open_to_move else [],
+        completed_at=parse_iso(closed) if closed and job.status == "completed" else None,
+        rated=values.get(actions.RATING) is not None,
+        summary=short_day(local_iso(window["start"], zone(job))) if window else "",
+    )
+
+
+def _first_id(records: list[JobRecord]) -> str | None:
+    return records[0].job.id if records else None
+
+
+async def _act(portal: Portal, phone: str, action: Action, records: list[JobRecord], sid: str | None) -> str:
+    """Carry out one understood action; return ``done``, ``refused`` or ``recorded``."""
+    key = f"sms:{sid}" if sid else None
+    if action.kind in ("opt_out", "opt_in"):
+        await portal.store.set_opt_out(phone, action.kind == "opt_out", "sms", iso_utc(utc_now()))
+        job_id = _first_id(records)
+        if job_id is None:
+            return "recorded"  # no job: the field system has no customer with this number to tell about
+        data = {"phone": phone}
+        await apply_action(portal, job_id, action.kind, lambda job, now: (job, data), key=key)
+        return "done"
+    job_id = action.job_id
+    if job_id is None:
+        return "recorded"
+    try:
+        await apply_action(portal, job_id, action.kind, _sms_action(action), key=key)
+    except actions.Refused:
+        return "refused"
+    return "done"
+
+
+def _sms_action(action: Action) -> Apply:
+    data = action.data
+    if action.kind == "reschedule":
+        start = str(data["slot"]["start"])
+        return lambda job, now: actions.request_reschedule(job, start, "sms", now)
+    if action.kind == "rating":
+        # A text may be longer than a page comment may: keep its first MAX_TEXT characters.
+        score, comment = int(data["score"]), str(data.get("comment") or "").strip()[: actions.MAX_TEXT]
+        return lambda job, now: actions.rate(job, score, comment, "sms", now)
+    text = str(data.get("text") or "")
+    return lambda job, now: (job, {"job_id": job.id, "text": text})
+
+
+def _job_of(outcome: Outcome, records: list[JobRecord]) -> Job | None:
+    """The job a message belongs to in the history: the one acted on, else the most recent."""
+    asked = (outcome.state or {}).get("job_id")
+    wanted = next((a.job_id for a in outcome.actions if a.job_id), None) or asked
+    for record in records:
+        if record.job.id == wanted:
+            return record.job
+    return records[0].job if records else None
+
+
+def _reply(settings: Settings, answer: str | None, outcome: Outcome, job: Job | None) -> str | None:
+    if answer is None:
+        return None
+    tz = zone(job) if job is not None else None
+
+    def local(slot: dict[str, str]) -> dict[str, str]:
+        if tz is None:
+            return slot
+        return {"start": local_iso(slot["start"], tz), "end": local_iso(slot["end"], tz)}
+
+    data = outcome.answer_data
+    context = {
+        **data,
+        "slots": [local(s) for s in data.get("slots", [])],
+        "slot": local(data["slot"]) if "slot" in data else None,
+        "choices": data.get("choices", []),
+        "reference": data.get("reference") or (job.values.get("reference") or job.id if job else None),
+        "review_url": settings.review_url,
+    }
+    locale = job.customer.get("locale") if job is not None else None
+    try:
+        return _renderer(settings).render("sms", REPLY_PREFIX + answer, locale, context).body
+    except RenderError:
+        log.exception("cannot render the SMS reply %r; answering without text", answer)
+        return None

@@ -1,0 +1,188 @@
+"""``portal demo [--host H] [--port P] [--store sqlite:///path.db]``: serve with a simulated field system.
+
+The demo is ``portal serve`` on a throwaway SQLite file (or the one given) with demo mode on:
+field webhooks are accepted with a generated secret, messages are recorded rather than sent
+(the customers are made up), quiet hours are off so every message shows at once, and the
+demo phone page is mounted. A simulated field system then posts real signed webhooks to the
+portal's own address while it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from portal import __version__
+from portal.settings import NOTIFICATION_MESSAGES, ConfigError, Settings, from_env
+
+STAFF_USERNAME = "demo"
+PASSWORD_BYTES = 12  # 16 URL-safe characters: above the 12-character minimum of staff passwords
+WEBHOOK_KEY_BYTES = 32
+STARTUP_TIMEOUT_SECONDS = 30.0
+STARTUP_POLL_SECONDS = 0.05
+PHONE_PATH = "/demo/phone"
+
+
+def add_command(commands: Any) -> None:
+    demo = commands.add_parser("demo", help="run the portal with a simulated field system and demo customers")
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    demo.add_argument(
+        "--store", default=None, help="sqlite:///path.db to keep the demo's data (default: a throwaway temp file)"
+    )
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def demo_settings(store: str, environ: Mapping[str, str] | None = None) -> Settings:
+    """The operator's settings with the demo's changes: own store, no providers, no quiet hours."""
+    if not store.startswith("sqlite:///") or len(store) <= len("sqlite:///"):
+        raise ConfigError(f"--store must look like sqlite:///path/to/demo.db; got {store!r}")
+    env = {**(os.environ if environ is None else environ), "PORTAL_STORE": store}
+    settings = from_env(env)
+    secret = settings.webhook_secrets or ("whsec_" + base64.b64encode(secrets.token_bytes(WEBHOOK_KEY_BYTES)).decode(),)
+    return replace(
+        settings,
+        demo=True,
+        webhook_secrets=secret,
+        quiet_hours=None,
+        notifications=NOTIFICATION_MESSAGES,
+        # Demo customers are made up: never text or mail them, never call a real field system.
+        twilio_account_sid=None,
+        twilio_auth_token=None,
+        twilio_from=None,
+        smtp_host=None,
+        callback_url=None,
+        callback_secret=None,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    throwaway: Path | None = None
+    store = args.store
+    if store is None:
+        throwaway = Path(tempfile.mkdtemp(prefix="portal-demo-"))
+        store = f"sqlite:///{throwaway / 'demo.db'}"
+    # The simulator's own requests would drown what the demo prints.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; ending through SystemExit
+    # (rather than the default handler's abrupt exit) lets the throwaway data be removed.
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        settings = demo_settings(store)
+        return asyncio.run(_serve(settings, args.host, args.port, throwaway is not None))
+    except (KeyboardInterrupt, SystemExit):
+        return 0
+    finally:
+        if throwaway is not None:
+            shutil.rmtree(throwaway, ignore_errors=True)
+            say(f"portal demo: removed the throwaway data in {throwaway}")
+
+
+async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> int:
+    import uvicorn
+
+    from portal.app import create_app
+    from portal.demo.scenario import build
+    from portal.demo.simulator import FieldSimulator
+    from portal.services import Portal
+
+    shown_host = f"[{host}]" if ":" in host else host
+    problem = _cannot_listen(host, port)
+    if problem:
+        print(f"portal demo: cannot listen on {shown_host}:{port}: {problem}", file=sys.stderr)
+        return 1
+    settings = settings.with_public_url(f"http://{shown_host}:{port}")
+    portal = Portal(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, portal=portal), host=host, port=port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve(), name="uvicorn")
+    if not await _started(server, serving):
+        await serving
+        return 1
+    path = settings.sqlite_path
+    say(f"portal {__version__} demo: serving on http://{shown_host}:{port}")
+    say(f"  SQLite database {path.resolve() if path else settings.store_url}")
+    say("    (throwaway: deleted when the demo stops)" if throwaway else "    (kept: run the demo again to reuse it)")
+    say("  messages are recorded and shown on the demo phone, never sent; quiet hours are off")
+    say(f"  field webhooks: POST {settings.public_url}/webhooks/field signed with {settings.webhook_secrets[0]}")
+    password = await _staff_account(portal)
+    own_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else shown_host}:{port}"
+    scenario = build(_now())
+    simulator = FieldSimulator(own_url, settings.webhook_secrets[0], scenario, say)
+    started = await simulator.first_steps()
+    say("")
+    say("Tracking links (open them on a phone or in a narrow window):")
+    for job in scenario.jobs:
+        customer = job.job.get("customer", {})
+        say(f"  {job.id}  {customer.get('name', '')}: {job.story}")
+        say(f"    {await portal.link_url(job.id)}")
+    say(f"Staff console: {settings.public_url}/staff/login  username {STAFF_USERNAME}  password {password}")
+    say(f"Demo phone:    {settings.public_url}{PHONE_PATH}")
+    say("The technicians move over the next few minutes. Stop the demo with Ctrl+C.")
+    driving = asyncio.create_task(simulator.run(started), name="field-simulator")
+    try:
+        await serving
+    finally:
+        driving.cancel()
+        await asyncio.gather(driving, return_exceptions=True)
+    return 0
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the port cannot be used (taken, say), checked before anything is printed or posted."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+async def _started(server: Any, serving: asyncio.Task[None]) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STARTUP_TIMEOUT_SECONDS
+    while not server.started:
+        if serving.done() or loop.time() > deadline:
+            print("portal demo: the web server did not start (is the port in use?)", file=sys.stderr)
+            return False
+        await asyncio.sleep(STARTUP_POLL_SECONDS)
+    return True
+
+
+async def _staff_account(portal: Any) -> str:
+    """Create (or reset) the ``demo`` staff account with a fresh random password."""
+    from portal.staff.passwords import hash_password
+
+    password = secrets.token_urlsafe(PASSWORD_BYTES)
+    hashed = await asyncio.to_thread(hash_password, password)  # scrypt takes a moment: keep serving
+    await portal.store.save_staff_account(STAFF_USERNAME, hashed, "America/Chicago")
+    return password
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _now() -> Any:
+    from portal.core.public import utc_now
+
+    return utc_now()

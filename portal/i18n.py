@@ -1,0 +1,288 @@
+"""Languages: catalogues of page strings, and dates, times and distances in the reader's locale.
+
+A language is one catalogue, ``templates/locales/<language>.json`` (a flat object of key to
+text, English being the reference), plus a directory of message templates per channel,
+``templates/messages/{sms,email}/<language>/``. Adding a language is adding those files, in
+the package or under ``PORTAL_TEMPLATES_DIR`` (an operator's catalogue is laid over the
+built-in one of the same name, key by key). A customer's ``locale`` (``es-MX``) picks the
+catalogue of its language (``es``); anything unknown reads English.
+
+Dates and times are formatted with Babel from patterns the catalogue itself carries
+(``format.*`` keys), so a translator decides "9:00 AM" or "9:00" and the word order of a
+window, and Babel supplies the month and weekday names of the customer's locale.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_datetime
+from babel.numbers import format_decimal
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup, escape
+
+from portal.resources import data_dir
+
+log = logging.getLogger("portal.i18n")
+
+FALLBACK_LANGUAGE = "en"
+CATALOGUE_DIR = "locales"
+METRES_PER_MILE = 1609.344
+KM = 1000  # below a kilometre, distances read better in metres
+METRE_STEP = 10  # GPS is not better than this: "850 m", not "847 m"
+MINUTE = 60
+CONTEXT_KEY = "i18n"  # the template variable holding the reader's Localizer
+
+
+def language_of(locale: str | None) -> str:
+    """``es-MX`` / ``es_MX`` -> ``es``; empty -> the fallback."""
+    return (locale or "").replace("_", "-").split("-")[0].strip().lower() or FALLBACK_LANGUAGE
+
+
+def _parse(raw: str) -> datetime:
+    return datetime.fromisoformat(raw)
+
+
+class Localizer:
+    """One reader's language: its strings, and dates and numbers formatted for its locale."""
+
+    def __init__(self, language: str, strings: dict[str, str], locale: Locale) -> None:
+        self.language = language
+        self.strings = strings
+        self.locale = locale
+
+    def t(self, key: str, /, **values: Any) -> str:
+        """The text of ``key`` with ``{name}`` placeholders filled in (plain text: for SMS, JSON)."""
+        text = self.strings.get(key)
+        if text is None:
+            log.warning("no text for %r in any catalogue", key)
+            return key
+        return text.format(**values) if values else text
+
+    def markup(self, key: str, /, **values: Any) -> Markup:
+        """The text of ``key`` for HTML: the catalogue text and plain values are escaped, Markup is kept."""
+        text = self.strings.get(key, key)
+        return Markup(escape(text)).format(**values) if values else Markup(escape(text))
+
+    def status_label(self, status: str) -> str:
+        return self.strings.get(f"status.{status}", status)
+
+    def status_labels(self) -> dict[str, str]:
+        prefix = "status."
+        return {k.removeprefix(prefix): v for k, v in self.strings.items() if k.startswith(prefix)}
+
+    def js_strings(self) -> dict[str, str]:
+        """What the tracking page's script needs to say things itself."""
+        return {k.removeprefix("js."): v for k, v in self.strings.items() if k.startswith("js.")}
+
+    # -- dates and times ---------------------------------------------------------------
+
+    def _format(self, moment: datetime, pattern_key: str) -> str:
+        pattern = self.strings[pattern_key]
+        text = format_datetime(moment, pattern, tzinfo=moment.tzinfo, locale=self.locale)
+        return text.replace("\u202f", " ").replace("\xa0", " ")  # CLDR's narrow spaces read as plain ones
+
+    def clock(self, raw: str | None) -> str:
+        """``9:05 AM`` / ``9:05``."""
+        return self._format(_parse(raw), "format.clock") if raw else ""
+
+    def day(self, raw: str | None) -> str:
+        """``Tuesday, March 3`` / ``martes 3 de marzo``."""
+        return self._format(_parse(raw), "format.day") if raw else ""
+
+    def span(self, window: dict[str, Any] | None) -> str:
+        """A window: its day and both times, or both days when it spans midnight."""
+        if not window:
+            return ""
+        start, end = window["start"], window["end"]
+        values = {"start": self.clock(start), "end": self.clock(end)}
+        if _parse(start).date() == _parse(end).date():
+            return self.t("format.span", day=self.day(start), **values)
+        return self.t("format.span_overnight", start_day=self.day(start), end_day=self.day(end), **values)
+
+    def clock_range(self, span: dict[str, Any] | None) -> str:
+        if not span:
+            return ""
+        return self.t("format.clock_range", start=self.clock(span["start"]), end=self.clock(span["end"]))
+
+    def short_day(self, raw: str | None) -> str:
+        """``Tue Mar 3`` / ``mar 3 mar``: short, for SMS."""
+        return self._format(_parse(raw), "format.short_day") if raw else ""
+
+    def short_window(self, window: dict[str, str] | None) -> str:
+        """``Tue Mar 3, 9:00-11:00 AM``: the period is said once when both ends share it."""
+        if not window:
+            return ""
+        start, end = _parse(window["start"]), _parse(window["end"])
+        if start.date() != end.date():
+            return self.t(
+                "format.short_window_overnight",
+                start_day=self.short_day(window["start"]),
+                start=self.clock(window["start"]),
+                end_day=self.short_day(window["end"]),
+                end=self.clock(window["end"]),
+            )
+        same_period = self._format(start, "format.period") == self._format(end, "format.period")
+        first = self._format(start, "format.clock_no_period") if same_period else self.clock(window["start"])
+        return self.t(
+            "format.short_window", day=self.short_day(window["start"]), start=first, end=self.clock(window["end"])
+        )
+
+    # -- numbers -----------------------------------------------------------------------
+
+    def distance(self, metres: float | None) -> str:
+        """``850 m`` or ``3.2 km (2.0 mi)``: both units, since customers read either."""
+        if metres is None:
+            return ""
+        if metres < KM:
+            return self.t("format.metres", n=round(metres / METRE_STEP) * METRE_STEP)
+        km = format_decimal(metres / KM, "0.0", locale=self.locale)
+        miles = format_decimal(metres / METRES_PER_MILE, "0.0", locale=self.locale)
+        return self.t("format.km", km=km, mi=miles)
+
+    def ago(self, raw: str | None, now: datetime | None = None) -> str:
+        """``20 s ago`` or ``4 min ago``, from now (the page was rendered just now)."""
+        if not raw:
+            return ""
+        seconds = max(0, round(((now or datetime.now(UTC)) - _parse(raw)).total_seconds()))
+        if seconds < MINUTE:
+            return self.t("js.ago_seconds", n=seconds)
+        return self.t("js.ago_minutes", n=seconds // MINUTE)
+
+
+class Translations:
+    """Every catalogue, built-in and the operator's, and a Localizer per locale."""
+
+    def __init__(self, templates_dir: Path | None = None) -> None:
+        self.catalogues = _load(templates_dir)
+        self._localizers: dict[str, Localizer] = {}
+
+    @cached_property
+    def languages(self) -> list[str]:
+        return sorted(self.catalogues)
+
+    def language(self, locale: str | None) -> str:
+        """The catalogue for ``locale``: its full tag if one exists (``pt-BR``), else its language."""
+        tag = (locale or "").replace("_", "-").strip()
+        for candidate in (tag, tag.lower(), language_of(tag)):
+            if candidate in self.catalogues:
+                return candidate
+        return FALLBACK_LANGUAGE
+
+    def localizer(self, locale: str | None) -> Localizer:
+        key = (locale or "").strip()
+        found = self._localizers.get(key)
+        if found is None:
+            language = self.language(locale)
+            # Missing keys read English, so a partial operator catalogue never breaks a page.
+            strings = {**self.catalogues[FALLBACK_LANGUAGE], **self.catalogues[language]}
+            found = Localizer(language, strings, _babel_locale(locale, language))
+            self._localizers[key] = found
+        return found
+
+    def negotiate(self, accept_language: str | None) -> Localizer:
+        """The best catalogue for an ``Accept-Language`` header (pages that know no customer)."""
+        ranked: list[tuple[float, int, str]] = []
+        for index, part in enumerate((accept_language or "").split(",")):
+            tag, _, params = part.strip().partition(";")
+            quality = 1.0
+            if params.strip().startswith("q="):
+                try:
+                    quality = float(params.strip()[2:])
+                except ValueError:
+                    quality = 0.0
+            if tag and tag != "*" and quality > 0:
+                ranked.append((-quality, index, tag))
+        for _, _, tag in sorted(ranked):
+            if self.language(tag) != FALLBACK_LANGUAGE or language_of(tag) == FALLBACK_LANGUAGE:
+                return self.localizer(tag)
+        return self.localizer(FALLBACK_LANGUAGE)
+
+
+def _babel_locale(locale: str | None, language: str) -> Locale:
+    """The customer's own locale for names and numbers when its catalogue is of that language.
+
+    ``es-MX`` formats as Mexico does; ``fr`` without a French catalogue reads English throughout,
+    never English words around French month names.
+    """
+    own = (locale or "").replace("-", "_") if language_of(locale) == language_of(language) else ""
+    for candidate in (own, language, FALLBACK_LANGUAGE):
+        try:
+            if candidate:
+                return Locale.parse(candidate)
+        except (UnknownLocaleError, ValueError):
+            continue
+    return Locale.parse(FALLBACK_LANGUAGE)
+
+
+def catalogue_dirs(templates_dir: Path | None) -> list[Path]:
+    """Where catalogues live, the operator's first."""
+    dirs = [templates_dir / CATALOGUE_DIR] if templates_dir else []
+    dirs.append(data_dir("templates") / CATALOGUE_DIR)
+    return [d for d in dirs if d.is_dir()]
+
+
+def _load(templates_dir: Path | None) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for directory in reversed(catalogue_dirs(templates_dir)):  # built-in first, the operator's on top
+        for path in sorted(directory.glob("*.json")):
+            strings = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(strings, dict) or not all(isinstance(v, str) for v in strings.values()):
+                raise ValueError(f"{path}: a catalogue must be a JSON object of strings")
+            found[path.stem] = {**found.get(path.stem, {}), **strings}
+    if FALLBACK_LANGUAGE not in found:
+        raise FileNotFoundError(f"the {FALLBACK_LANGUAGE} catalogue is missing from {CATALOGUE_DIR}/")
+    return found
+
+
+_ENGLISH: Localizer | None = None
+
+
+def english() -> Localizer:
+    """The built-in English localizer, for callers that know no reader (and for staff pages)."""
+    global _ENGLISH
+    if _ENGLISH is None:
+        _ENGLISH = Translations().localizer(FALLBACK_LANGUAGE)
+    return _ENGLISH
+
+
+def localizer_in(ctx: Context) -> Localizer:
+    found = ctx.get(CONTEXT_KEY)
+    return found if isinstance(found, Localizer) else english()
+
+
+@pass_context
+def translate(ctx: Context, key: str, /, **values: Any) -> str | Markup:
+    """``{{ t("key", name=...) }}``: escaped in HTML templates, plain in SMS and email text."""
+    loc = localizer_in(ctx)
+    return loc.markup(key, **values) if ctx.eval_ctx.autoescape else loc.t(key, **values)
+
+
+def _filter(name: str) -> Any:
+    @pass_context
+    def apply(ctx: Context, value: Any) -> str:
+        method = getattr(localizer_in(ctx), name)
+        result: str = method(value)
+        return result
+
+    return apply
+
+
+FILTERS = ("clock", "day", "span", "clock_range", "short_day", "short_window", "distance", "ago")
+
+
+def install(env: Any) -> None:
+    """Give a Jinja environment ``t()`` and the locale-aware date, time and distance filters.
+
+    Each reads the ``i18n`` Localizer of the render context, English when there is none.
+    """
+    env.globals["t"] = translate
+    for name in FILTERS:
+        env.filters[name] = _filter(name)

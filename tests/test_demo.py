@@ -1,0 +1,114 @@
+"""``portal demo``: a real process with a simulated field system, and the demo phone page."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from portal.app import create_app
+from portal.demo.scenario import DRIVE_ADDRESS, build, metres
+from tests.helpers import free_port, job_updated, make_settings, post_event, sample_job
+from tests.processes import portal_env
+
+DEADLINE_SECONDS = 45.0
+LINK = re.compile(r"(http://127\.0\.0\.1:\d+/t/\S+)")
+
+
+def wait_for(check: Any, what: str, timeout: float = DEADLINE_SECONDS) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("demo")
+    env = portal_env(tmp)
+    env.pop("PORTAL_WEBHOOK_SECRET")  # demo mode accepts webhooks with a secret of its own
+    port = free_port()
+    out = tmp / "demo.out"
+    command = [sys.executable, "-m", "portal", "demo", "--port", str(port), "--store", f"sqlite:///{tmp / 'd.db'}"]
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(command, cwd=tmp, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        text = wait_for(lambda: "Demo phone:" in out.read_text() and out.read_text(), "the demo's links")
+        yield {"url": f"http://127.0.0.1:{port}", "text": text, "links": LINK.findall(text), "proc": proc}
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def test_the_demo_prints_links_a_staff_login_and_the_phone(demo: dict[str, Any]) -> None:
+    text = demo["text"]
+    assert len(demo["links"]) == 4
+    assert re.search(r"username demo\s+password \S{12,}", text)
+    assert f"{demo['url']}/demo/phone" in text
+    assert "d.db" in text  # says where its data is
+    for link in demo["links"]:
+        assert httpx.get(link, timeout=5).status_code == 200
+
+
+def test_the_technician_moves_toward_the_customer(demo: dict[str, Any]) -> None:
+    state_url = demo["links"][2] + "/state"  # DEMO-103, the one being driven to
+
+    def location() -> Any:
+        return httpx.get(state_url, timeout=5).json()["location"]
+
+    first = wait_for(location, "a first position")
+    second = wait_for(lambda: (loc := location()) and loc["updated_at"] != first["updated_at"] and loc, "a move")
+    target = (DRIVE_ADDRESS["lat"], DRIVE_ADDRESS["lon"])
+    assert metres((second["lat"], second["lon"]), target) < metres((first["lat"], first["lon"]), target)
+    state = httpx.get(state_url, timeout=5).json()
+    assert state["status"] == "en_route" and state["status_label"] == "El técnico va en camino"
+
+
+def test_the_demo_phone_shows_messages_and_takes_replies(demo: dict[str, Any]) -> None:
+    with httpx.Client(base_url=demo["url"], timeout=5) as http:
+        wait_for(lambda: "Visit booked" in http.get("/demo/phone").text, "the booking SMS on the demo phone")
+        page = http.get("/demo/phone").text
+        assert "Email" in page and "Hola, Lucía:" in page  # emails are on the phone too
+        assert "Sigalo en vivo" in page  # the Spanish customer's SMS, GSM-7 spelled
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token is not None
+        refused = http.post("/demo/phone/reply", data={"job_id": "DEMO-101", "body": "HELP"})
+        assert refused.status_code == 403
+        answer = http.post(
+            "/demo/phone/reply", data={"job_id": "DEMO-101", "body": "HELP", "csrf_token": token.group(1)}
+        )
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/demo/phone")
+        thread = http.get("/demo/phone").text
+        assert "From Priya Shah" in thread and "Reply R to reschedule" in thread
+
+
+def test_the_demo_phone_exists_only_in_demo_mode(tmp_path: Path) -> None:
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        assert client.get("/demo/phone").status_code == 404
+        post_event(client, job_updated(sample_job()))
+
+
+def test_the_scenario_drives_steadily_closer_then_arrives() -> None:
+    from datetime import UTC, datetime
+
+    scenario = build(datetime(2030, 3, 3, 15, 0, tzinfo=UTC))
+    pings = [s for s in scenario.steps if s.type == "technician.location" and s.data["job_id"] == "DEMO-103"]
+    target = (DRIVE_ADDRESS["lat"], DRIVE_ADDRESS["lon"])
+    distances = [metres((p.data["lat"], p.data["lon"]), target) for p in pings]
+    assert len(pings) > 10 and all(a > b for a, b in itertools.pairwise(distances))
+    statuses = [s.data.get("status") for s in scenario.steps if s.data.get("job_id") == "DEMO-103"]
+    assert [s for s in statuses if s] == ["en_route", "in_progress", "completed"]
+    locales = {j.job["customer"]["locale"] for j in scenario.jobs}
+    assert locales == {"en", "es"}

@@ -1,0 +1,187 @@
+"""Languages: every string translated, Spanish end to end, GSM-7 stand-ins, operator overrides."""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+from portal.core.gsm7 import is_gsm7, segments, to_gsm7
+from portal.i18n import CATALOGUE_DIR, Translations, language_of
+from portal.messages import MessageRenderer
+from portal.resources import data_dir
+from portal.settings import Settings
+from tests.helpers import job_updated, post_event, sample_job, status_changed
+from tests.notify_support import messages, notify_settings, portal_of, running, settled, wait_for
+
+TEMPLATES = data_dir("templates")
+CATALOGUES = TEMPLATES / CATALOGUE_DIR
+LANGUAGES = sorted(p.stem for p in CATALOGUES.glob("*.json"))
+KEY_USE = re.compile(r"""\b(?:t|markup)\(\s*["']([a-z0-9_.]*[a-z0-9_])["']""")  # not prefixes ("done." ~ x)
+
+
+def catalogue(language: str) -> dict[str, str]:
+    found: dict[str, str] = json.loads((CATALOGUES / f"{language}.json").read_text(encoding="utf-8"))
+    return found
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+@pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang != "en"])
+def test_every_string_is_translated(language: str) -> None:
+    english, other = catalogue("en"), catalogue(language)
+    assert sorted(set(english) - set(other)) == [], f"untranslated in {language}.json"
+    assert sorted(set(other) - set(english)) == [], f"keys in {language}.json that English lacks"
+    wrong = [k for k in english if placeholders(english[k]) != placeholders(other[k])]
+    assert wrong == [], f"placeholders differ from English in {language}.json"
+
+
+@pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang != "en"])
+def test_every_message_template_exists_in_every_language(language: str) -> None:
+    for channel in ("sms", "email"):
+        english = {p.name for p in (TEMPLATES / "messages" / channel / "en").iterdir()}
+        other = {p.name for p in (TEMPLATES / "messages" / channel / language).iterdir()}
+        assert sorted(english - other) == [], f"messages/{channel}/{language} lacks these"
+
+
+def test_every_key_the_pages_use_is_in_the_catalogue() -> None:
+    used: set[str] = set()
+    for path in (TEMPLATES / "pages").glob("*.html"):
+        used |= set(KEY_USE.findall(path.read_text(encoding="utf-8")))
+    built = ("status.scheduled", "problem.404.heading", "problem.410.message", "problem.429.heading", "done.note")
+    for key in built:
+        used.add(key)
+    assert len(used) > 30
+    assert sorted(used - set(catalogue("en"))) == []
+
+
+def test_locales_fall_back_to_their_language_then_english() -> None:
+    translations = Translations()
+    assert language_of("es-MX") == "es" and language_of(None) == "en"
+    assert translations.localizer("es-MX").language == "es"
+    assert translations.localizer("fr").language == "en"
+    assert translations.localizer("fr").day("2030-09-14T10:00:00-05:00") == "Saturday, September 14"
+    assert translations.negotiate("fr-CA,es;q=0.8,en;q=0.5").language == "es"
+    assert translations.negotiate(None).language == "en"
+
+
+def test_dates_and_times_follow_the_locale() -> None:
+    window = {"start": "2030-09-14T10:00:00-05:00", "end": "2030-09-14T12:30:00-05:00"}
+    english, spanish = Translations().localizer("en"), Translations().localizer("es")
+    assert english.span(window) == "Saturday, September 14, 10:00 AM – 12:30 PM"
+    assert spanish.span(window) == "sábado 14 de septiembre, 10:00 – 12:30"
+    assert english.short_window(window) == "Sat Sep 14, 10:00 AM-12:30 PM"
+    assert spanish.short_window(window) == "sáb 14 sept, 10:00-12:30"
+    assert spanish.distance(3250) == "3,2 km (2,0 mi)" and english.distance(3250) == "3.2 km (2.0 mi)"
+    assert spanish.status_label("en_route") == "El técnico va en camino"
+
+
+def test_gsm7_stand_ins_keep_spanish_in_one_encoding() -> None:
+    text = "Su técnico está llegando: “sábado” – ¿Ñandú? Martín…"
+    assert not is_gsm7(text)
+    assert to_gsm7(text) == 'Su técnico esta llegando: "sabado" - ¿Ñandu? Martin...'
+    assert is_gsm7(to_gsm7(text))
+    assert to_gsm7("mañana, él, ¡sí!") == "mañana, él, ¡si!"  # ñ, é and ¡ are GSM-7 already
+    assert to_gsm7("Ana 😀 sábado") == "Ana 😀 sábado"  # UCS-2 anyway: nothing is lost for nothing
+    assert segments("á" + "a" * 100) == 2 and segments(to_gsm7("á" + "a" * 100)) == 1
+
+
+def test_spanish_end_to_end(tmp_path: Path) -> None:
+    """A ``locale: "es"`` customer gets Spanish SMS and email, and a Spanish page and state."""
+    job = sample_job(customer={**sample_job()["customer"], "locale": "es", "name": "Lucía Fernández"})
+    with running(notify_settings(tmp_path)) as client:
+        assert post_event(client, job_updated(job)).status_code == 202
+        settled(client)
+        found = wait_for(lambda: len(messages(client)) >= 2 and messages(client), what="both messages")
+        sms = next(m for m in found if m.channel == "sms")
+        email = next(m for m in found if m.channel == "email")
+        assert sms.status == "not_sent"
+        assert sms.body.startswith("Acme Plumbing: Visita reservada: dom 3 mar, 9:00-11:00. Detalles: ")
+        assert is_gsm7(sms.body) and segments(sms.body) == 1
+        assert "Hola, Lucía:" in email.body and "domingo 3 de marzo, 9:00 – 11:00" in email.body
+        link = client.portal.call(portal_of(client).link_url, "WO-1")  # type: ignore[union-attr]
+        path = link.removeprefix("https://portal.example.com")
+        page = client.get(path).text
+        assert '<html lang="es">' in page and "Cita" in page and "Programada" in page
+        assert "domingo 3 de marzo, 9:00 – 11:00" in page and "Scheduled" not in page
+        assert client.get(path + "/state").json()["status_label"] == "Programada"
+        post_event(client, status_changed("WO-1", "en_route"))
+        en_route = wait_for(
+            lambda: [m for m in messages(client) if m.channel == "sms" and "camino" in m.body], what="en_route SMS"
+        )
+        assert "Sigalo en vivo" in en_route[0].body  # "Sígalo", spelled in GSM-7
+        with client.stream("GET", path + "/events") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    assert json.loads(line[5:])["status_label"] == "El técnico va en camino"
+                    break
+
+
+def test_link_problems_speak_the_browsers_language(tmp_path: Path) -> None:
+    with running(notify_settings(tmp_path)) as client:
+        answer = client.get("/t/not-a-token", headers={"accept-language": "es-ES,es;q=0.9"})
+        assert answer.status_code == 404 and "Enlace no encontrado" in answer.text
+        assert "Link not found" in client.get("/t/not-a-token").text
+
+
+def test_an_operator_adds_a_language_and_overrides_templates(tmp_path: Path) -> None:
+    overrides = tmp_path / "custom"
+    (overrides / CATALOGUE_DIR).mkdir(parents=True)
+    (overrides / CATALOGUE_DIR / "fr.json").write_text(
+        json.dumps({"format.clock": "HH:mm", "format.day": "EEEE d MMMM", "status.scheduled": "Planifiée"})
+    )
+    (overrides / CATALOGUE_DIR / "es.json").write_text(json.dumps({"status.scheduled": "Agendada"}))
+    (overrides / "messages" / "sms" / "fr").mkdir(parents=True)
+    (overrides / "messages" / "sms" / "fr" / "link.txt").write_text("{{ company_name }} : suivez {{ link }}\n")
+    (overrides / "pages").mkdir()
+    base = (TEMPLATES / "pages" / "base.html").read_text().replace("<main", '<p class="banner">Open 24/7</p><main')
+    (overrides / "pages" / "base.html").write_text(base)
+    settings = notify_settings(tmp_path, templates_dir=overrides)
+    translations = Translations(overrides)
+    assert translations.localizer("fr").status_label("scheduled") == "Planifiée"
+    assert translations.localizer("fr").status_label("completed") == "Completed"  # missing keys read English
+    assert translations.localizer("es").status_label("scheduled") == "Agendada"
+    assert translations.localizer("es").status_label("completed") == "Completada"
+    rendered = MessageRenderer(settings).render("sms", "link", "fr-FR", {"link": "https://x.example/t/1"})
+    assert rendered.body == "Acme Plumbing : suivez https://x.example/t/1"
+    with running(settings) as client:
+        post_event(client, job_updated(sample_job()))
+        link = client.portal.call(portal_of(client).link_url, "WO-1")  # type: ignore[union-attr]
+        page = client.get(link.removeprefix("https://portal.example.com")).text
+        assert "Open 24/7" in page and "Scheduled" in page
+
+
+def test_branding_reaches_pages_and_emails(tmp_path: Path) -> None:
+    settings = notify_settings(
+        tmp_path,
+        logo_url="https://cdn.acme.example/logo.png",
+        brand_color="#aa3300",
+        support_phone="+1 312 555 0100",
+        support_email="help@acme.example",
+    )
+    with running(settings) as client:
+        post_event(client, job_updated(sample_job()))
+        css = client.get("/static-brand.css")
+        assert css.status_code == 200 and "--brand: #aa3300" in css.text
+        assert css.headers["content-type"].startswith("text/css")
+        link = client.portal.call(portal_of(client).link_url, "WO-1")  # type: ignore[union-attr]
+        page = client.get(link.removeprefix("https://portal.example.com"))
+        assert 'src="https://cdn.acme.example/logo.png"' in page.text
+        assert 'href="/static-brand.css"' in page.text and "style=" not in page.text
+        assert "https://cdn.acme.example" in page.headers["content-security-policy"]
+        assert 'href="tel:+13125550100"' in page.text and "mailto:help@acme.example" in page.text
+        settled(client)
+        email = wait_for(lambda: [m for m in messages(client) if m.channel == "email"], what="the email")[0]
+        assert "Questions? Call +1 312 555 0100 or email help@acme.example" in email.body
+    html = MessageRenderer(Settings(brand_color="#aa3300", logo_url="https://cdn.acme.example/logo.png")).render(
+        "email",
+        "link",
+        "en",
+        {"link": "https://x.example/t/1", "customer_name": None, "reference": "R-1", "service": None, "window": None},
+    )
+    assert html.html is not None and "background:#aa3300" in html.html and "logo.png" in html.html

@@ -45,12 +45,14 @@ def test_opt_in_keywords(text: str) -> None:
     assert outcome.answer is None and [a.kind for a in outcome.actions] == ["opt_in"]
 
 
-@pytest.mark.parametrize("text", ["HELP", "help", "Info", " INFO "])
+@pytest.mark.parametrize("text", ["HELP", "help", "Info", " INFO ", "ayuda"])
 def test_help(text: str) -> None:
     assert read(text).answer == "help"
 
 
-@pytest.mark.parametrize("text", ["R", "r", "RESCHEDULE", " reschedule ", "R 👍", "Reschedule!", "r."])
+@pytest.mark.parametrize(
+    "text", ["R", "r", "RESCHEDULE", " reschedule ", "R 👍", "Reschedule!", "r.", "Reprogramar", "cambiar"]
+)
 def test_reschedule_lists_up_to_three_slots(text: str) -> None:
     outcome = read(text)
     assert outcome.answer == "slots"

@@ -6,8 +6,8 @@ What a customer may text (case and spacing ignored):
 |---|---|
 | `STOP`, `STOPALL`, `UNSUBSCRIBE`, `CANCEL`, `END`, `QUIT` | opt out of SMS; no reply of ours (Twilio answers) |
 | `START`, `UNSTOP`, `YES` | opt back in; no reply of ours |
-| `HELP`, `INFO` | a short help text |
-| `R`, `RESCHEDULE` | up to 3 numbered slots; a number then requests that slot |
+| `HELP`, `INFO` (`AYUDA`) | a short help text |
+| `R`, `RESCHEDULE` (`REPROGRAMAR`, `CAMBIAR`) | up to 3 numbered slots; a number then requests that slot |
 | `1`-`5` (after a rating request), optionally followed by a comment | the rating |
 | a number while we asked "which visit?" | picks the visit, then carries on with what was asked |
 | anything else | kept, passed on to the field system as `customer.message`, acknowledged |
@@ -29,8 +29,8 @@ from typing import Any
 
 OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 OPT_IN = frozenset({"START", "UNSTOP", "YES"})
-HELP = frozenset({"HELP", "INFO"})
-RESCHEDULE = frozenset({"R", "RESCHEDULE"})
+HELP = frozenset({"HELP", "INFO", "AYUDA"})  # Spanish customers get the same answers
+RESCHEDULE = frozenset({"R", "RESCHEDULE", "REPROGRAMAR", "CAMBIAR"})
 MAX_SLOTS_OFFERED = 3  # what fits one SMS and one glance
 CONVERSATION_TTL = timedelta(hours=24)  # a question older than a day is no longer pending
 RATING_WINDOW = timedelta(days=7)  # a digit counts as a rating this long after completion

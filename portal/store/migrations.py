@@ -145,6 +145,10 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX conversations_age ON conversations (updated_at)
     """,
+    # 6: the retention purge finds closed jobs by when they closed, without scanning every job.
+    """
+    CREATE INDEX jobs_closed ON jobs (closed_at) WHERE closed_at IS NOT NULL
+    """,
 )
 
 

@@ -30,6 +30,12 @@ def callback(
     return OutboxItem(f"callback:{kind}:{occurrence}", CALLBACK, job_id, payload)
 
 
+def opt_out_callback(phone: str, kind: str, *, job_id: str | None, at: datetime, key: str | None) -> OutboxItem:
+    """``customer.opted_out`` (``kind`` ``opt_out``) or ``customer.opted_in``, for one phone number."""
+    event = "customer.opted_out" if kind == "opt_out" else "customer.opted_in"
+    return callback(event, {"phone": phone}, job_id=job_id, at=at, key=key)
+
+
 def webhook_id(row: OutboxRow) -> str:
     """Stable per event: a hash of the row's dedup key, which survives retries and store moves."""
     digest = hashlib.sha256(row.dedup_key.encode()).hexdigest()[:WEBHOOK_ID_DIGEST_CHARS]

@@ -18,10 +18,12 @@ from typing import Any
 
 from twilio.twiml.messaging_response import MessagingResponse
 
+from portal.callbacks import opt_out_callback
 from portal.core import actions
 from portal.core.jobs import Job, iso_utc, normalize_phone, parse_iso
 from portal.core.public import RESCHEDULABLE, local_iso, utc_now, zone
 from portal.core.replies import RATING_WINDOW, Action, JobContext, Outcome, understand
+from portal.core.slots import SlotPolicy, offered_slots
 from portal.customer_actions import Apply, apply_action
 from portal.delivery import TwilioSignature
 from portal.messages import MessageRenderer, RenderError, short_day
@@ -70,7 +72,7 @@ async def handle_inbound_sms(portal: Portal, from_number: str, body: str, messag
     store = portal.store
     phone = normalize_phone(from_number, portal.settings.default_region) or from_number.strip()
     records = [r for r in await store.jobs_by_phone(phone, RECENT_JOBS) if _relevant(r.job, now)]
-    jobs = [_context(r.job, now) for r in records]
+    jobs = [_context(r.job, now, portal.slot_policy) for r in records]
     outcome = understand(body, jobs, await store.get_conversation(phone), now)
     done: list[dict[str, Any]] = []
     answer = outcome.answer
@@ -117,9 +119,9 @@ def _relevant(job: Job, now: datetime) -> bool:
     return job.status == "completed" and closed is not None and now - parse_iso(closed) <= RATING_WINDOW
 
 
-def _context(job: Job, now: datetime) -> JobContext:
+def _context(job: Job, now: datetime, slot_policy: SlotPolicy) -> JobContext:
     values = job.values
-    slots = values.get("reschedule_slots") or []
+    slots = offered_slots(job, now, slot_policy, zone(job))
     open_to_move = job.status in RESCHEDULABLE and values.get(actions.RESCHEDULE) is None
     window = values.get("window")
     closed = job.closed_at
@@ -127,7 +129,7 @@ def _context(job: Job, now: datetime) -> JobContext:
         job_id=job.id,
         reference=str(values.get("reference") or job.id),
         status=job.status,
-        slots=[{"start": s["start"], "end": s["end"]} for s in slots] if open_to_move else [],
+        slots=slots if open_to_move else [],
         completed_at=parse_iso(closed) if closed and job.status == "completed" else None,
         rated=values.get(actions.RATING) is not None,
         summary=short_day(local_iso(window["start"], zone(job))) if window else "",
@@ -142,28 +144,29 @@ async def _act(portal: Portal, phone: str, action: Action, records: list[JobReco
     """Carry out one understood action; return ``done``, ``refused`` or ``recorded``."""
     key = f"sms:{sid}" if sid else None
     if action.kind in ("opt_out", "opt_in"):
-        await portal.store.set_opt_out(phone, action.kind == "opt_out", "sms", iso_utc(utc_now()))
-        job_id = _first_id(records)
-        if job_id is None:
-            return "recorded"  # no job: the field system has no customer with this number to tell about
-        data = {"phone": phone}
-        await apply_action(portal, job_id, action.kind, lambda job, now: (job, data), key=key)
-        return "done"
+        # The opt-out and its callback are one write: a crash in between would lose the callback.
+        now, job_id = utc_now(), _first_id(records)
+        # No job: the field system has no customer with this number to tell about.
+        told = () if job_id is None else (opt_out_callback(phone, action.kind, job_id=job_id, at=now, key=key),)
+        queued = await portal.store.record_opt_out(phone, action.kind == "opt_out", "sms", iso_utc(now), told)
+        if queued and portal.worker is not None:
+            portal.worker.wake()
+        return "done" if told else "recorded"
     job_id = action.job_id
     if job_id is None:
         return "recorded"
     try:
-        await apply_action(portal, job_id, action.kind, _sms_action(action), key=key)
+        await apply_action(portal, job_id, action.kind, _sms_action(action, portal.slot_policy), key=key)
     except actions.Refused:
         return "refused"
     return "done"
 
 
-def _sms_action(action: Action) -> Apply:
+def _sms_action(action: Action, policy: SlotPolicy) -> Apply:
     data = action.data
     if action.kind == "reschedule":
         start = str(data["slot"]["start"])
-        return lambda job, now: actions.request_reschedule(job, start, "sms", now)
+        return lambda job, now: actions.request_reschedule(job, start, "sms", now, policy)
     if action.kind == "rating":
         # A text may be longer than a page comment may: keep its first MAX_TEXT characters.
         score, comment = int(data["score"]), str(data.get("comment") or "").strip()[: actions.MAX_TEXT]

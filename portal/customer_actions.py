@@ -18,6 +18,7 @@ from portal.callbacks import callback
 from portal.core import actions
 from portal.core.jobs import Job
 from portal.core.public import live_events, utc_now
+from portal.core.slots import NO_POLICY, SlotPolicy
 from portal.services import Portal
 from portal.store.base import ChangeResult, Decision, JobRecord
 
@@ -46,12 +47,16 @@ Apply = Callable[[Job, datetime], tuple[Job, dict[str, Any]]]
 
 
 class FormRefused(Exception):
-    """403 bad form token, 400 unreadable fields, 409 not possible any more (``message`` says why)."""
+    """403 bad form token, 400 unreadable fields, 409 not possible any more.
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+    ``key`` and ``values`` name the catalogue text saying why, in the customer's language.
+    """
+
+    def __init__(self, status: int, key: str, **values: object) -> None:
+        super().__init__(key)
         self.status = status
-        self.message = message
+        self.key = key
+        self.values = values
 
 
 class FormTokens:
@@ -82,15 +87,16 @@ async def apply_action(portal: Portal, job_id: str, kind: str, apply: Apply, *, 
 
     ``apply`` may raise ``actions.Refused``: then nothing is written.
     """
-    eta_config = portal.eta_config
+    eta_config, slot_policy = portal.eta_config, portal.slot_policy
 
     def decide(before: Job | None) -> Decision:
         if before is None:
-            raise actions.Refused("This visit is no longer known.")
+            raise actions.Refused("refused.unknown_job")
         now = utc_now()
         after, data = apply(before, now)
         item = callback(CALLBACK_TYPES[kind], data, job_id=job_id, at=now, key=key)
-        return Decision(job=after, events=live_events(before, after, now, eta_config), outbox=[item])
+        events = live_events(before, after, now, eta_config, slot_policy)
+        return Decision(job=after, events=events, outbox=[item])
 
     return await portal.change(job_id, decide)
 
@@ -98,23 +104,25 @@ async def apply_action(portal: Portal, job_id: str, kind: str, apply: Apply, *, 
 def _text(form: Mapping[str, Any], name: str, *, required: bool) -> str:
     try:
         return actions.clean_text(form.get(name), required=required)
-    except ValueError as exc:
-        raise FormRefused(400, f"{name}: {exc}") from None
+    except ValueError:
+        if str(form.get(name) or "").strip():
+            raise FormRefused(400, "form.too_long", limit=actions.MAX_TEXT) from None
+        raise FormRefused(400, "form.empty") from None
 
 
 def _score(form: Mapping[str, Any]) -> int:
     raw = str(form.get("score") or "").strip()
     if not raw.isdigit() or int(raw) not in actions.SCORES:
-        raise FormRefused(400, "Please choose a score from 1 to 5.")
+        raise FormRefused(400, "form.score")
     return int(raw)
 
 
-def form_action(kind: str, form: Mapping[str, Any]) -> Apply:
+def form_action(kind: str, form: Mapping[str, Any], slot_policy: SlotPolicy = NO_POLICY) -> Apply:
     """The page form's fields as an action; FormRefused(400) when they cannot be read."""
     channel = "web"
     if kind == "reschedule":
         slot = str(form.get("slot") or "")
-        return lambda job, now: actions.request_reschedule(job, slot, channel, now)
+        return lambda job, now: actions.request_reschedule(job, slot, channel, now, slot_policy)
     if kind == "cancel":
         reason = _text(form, "reason", required=False)
         return lambda job, now: actions.request_cancel(job, reason, channel, now)
@@ -124,18 +132,18 @@ def form_action(kind: str, form: Mapping[str, Any]) -> Apply:
     if kind == "rating":
         score, comment = _score(form), _text(form, "comment", required=False)
         return lambda job, now: actions.rate(job, score, comment, channel, now)
-    raise FormRefused(404, "No such action.")
+    raise FormRefused(404, "form.no_action")
 
 
 async def submit_form(portal: Portal, record: JobRecord, kind: str, form: Mapping[str, Any]) -> None:
     """One tracking-page form: check its token, read it, apply it; FormRefused says why not."""
     if not FormTokens(portal.settings.secret_keys).valid(record.link_key, form.get("csrf_token")):
-        raise FormRefused(403, "This form has expired. Please reload the page and try again.")
-    apply = form_action(kind, form)
+        raise FormRefused(403, "form.expired")
+    apply = form_action(kind, form, portal.slot_policy)
     try:
         await apply_action(portal, record.job.id, kind, apply)
     except actions.Refused as refused:
-        raise FormRefused(409, refused.reason) from None
+        raise FormRefused(409, refused.key) from None
 
 
 def page_context(portal: Portal, record: JobRecord, done: str | None) -> dict[str, Any]:

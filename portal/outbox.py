@@ -5,6 +5,11 @@ Rows are written by the store in the same transaction as the job change that cau
 (``Decision.outbox``) and delivered by the worker (``portal/worker.py``). Each row has a dedup
 key (a second row for the same message is never inserted), attempts, a next-attempt time that
 doubles as the lease of the worker holding it, and the last error.
+
+One kind of row sends nothing: a ``late_check`` is a delayed look at a job, due when its
+promised window ends (``core/progress.py``). The worker hands it back to the portal, which
+marks the job late if it still is not started; so a silent technician still makes the page
+say "running late" and the customer hear it, without any polling loop.
 """
 
 from __future__ import annotations
@@ -13,13 +18,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from portal.core.jobs import parse_iso
+from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.core.policy import Notice
+from portal.core.progress import late_check
 from portal.store.base import OutboxItem, OutboxRow
 
 CALLBACK = "callback"
 # Kinds the worker delivers: customer messages, and events for the field system (callbacks).
 SENDABLE_KINDS = ("sms", "email", CALLBACK)
+# A delayed lateness check of one job (no delivery): claimed by workers that can change jobs.
+LATE_CHECK = "late_check"
 # How long a message keeps being retried after it fell due (CONTRACT §8).
 GIVE_UP_AFTER = {"sms": timedelta(hours=24), "email": timedelta(hours=24), CALLBACK: timedelta(hours=72)}
 FIRST_RETRY_SECONDS = 5.0  # at most 5 s (jittered to 2.5-5): the first retry comes within 10 s
@@ -52,6 +60,17 @@ def from_notice(notice: Notice) -> OutboxItem:
         payload=notice.payload,
         not_before=notice.not_before,
     )
+
+
+def late_check_item(before: Job | None, after: Job) -> OutboxItem | None:
+    """The lateness check a change arms, one per job and window end (see ``late_check``)."""
+    armed = late_check(before, after)
+    if armed is None:
+        return None
+    end, at = armed
+    due = iso_utc(at)
+    payload = {"type": LATE_CHECK, "window_end": end, "due": due}
+    return OutboxItem(f"{after.id}:{LATE_CHECK}:{iso_utc(parse_iso(end))}", LATE_CHECK, after.id, payload, due)
 
 
 def deadline(row: OutboxRow) -> datetime:

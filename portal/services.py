@@ -20,16 +20,18 @@ from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.core.policy import Policy, notices
 from portal.core.progress import mark_progress
 from portal.core.public import live_events, utc_now
+from portal.core.slots import SlotPolicy
 from portal.i18n import Translations
 from portal.intake import EventParser, SignatureVerifier
+from portal.lateness import NothingLate, late_decision
 from portal.links import LinkSigner
 from portal.metrics import Metrics
-from portal.outbox import from_notice
+from portal.outbox import from_notice, late_check_item
 from portal.resources import data_dir
 from portal.retention import purge_expired
 from portal.settings import Settings
 from portal.store import open_store
-from portal.store.base import ChangeResult, Decision, Store
+from portal.store.base import ChangeResult, Decision, Store, StoreUnavailable
 from portal.throttle import open_throttle
 from portal.worker import Worker, WorkerConfig
 
@@ -62,9 +64,18 @@ class Portal:
         self._tasks: list[asyncio.Task[None]] = []
         self.policy = policy_of(settings)
         self.eta_config = eta_config_of(settings)
+        self.slot_policy = SlotPolicy(settings.reschedule_slots)
         self.worker: Worker | None = None
         if run_worker:
-            self.worker = Worker(self.store, settings, self.links, self.metrics, self.public_url, worker_config)
+            self.worker = Worker(
+                self.store,
+                settings,
+                self.links,
+                self.metrics,
+                self.public_url,
+                worker_config,
+                late_check=self.check_late,
+            )
 
     @property
     def public_url(self) -> str:
@@ -111,21 +122,64 @@ class Portal:
             await self.bus.publish(result.events)
             for event in result.events:
                 self.metrics.events_published.labels(event.type).inc()
+        elif result.duplicate:
+            await self.republish_newest(job_id)
         return result
+
+    async def republish_newest(self, job_id: str) -> None:
+        """Publish a job's newest stored event again, for a webhook seen before.
+
+        A retried webhook may follow a change that was stored but never published: on Redis,
+        EXEC can apply it and the reply be lost, so the first attempt failed before publishing.
+        Open pages skip an event they already have (by sequence number) and catch up from the
+        stored log when it is ahead of them, so one event is enough, whatever was missed.
+        """
+        try:
+            record = await self.store.get_job(job_id)
+            if record is None or record.last_seq == 0:
+                return
+            newest = await self.store.events_after(job_id, record.last_seq - 1)
+        except StoreUnavailable as exc:
+            # The bus reconnects when the store does, and every stream then re-reads its log.
+            log.warning("could not re-publish the newest event of %s: %s", job_id, exc)
+            return
+        if newest:
+            await self.bus.publish(newest[-1:])
 
     async def accept_field_event(self, event: FieldEvent) -> ChangeResult:
         region = self.settings.default_region
         policy = self.policy
         eta_config = self.eta_config
+        slot_policy = self.slot_policy
 
         def decide(before: Job | None) -> Decision:
             now = utc_now()
             # A new window (or a closed job) answers the customer's pending requests.
             after = settle_requests(mark_progress(apply_event(before, event, region), now, eta_config))
             outbox = [from_notice(n) for n in notices(before, after, now, policy)]
-            return Decision(job=after, events=live_events(before, after, now, eta_config), outbox=outbox)
+            check = late_check_item(before, after)  # due when the window ends, if not started by then
+            if check is not None:
+                outbox.append(check)
+            events = live_events(before, after, now, eta_config, slot_policy)
+            return Decision(job=after, events=events, outbox=outbox)
 
         return await self.change(event.job_id, decide, webhook_id=event.webhook_id)
+
+    async def check_late(self, job_id: str, window_end: str) -> bool:
+        """A due lateness check (``portal/lateness.py``): True when it marked the job late."""
+        policy, eta_config, slot_policy = self.policy, self.eta_config, self.slot_policy
+
+        def decide(before: Job | None) -> Decision:
+            decision = late_decision(before, window_end, utc_now(), policy, eta_config, slot_policy)
+            if decision is None:
+                raise NothingLate(job_id)
+            return decision
+
+        try:
+            await self.change(job_id, decide)
+        except NothingLate:
+            return False
+        return True
 
     async def link_url(self, job_id: str) -> str | None:
         record = await self.store.get_job(job_id)

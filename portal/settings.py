@@ -125,6 +125,12 @@ SETTINGS: tuple[Setting, ...] = (
         "none",
         "Public review page (e.g. your Google or Yelp listing) offered to every customer after they rate a visit.",
     ),
+    Setting(
+        "PORTAL_RESCHEDULE_SLOTS",
+        "none (customers are asked to call)",
+        "Local windows such as `09:00-11:00,13:00-15:00` offered, Monday to Friday from tomorrow in the job's"
+        " time zone, the first 3, when the field system sends no `reschedule_slots`.",
+    ),
     Setting("TWILIO_ACCOUNT_SID", "none (SMS recorded as not sent)", "Twilio account SID."),
     Setting("TWILIO_AUTH_TOKEN", "none", "Twilio auth token (also validates Twilio's webhooks)."),
     Setting("TWILIO_FROM", "none", "Sender phone number or Messaging Service SID (`MG...`)."),
@@ -168,6 +174,7 @@ class Settings:
     location_stale_seconds: int = 180
     arrival_radius_m: float = 150.0
     review_url: str | None = None
+    reschedule_slots: tuple[tuple[time, time], ...] = ()
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
     twilio_from: str | None = None
@@ -244,6 +251,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         arrival_radius_m=_number("PORTAL_ARRIVAL_RADIUS_M", get("PORTAL_ARRIVAL_RADIUS_M") or "150"),
         review_url=_url("PORTAL_REVIEW_URL", get("PORTAL_REVIEW_URL")),
+        reschedule_slots=parse_slot_windows(env.get("PORTAL_RESCHEDULE_SLOTS", "")),
         twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
         twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
         twilio_from=get("TWILIO_FROM"),
@@ -421,6 +429,24 @@ def parse_quiet_hours(raw: str) -> tuple[time, time] | None:
     if start == end:
         raise ConfigError("PORTAL_QUIET_HOURS: start and end must differ")
     return start, end
+
+
+def parse_slot_windows(raw: str) -> tuple[tuple[time, time], ...]:
+    """Parse ``HH:MM-HH:MM,HH:MM-HH:MM``: same-day local windows; empty means none."""
+    windows: list[tuple[time, time]] = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            start, end = (time.fromisoformat(t.strip()) for t in part.split("-"))
+        except ValueError:
+            raise ConfigError(
+                f"PORTAL_RESCHEDULE_SLOTS must look like 09:00-11:00,13:00-15:00 or be empty; got {raw!r}"
+            ) from None
+        if end <= start:
+            raise ConfigError(f"PORTAL_RESCHEDULE_SLOTS: each window must end after it starts; got {part!r}")
+        windows.append((start, end))
+    return tuple(sorted(set(windows)))
 
 
 def _check_pairs(s: Settings) -> None:

@@ -15,6 +15,7 @@ from portal.calendar import appointment_ics
 from portal.core.eta import DEFAULT_CONFIG, EtaConfig
 from portal.core.jobs import parse_iso
 from portal.core.public import public_state, utc_now
+from portal.core.slots import NO_POLICY, SlotPolicy
 from portal.i18n import Translations
 from portal.services import Portal
 from portal.store.base import JobRecord, StoredEvent
@@ -53,10 +54,13 @@ def _expired(portal: Portal, record: JobRecord) -> bool:
 
 
 def state_of(
-    record: JobRecord, eta_config: EtaConfig = DEFAULT_CONFIG, translations: Translations | None = None
+    record: JobRecord,
+    eta_config: EtaConfig = DEFAULT_CONFIG,
+    translations: Translations | None = None,
+    slot_policy: SlotPolicy = NO_POLICY,
 ) -> dict[str, Any]:
     """The public state; with ``translations``, its ``status_label`` in the customer's language."""
-    state = public_state(record.job, utc_now(), eta_config)
+    state = public_state(record.job, utc_now(), eta_config, slot_policy)
     if translations is not None:
         state["status_label"] = labels_of(record, translations).get(state["status"], state["status_label"])
     return state
@@ -108,7 +112,9 @@ async def _snapshot(portal: Portal, job_id: str) -> tuple[int, ServerSentEvent]:
     record = await portal.store.get_job(job_id)
     if record is None:  # purged while the page was open
         raise LinkRefused(410)
-    return record.last_seq, _sse("snapshot", record.last_seq, state_of(record, portal.eta_config))
+    return record.last_seq, _sse(
+        "snapshot", record.last_seq, state_of(record, portal.eta_config, slot_policy=portal.slot_policy)
+    )
 
 
 async def event_stream(portal: Portal, record: JobRecord, last_event_id: str | None) -> AsyncIterator[ServerSentEvent]:

@@ -5,6 +5,9 @@ a commit that queues rows wakes it at once (``wake``), and otherwise it sleeps u
 next row falls due, at most ``idle_seconds`` so rows queued by another process are seen.
 A claimed row is leased; if this process dies mid-delivery the lease runs out and any
 worker delivers the row again (at most once more for a message that was in flight).
+
+A ``late_check`` row is not delivered but handed to ``late_check`` (the portal's atomic job
+change, ``Portal.check_late``); a worker built without one does not claim those rows.
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from portal.callbacks import envelope, webhook_id
+from portal.callbacks import envelope, opt_out_callback, webhook_id
 from portal.channels import make_channels
 from portal.channels.base import Channel, DeliveryError, Outgoing, Receipt
 from portal.core.jobs import Job, iso_utc, parse_iso
@@ -26,7 +29,7 @@ from portal.core.public import utc_now
 from portal.links import LinkSigner
 from portal.messages import MessageRenderer, Rendered, RenderError, context_for
 from portal.metrics import Metrics
-from portal.outbox import CALLBACK, SENDABLE_KINDS, Backoff, deadline, failed_callback, fallback_email
+from portal.outbox import CALLBACK, LATE_CHECK, SENDABLE_KINDS, Backoff, deadline, failed_callback, fallback_email
 from portal.settings import Settings
 from portal.store.base import Message, OutboxItem, OutboxRow, Settlement, Store, StoreUnavailable
 
@@ -63,6 +66,7 @@ class Worker:
         *,
         channels: dict[str, Channel] | None = None,
         clock: Callable[[], datetime] = utc_now,
+        late_check: Callable[[str, str], Awaitable[bool]] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -75,6 +79,9 @@ class Worker:
         self.channels = channels if channels is not None else make_channels(settings, public_url, timeout)
         self.renderer = MessageRenderer(settings)
         self.clock = clock
+        # (job id, window end) -> whether the job was marked late; see ``Portal.check_late``.
+        self.late_check = late_check
+        self.kinds = (*SENDABLE_KINDS, LATE_CHECK) if late_check is not None else SENDABLE_KINDS
         self._random = random.Random()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -125,7 +132,7 @@ class Worker:
         now = self.clock()
         claimed: list[OutboxRow] = []
         if free > 0:
-            claimed = await self.store.claim_outbox(SENDABLE_KINDS, iso_utc(now), iso_utc(now + self.lease), free)
+            claimed = await self.store.claim_outbox(self.kinds, iso_utc(now), iso_utc(now + self.lease), free)
         for row in claimed:
             task = asyncio.create_task(self._deliver_logged(row), name=f"deliver-{row.id}")
             self._inflight.add(task)
@@ -142,7 +149,7 @@ class Worker:
         self._wake.set()
 
     async def _idle_delay(self, now: datetime) -> float:
-        due = await self.store.next_outbox_due(SENDABLE_KINDS)
+        due = await self.store.next_outbox_due(self.kinds)
         if due is None:
             return self.config.idle_seconds
         wait = (parse_iso(due) - now).total_seconds()
@@ -171,6 +178,8 @@ class Worker:
         """Deliver one claimed row and record the outcome; return what was recorded."""
         if row.kind == CALLBACK:
             return await self._callback(row)
+        if row.kind == LATE_CHECK:
+            return await self._late_check(row)
         record = await self.store.get_job(row.job_id) if row.job_id else None
         job = record.job if record else None
         payload = row.payload
@@ -222,6 +231,14 @@ class Worker:
             return await self._transient(row, None, exc.error, exc.retry_after)
         return await self._accepted(row, None, receipt)
 
+    async def _late_check(self, row: OutboxRow) -> Settlement:
+        """Mark the job late if it still is not started; a moved or kept promise leaves it be."""
+        if self.late_check is None or row.job_id is None:
+            return await self._settle(row, Settlement(row.id, "skipped", error=STALE), "skipped")
+        marked = await self.late_check(row.job_id, str(row.payload.get("window_end")))
+        settlement = Settlement(row.id, "done") if marked else Settlement(row.id, "skipped", error=STALE)
+        return await self._settle(row, settlement, "done" if marked else "skipped")
+
     async def _accepted(self, row: OutboxRow, message_id: int | None, receipt: Receipt) -> Settlement:
         if receipt.status != "not_sent":
             due = parse_iso(str(row.payload.get("due") or row.created_at))
@@ -265,9 +282,17 @@ class Worker:
     ) -> Settlement:
         log.warning("outbox row %s (%s) not delivered: %s", row.id, row.kind, error)
         # A callback that failed is not reported by another callback (that could never end).
-        failed = _items(failed_callback(row, error) if row.kind != CALLBACK else None)
-        follow_ups = (*_items(fallback_email(row)), *failed)
+        # Nor is a lateness check, which was never a message.
+        failed = _items(failed_callback(row, error) if row.kind not in (CALLBACK, LATE_CHECK) else None)
         opt_out = str(row.payload.get("to")) if opted_out and row.payload.get("to") else None
+        # Twilio's 21610 (the recipient texted STOP): the field system hears of it as of a STOP
+        # to us, queued in the same transaction that records the opt-out.
+        told = _items(
+            opt_out_callback(opt_out, "opt_out", job_id=row.job_id, at=self.clock(), key=f"provider:{row.dedup_key}")
+            if opt_out
+            else None
+        )
+        follow_ups = (*_items(fallback_email(row)), *failed, *told)
         settlement = Settlement(
             row.id,
             state,
@@ -286,7 +311,8 @@ class Worker:
         if not await self.store.settle_outbox(settlement, iso_utc(self.clock())):
             log.warning("outbox row %s: lease ran out before its outcome (%s) was recorded; dropped", row.id, outcome)
             return settlement
-        self.metrics.messages.labels(row.kind, outcome).inc()
+        if row.kind != LATE_CHECK:  # a check is no message
+            self.metrics.messages.labels(row.kind, outcome).inc()
         if settlement.follow_ups:
             self.wake()
         return settlement

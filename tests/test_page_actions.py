@@ -270,3 +270,25 @@ def test_no_window_no_calendar_file(client: TestClient) -> None:
 def test_a_forged_link_gets_no_calendar_and_no_form(client: TestClient) -> None:
     assert client.get("/t/forged.token/calendar.ics").status_code == 404
     assert client.post("/t/forged.token/note", data={"text": "x"}).status_code == 404
+
+
+def test_refusals_are_in_the_customers_language(client: TestClient) -> None:
+    spanish = {**sample_job()["customer"], "locale": "es"}
+    post_event(client, job_updated(sample_job(customer=spanish, reschedule_slots=SLOTS)))
+    gone = submit(client, "reschedule", {"slot": "2030-03-04T09:00:00-05:00"})
+    assert gone.status_code == 409
+    assert "Esto ya no se puede hacer en línea" in gone.text and "Ese horario ya no está disponible" in gone.text
+    long_note = submit(client, "note", {"text": "x" * 1001})
+    assert long_note.status_code == 400 and "Escriba menos de 1000 caracteres." in long_note.text
+    expired = submit(client, "note", {"text": "hola"}, token="garbage")
+    assert expired.status_code == 403 and "Este formulario ha caducado" in expired.text
+    for response in (gone, long_note, expired):
+        assert "Please" not in response.text and "no longer" not in response.text
+    post_event(client, job_updated({"id": "WO-2", "status": "created", "customer": {"locale": "es"}}))
+    calendar = client.get(page_path(client, "WO-2") + "/calendar.ics")
+    assert calendar.status_code == 404 and "Aún no hay hora para la cita" in calendar.text
+
+
+def test_refusals_in_english_stay_english(client: TestClient) -> None:
+    response = submit(client, "rating", {"score": "9"})
+    assert response.status_code == 400 and "Please choose a score from 1 to 5." in response.text

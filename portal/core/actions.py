@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from portal.core.jobs import CLOSED_STATUSES, Job, iso_utc, parse_iso
-from portal.core.public import RESCHEDULABLE
+from portal.core.public import RESCHEDULABLE, zone
+from portal.core.slots import NO_POLICY, SlotPolicy, offered_slots
 
 RESCHEDULE = "portal.reschedule"
 CANCEL = "portal.cancel"
@@ -28,11 +29,11 @@ SCORES = range(1, 6)
 
 
 class Refused(Exception):
-    """The action is not possible now (``reason`` says why, in words for the customer)."""
+    """The action is not possible now; ``key`` names the catalogue text telling the customer why."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
 
 
 def clean_text(raw: object, *, required: bool) -> str:
@@ -61,14 +62,16 @@ def can_rate(job: Job, now: datetime) -> bool:
     return rating is None or now - parse_iso(rating["at"]) <= RATING_CHANGE_WINDOW
 
 
-def request_reschedule(job: Job, slot_start: str, channel: str, now: datetime) -> tuple[Job, dict[str, Any]]:
-    """Ask for one of the job's offered slots, named by its ``start`` exactly as offered."""
-    slots = job.values.get("reschedule_slots") or []
+def request_reschedule(
+    job: Job, slot_start: str, channel: str, now: datetime, policy: SlotPolicy = NO_POLICY
+) -> tuple[Job, dict[str, Any]]:
+    """Ask for one of the slots offered now (``core/slots.py``), named by its ``start`` exactly as offered."""
+    slots = offered_slots(job, now, policy, zone(job))
     if job.status not in RESCHEDULABLE or job.values.get(RESCHEDULE) is not None or not slots:
-        raise Refused("This visit can no longer be moved online.")
+        raise Refused("refused.cannot_move")
     slot = next((s for s in slots if s.get("start") == slot_start), None)
     if slot is None:
-        raise Refused("That time is no longer offered. Please pick another.")
+        raise Refused("refused.slot_gone")
     chosen = {"start": slot["start"], "end": slot["end"]}
     after = job.copy()
     after.values[RESCHEDULE] = {
@@ -82,7 +85,7 @@ def request_reschedule(job: Job, slot_start: str, channel: str, now: datetime) -
 
 def request_cancel(job: Job, reason: str, channel: str, now: datetime) -> tuple[Job, dict[str, Any]]:
     if not can_cancel(job):
-        raise Refused("This visit can no longer be cancelled online. Please call us.")
+        raise Refused("refused.cannot_cancel")
     after = job.copy()
     after.values[CANCEL] = {"reason": reason, "channel": channel, "requested_at": iso_utc(now)}
     return after, {"job_id": job.id, "reason": reason, "channel": channel}
@@ -90,7 +93,7 @@ def request_cancel(job: Job, reason: str, channel: str, now: datetime) -> tuple[
 
 def add_note(job: Job, text: str, channel: str, now: datetime) -> tuple[Job, dict[str, Any]]:
     if not can_note(job):
-        raise Refused("This visit is over; notes can no longer reach the technician.")
+        raise Refused("refused.notes_closed")
     after = job.copy()
     notes = list(job.values.get(NOTES) or [])
     notes.append({"text": text, "channel": channel, "at": iso_utc(now)})
@@ -102,9 +105,9 @@ def rate(job: Job, score: int, comment: str, channel: str, now: datetime) -> tup
     if score not in SCORES:
         raise ValueError("a score is 1 to 5")
     if job.status != "completed":
-        raise Refused("You can rate the visit once it is completed.")
+        raise Refused("refused.not_completed")
     if not can_rate(job, now):
-        raise Refused("Thank you, your rating is already recorded.")
+        raise Refused("refused.already_rated")
     after = job.copy()
     after.values[RATING] = {"score": score, "comment": comment, "channel": channel, "at": iso_utc(now)}
     return after, {"job_id": job.id, "score": score, "comment": comment, "channel": channel}

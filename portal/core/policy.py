@@ -20,8 +20,10 @@ completed              the status becomes ``completed`` (thanks,         deferre
 cancelled              the status becomes ``cancelled``                  urgent
 on_hold                the status becomes ``on_hold``                    polite
 running_late           the live ETA first passes the end of the          urgent
-                       promised window (once per window; with the new
-                       estimate and the link)
+                       promised window, or the window ends (plus a
+                       grace) with the visit not started (once per
+                       window; with the new estimate, if any, and the
+                       link)
 arriving               the technician first comes within the arrival     urgent
                        radius on a trip (off unless enabled)
 =====================  ===============================================  ==========
@@ -327,7 +329,9 @@ def message_vars(job: Job) -> dict[str, Any]:
 def _late_eta(job: Job, tz: ZoneInfo) -> str | None:
     """The estimate that made the job late, in its time zone, for the ``running_late`` message."""
     mark = job.values.get(LATE)
-    return parse_iso(mark["eta"]).astimezone(tz).isoformat() if isinstance(mark, dict) else None
+    if not isinstance(mark, dict) or not mark.get("eta"):
+        return None  # marked by the clock alone: there is no new estimate to give
+    return parse_iso(mark["eta"]).astimezone(tz).isoformat()
 
 
 def local_moment(day: date, clock: time, tz: ZoneInfo) -> datetime:

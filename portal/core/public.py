@@ -22,6 +22,8 @@ from portal.core.eta import (
     stale_after,
 )
 from portal.core.jobs import Job, iso_utc, parse_iso
+from portal.core.progress import overdue
+from portal.core.slots import NO_POLICY, RESCHEDULABLE, SlotPolicy, offered_slots
 
 STATUS_LABELS = {
     "created": "Request received",
@@ -35,7 +37,6 @@ STATUS_LABELS = {
 }
 # The ``eta`` event that clears the estimate (the field system withdrew it, the position went).
 NO_ETA: dict[str, Any] = {"at": None, "minutes": None, "range": None, "stale": False}
-RESCHEDULABLE = frozenset({"created", "scheduled", "dispatched", "on_hold"})
 DEFAULT_TIMEZONE = "UTC"
 # Keys whose change is announced as a ``job`` event (details changed).
 DETAIL_KEYS = (
@@ -70,15 +71,18 @@ def first_name(name: str | None) -> str | None:
     return parts[0] if parts else None
 
 
-def public_state(job: Job, now: datetime, eta_config: EtaConfig = DEFAULT_CONFIG) -> dict[str, Any]:
+def public_state(
+    job: Job, now: datetime, eta_config: EtaConfig = DEFAULT_CONFIG, slot_policy: SlotPolicy = NO_POLICY
+) -> dict[str, Any]:
     tz = zone(job)
     values = job.values
     window = values.get("window")
     technician = values.get("technician")
-    slots = values.get("reschedule_slots") or []
+    slots = offered_slots(job, now, slot_policy, tz)
     pending = values.get("portal.reschedule")
     status = job.status
     en_route = status == "en_route"
+    eta = _eta(job, now, tz, eta_config) if en_route else None
     return {
         "reference": values.get("reference") or job.id,
         "service": values.get("service"),
@@ -91,11 +95,13 @@ def public_state(job: Job, now: datetime, eta_config: EtaConfig = DEFAULT_CONFIG
             if technician
             else None
         ),
-        "eta": _eta(job, now, tz, eta_config) if en_route else None,
+        "eta": eta,
+        # Running late: the live estimate passes the window's end, or the clock already has.
+        "late": overdue(job, now) or bool(eta and eta["late"]),
         "location": _location(job, tz) if en_route else None,
         "timeline": [{"status": t["status"], "at": local_iso(t["at"], tz)} for t in job.timeline],
         "can_reschedule": status in RESCHEDULABLE and bool(slots) and pending is None,
-        "slots": [{"start": s["start"], "end": s["end"]} for s in slots],
+        "slots": slots,
         "reschedule": pending,
         "rating": values.get("portal.rating"),
         "invoice_url": values.get("invoice_url"),
@@ -139,11 +145,15 @@ def _location(job: Job, tz: ZoneInfo) -> dict[str, Any] | None:
 
 
 def live_events(
-    before: Job | None, after: Job, now: datetime, eta_config: EtaConfig = DEFAULT_CONFIG
+    before: Job | None,
+    after: Job,
+    now: datetime,
+    eta_config: EtaConfig = DEFAULT_CONFIG,
+    slot_policy: SlotPolicy = NO_POLICY,
 ) -> list[tuple[str, dict[str, Any]]]:
     """The events an open tracking page needs to move from ``before`` to ``after``."""
-    old = public_state(before, now, eta_config) if before is not None else None
-    new = public_state(after, now, eta_config)
+    old = public_state(before, now, eta_config, slot_policy) if before is not None else None
+    new = public_state(after, now, eta_config, slot_policy)
     events: list[tuple[str, dict[str, Any]]] = []
     if old is None or old["status"] != new["status"]:
         events.append(("status", status_event(new, after)))
@@ -162,6 +172,7 @@ def status_event(state: dict[str, Any], job: Job) -> dict[str, Any]:
         "status_label": state["status_label"],
         "reason": job.values.get("status_reason"),
         "timeline": state["timeline"],
+        "late": state["late"],
         "eta": state["eta"],
         "location": state["location"],
     }
@@ -171,4 +182,4 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["STATUS_LABELS", "iso_utc", "live_events", "public_state", "status_event", "utc_now"]
+__all__ = ["RESCHEDULABLE", "STATUS_LABELS", "iso_utc", "live_events", "public_state", "status_event", "utc_now"]

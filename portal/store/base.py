@@ -313,6 +313,14 @@ class Store(Protocol):
 
     async def set_opt_out(self, address: str, opted_out: bool, source: str, now: str) -> None: ...
 
+    async def record_opt_out(
+        self, address: str, opted_out: bool, source: str, now: str, outbox: tuple[OutboxItem, ...] = ()
+    ) -> int:
+        """Set or clear an opt-out and queue ``outbox`` (its callbacks) in one atomic step.
+
+        A taken dedup key adds no row; returns how many rows were added.
+        """
+
     async def is_opted_out(self, address: str) -> bool: ...
 
     async def outbox_depth(self) -> int:

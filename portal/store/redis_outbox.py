@@ -278,6 +278,25 @@ class RedisOutboxQueries(RedisParts):
             await self.redis.delete(key)
 
     @guarded
+    async def record_opt_out(
+        self, address: str, opted_out: bool, source: str, now: str, outbox: tuple[OutboxItem, ...] = ()
+    ) -> int:
+        async def body(pipe: Pipeline) -> int:
+            fresh = await self._fresh_outbox(pipe, list(outbox))
+            new_ids = [int(await pipe.incr(self.keys("outbox-next"))) for _ in fresh]
+            begin(pipe)
+            key = self.keys("opt-out", address)
+            if opted_out:
+                pipe.set(key, json.dumps(["sms", source, now]), nx=True)
+            else:
+                pipe.delete(key)
+            for outbox_id, item in zip(new_ids, fresh, strict=True):
+                queue_outbox(pipe, self.keys, outbox_id, item, now)
+            return len(fresh)
+
+        return await self.transact(body)
+
+    @guarded
     async def is_opted_out(self, address: str) -> bool:
         return bool(await self.redis.exists(self.keys("opt-out", address)))
 

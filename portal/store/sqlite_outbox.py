@@ -188,6 +188,15 @@ class SQLiteOutboxQueries:
     async def set_opt_out(self, address: str, opted_out: bool, source: str, now: str) -> None:
         await self.write(lambda c: _set_opt_out(c, address, opted_out, source, now))
 
+    async def record_opt_out(
+        self, address: str, opted_out: bool, source: str, now: str, outbox: tuple[OutboxItem, ...] = ()
+    ) -> int:
+        def apply(conn: sqlite3.Connection) -> int:
+            _set_opt_out(conn, address, opted_out, source, now)
+            return sum(insert_outbox(conn, item, now) for item in outbox)
+
+        return await self.write(apply)
+
     async def is_opted_out(self, address: str) -> bool:
         row = await self.read(lambda c: c.execute("SELECT 1 FROM opt_outs WHERE address = ?", (address,)).fetchone())
         return row is not None

@@ -2,9 +2,14 @@
 
 For the operator who outgrows one machine (SQLite to Redis) or goes back (Redis to SQLite).
 Jobs with their link keys (revoked ones too) and event logs, remembered webhook ids, rejected
-webhooks, the outbox (pending rows stay pending), the message history, opt-outs, staff
-accounts and the audit log are copied with their ids. Staff sessions are not: staff sign in
-again. The target must be empty, and the portal should be stopped while it runs.
+webhooks, the outbox (pending rows stay pending), the message history, opt-outs, the SMS
+conversation state of each phone, staff accounts and the audit log are copied with their ids.
+On a Redis target the derived keys are rebuilt as the portal itself writes them: the search
+indexes, the ``jobs-closed`` index of the retention purge and the outbox's due queues.
+
+Not copied, on purpose: staff sessions (staff sign in again), and what only lives for
+seconds or minutes on Redis (rate-limit and throttle counters). The target must be empty,
+and the portal should be stopped while it runs.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import asyncio
 import json
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any, TextIO
 
@@ -26,12 +31,24 @@ from portal.store.redis import RedisStore
 from portal.store.redis_search import search_fields
 from portal.store.sqlite import SQLiteStore
 from portal.store.sqlite_messages import message_from_row
+from portal.store.transfer_progress import Progress
 from portal.store.transfer_redis import Record, RedisTransfer
 
 # In this order: outbox rows before the messages that point at them.
-KINDS = ("jobs", "webhook_ids", "rejections", "outbox", "messages", "opt_outs", "staff", "audit")
+KINDS = ("jobs", "webhook_ids", "rejections", "outbox", "messages", "opt_outs", "conversations", "staff", "audit")
 STORE_SCHEMES = ("sqlite:///", "redis://", "rediss://")
-PROGRESS_EVERY = 500  # a progress line per this many records of a kind
+# The SQLite table each kind is read from.
+TABLES = {
+    "jobs": "jobs",
+    "webhook_ids": "webhook_ids",
+    "rejections": "rejected_webhooks",
+    "outbox": "outbox",
+    "messages": "messages",
+    "opt_outs": "opt_outs",
+    "conversations": "conversations",
+    "staff": "staff_accounts",
+    "audit": "staff_audit",
+}
 MESSAGE_SELECT = (
     "SELECT id, job_id, channel, direction, to_addr, from_addr, body, status, provider_id, error, meta,"
     " created_at, updated_at, outbox_id FROM messages ORDER BY id"
@@ -48,10 +65,14 @@ class SQLiteTransfer:
 
     async def is_empty(self) -> bool:
         def count(conn: sqlite3.Connection) -> int:
-            tables = ("jobs", "messages", "outbox", "staff_accounts")
-            return sum(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables)
+            return sum(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES.values())
 
         return await self.store.read(count) == 0
+
+    async def count(self, kind: str) -> int:
+        sql = f"SELECT COUNT(*) FROM {TABLES[kind]}"
+        found: int = await self.store.read(lambda c: c.execute(sql).fetchone()[0])
+        return found
 
     async def _rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return await self.store.read(lambda c: c.execute(sql, params).fetchall())
@@ -95,6 +116,9 @@ class SQLiteTransfer:
                 "SELECT address, channel, source, created_at FROM opt_outs"
             ):
                 yield {"address": address, "channel": channel, "source": source, "at": at}
+        elif kind == "conversations":
+            for phone, state, updated_at in await self._rows("SELECT phone, state, updated_at FROM conversations"):
+                yield {"phone": phone, "state": json.loads(state), "updated_at": updated_at}
         elif kind == "staff":
             columns = "username, password_hash, timezone, created_at, updated_at"
             for row in await self._rows(f"SELECT {columns} FROM staff_accounts"):
@@ -168,6 +192,11 @@ def _insert(conn: sqlite3.Connection, kind: str, r: Record) -> None:
             "INSERT INTO opt_outs (address, channel, source, created_at) VALUES (?, ?, ?, ?)",
             (r["address"], r["channel"], r["source"], r["at"]),
         )
+    elif kind == "conversations":
+        conn.execute(
+            "INSERT INTO conversations (phone, state, updated_at) VALUES (?, ?, ?)",
+            (r["phone"], json.dumps(r["state"]), r["updated_at"]),
+        )
     elif kind == "staff":
         conn.execute(
             "INSERT INTO staff_accounts (username, password_hash, timezone, created_at, updated_at)"
@@ -197,21 +226,22 @@ def transfer_for(store: Store) -> SQLiteTransfer | RedisTransfer:
     raise ConfigError(f"cannot migrate a {type(store).__name__}")
 
 
-async def migrate_store(source: Store, target: Store, report: Callable[[str], None]) -> dict[str, int]:
-    """Copy every record; ``report`` gets a progress line now and then. Returns counts per kind."""
+async def migrate_store(source: Store, target: Store, progress: Progress) -> dict[str, int]:
+    """Copy every record, telling ``progress`` how far it got. Returns counts per kind."""
     reader, writer = transfer_for(source), transfer_for(target)
     if not await writer.is_empty():
         raise ConfigError("--to: the target store already holds data; migrate into an empty store")
+    progress.start({kind: await reader.count(kind) for kind in KINDS})
     counts: dict[str, int] = {}
     for kind in KINDS:
         count = 0
         async for record in reader.read(kind):
             await writer.write(kind, record)
             count += 1
-            if count % PROGRESS_EVERY == 0:
-                report(f"  {kind}: {count} copied ...")
+            progress.step(kind, count)
         counts[kind] = count
-        report(f"  {kind}: {count} copied")
+        progress.done(kind, count)
+    progress.finish()
     return counts
 
 
@@ -237,7 +267,7 @@ def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.stderr) 
         await target.open()
         try:
             print(f"portal: copying {_shown(args.source)} to {_shown(args.target)}", file=out)
-            counts = await migrate_store(source, target, lambda line: print(line, file=out, flush=True))
+            counts = await migrate_store(source, target, Progress(out))
         except StoreUnavailable as exc:
             print(f"portal: a store is unavailable: {exc}", file=out)
             return 1

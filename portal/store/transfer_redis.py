@@ -12,16 +12,20 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from portal.core.jobs import Job, parse_iso
+from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.store.base import Message, OutboxItem, StoredEvent
-from portal.store.redis import WEBHOOK_ID_SECONDS, RedisStore, record_from_hash
+from portal.store.redis import EVENT_LOG_TTL_SECONDS, WEBHOOK_ID_SECONDS, RedisStore, record_from_hash
 from portal.store.redis_keys import fields, iso_from_micros, micros, need, strings, text, wire
 from portal.store.redis_outbox import message_from_hash, queue_message, queue_outbox
 from portal.store.redis_purge import queue_closed
+from portal.store.redis_replies import CONVERSATION_SECONDS
 from portal.store.redis_search import queue_index, search_fields
 
 Record = dict[str, Any]
 SCAN_COUNT = 500
+# Keys whose presence means the store holds data (a fresh store has none of them).
+DATA_KEYS = ("jobs-updated", "webhooks", "rejected", "outbox-next", "msg-next", "audit")
+DATA_PATTERNS = ("staff:*", "opt-out:*", "conversation:*")
 
 
 class RedisTransfer:
@@ -30,7 +34,26 @@ class RedisTransfer:
         self.keys = store.keys
 
     async def is_empty(self) -> bool:
-        return not await self.store.redis.exists(self.keys("jobs-updated"), self.keys("msg-next"), self.keys("audit"))
+        if await self.store.redis.exists(*[self.keys(name) for name in DATA_KEYS]):
+            return False
+        for pattern in DATA_PATTERNS:
+            async for _ in self._scan(pattern):
+                return False
+        return True
+
+    async def count(self, kind: str) -> int:
+        """How many records ``read`` will yield; for the outbox and messages, at most that many."""
+        redis, keys = self.store.redis, self.keys
+        if kind in ("jobs", "webhook_ids"):
+            return int(await redis.zcard(keys("jobs-updated" if kind == "jobs" else "webhooks")))
+        if kind == "rejections":
+            return int(await redis.llen(keys("rejected")))
+        if kind in ("outbox", "messages"):
+            return await self._counter("outbox-next" if kind == "outbox" else "msg-next")
+        if kind == "audit":
+            return int(await redis.hlen(keys("audit")))
+        pattern = {"opt_outs": "opt-out:*", "conversations": "conversation:*", "staff": "staff:*"}[kind]
+        return len([key async for key in self._scan(pattern)])
 
     async def _scan(self, pattern: str) -> AsyncIterator[str]:
         async for key in self.store.redis.scan_iter(match=self.keys(pattern), count=SCAN_COUNT):
@@ -85,6 +108,22 @@ class RedisTransfer:
             async for key in self._scan("opt-out:*"):
                 channel, source, created_at = json.loads(need(await redis.get(keys(key))))
                 yield {"address": key.removeprefix("opt-out:"), "channel": channel, "source": source, "at": created_at}
+        elif kind == "conversations":
+            async for key in self._scan("conversation:*"):
+                async with redis.pipeline(transaction=True) as pipe:
+                    pipe.get(keys(key))
+                    pipe.pttl(keys(key))
+                    state, ttl_ms = await pipe.execute()
+                if state is None:
+                    continue  # expired while the copy ran
+                # Redis keeps no write time, only the key's expiry: the write time is what it implies.
+                age = timedelta(seconds=CONVERSATION_SECONDS) - timedelta(milliseconds=max(int(ttl_ms), 0))
+                updated_at = iso_utc(datetime.now(UTC) - age)
+                yield {
+                    "phone": key.removeprefix("conversation:"),
+                    "state": json.loads(need(state)),
+                    "updated_at": updated_at,
+                }
         elif kind == "staff":
             async for key in self._scan("staff:*"):
                 raw = strings(await redis.hgetall(keys(key)))
@@ -121,6 +160,12 @@ class RedisTransfer:
             elif kind == "opt_outs":
                 value = json.dumps([record["channel"], record["source"], record["at"]])
                 pipe.set(keys("opt-out", record["address"]), value)
+            elif kind == "conversations":
+                age = datetime.now(UTC) - parse_iso(record["updated_at"])
+                remaining = int(CONVERSATION_SECONDS - age.total_seconds())
+                if remaining < 1:
+                    return  # older than the grammar's memory: the portal would not use it
+                pipe.set(keys("conversation", record["phone"]), json.dumps(record["state"]), ex=remaining)
             elif kind == "staff":
                 mapping = {name: record[name] for name in ("password_hash", "timezone", "created_at", "updated_at")}
                 pipe.hset(keys("staff", record["username"]), mapping=wire(mapping))
@@ -162,6 +207,8 @@ class RedisTransfer:
         for event in record["events"]:
             entry = {"type": event.type, "data": json.dumps(event.data, separators=(",", ":")), "at": event.at}
             pipe.xadd(keys.events(job_id), wire(entry), id=f"{event.seq}-0")
+        if record["events"]:
+            pipe.expire(keys.events(job_id), EVENT_LOG_TTL_SECONDS)
 
     def _queue_outbox(self, pipe: Any, record: Record) -> None:
         keys, outbox_id = self.keys, int(record["id"])

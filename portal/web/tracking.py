@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from portal.customer_actions import PAGE_ACTIONS, FormRefused, page_context, submit_form
+from portal.i18n import Localizer
 from portal.tracking import LinkRefused, calendar_of, event_stream, open_link, state_of
 from portal.web.common import client_key, portal_of
 from portal.web.security import page_csp
@@ -23,8 +24,7 @@ PROBLEMS = {
 NO_STORE = {"Cache-Control": "no-store"}
 MAX_FORM_FIELDS = 10  # the largest form has four fields
 MAX_FORM_BYTES = 16 * 1024  # a few notes' worth; forms refuse text over 1000 characters anyway
-NO_WINDOW = "Your visit has no appointment time yet. The calendar file will be here once it has one."
-FORM_PROBLEMS = {400: "Please check the form", 403: "Please reload the page", 409: "This cannot be done online now"}
+FORM_PROBLEMS = frozenset({400, 403, 404, 409})  # each has a heading ``form.problem.<status>`` in the catalogues
 
 
 def _problem(request: Request, status: int) -> Response:
@@ -40,8 +40,7 @@ def _problem(request: Request, status: int) -> Response:
     return response
 
 
-def _notice(request: Request, status: int, heading: str, message: str, *, back: str) -> Response:
-    loc = portal_of(request).translations.negotiate(request.headers.get("accept-language"))
+def _notice(request: Request, status: int, heading: str, message: str, *, back: str, loc: Localizer) -> Response:
     context = {"heading": heading, "message": message, "back": back, "i18n": loc}
     response: Response = request.app.state.templates.TemplateResponse(
         request, "pages/link_problem.html", context, status_code=status, headers=NO_STORE
@@ -55,7 +54,7 @@ async def page(request: Request) -> Response:
         record = await open_link(portal, request.path_params["token"], client_key(request))
     except LinkRefused as refused:
         return _problem(request, refused.status)
-    current = state_of(record, portal.eta_config, portal.translations)
+    current = state_of(record, portal.eta_config, portal.translations, portal.slot_policy)
     settings = portal.settings
     loc = portal.translations.localizer(record.job.customer.get("locale"))
     context = {
@@ -83,7 +82,7 @@ async def state(request: Request) -> Response:
         record = await open_link(portal, request.path_params["token"], client_key(request))
     except LinkRefused as refused:
         return JSONResponse({"error": PROBLEMS[refused.status][0]}, refused.status, headers=NO_STORE)
-    return JSONResponse(state_of(record, portal.eta_config, portal.translations), headers=NO_STORE)
+    return JSONResponse(state_of(record, portal.eta_config, portal.translations, portal.slot_policy), headers=NO_STORE)
 
 
 async def events(request: Request) -> Response:
@@ -111,8 +110,10 @@ async def act(request: Request) -> Response:
     try:
         await submit_form(portal, record, kind, form)
     except FormRefused as refused:
-        heading = FORM_PROBLEMS.get(refused.status, "Sorry")
-        return _notice(request, refused.status, heading, refused.message, back=f"/t/{token}")
+        loc = portal.translations.localizer(record.job.customer.get("locale"))
+        heading = loc.t(f"form.problem.{refused.status if refused.status in FORM_PROBLEMS else 'other'}")
+        message = loc.t(refused.key, **refused.values)
+        return _notice(request, refused.status, heading, message, back=f"/t/{token}", loc=loc)
     return RedirectResponse(f"/t/{token}?done={kind}", status_code=303, headers=NO_STORE)
 
 
@@ -125,7 +126,9 @@ async def calendar(request: Request) -> Response:
     ics = calendar_of(portal, record)
     if ics is None:
         token = request.path_params["token"]
-        return _notice(request, 404, "No appointment time yet", NO_WINDOW, back=f"/t/{token}")
+        loc = portal.translations.localizer(record.job.customer.get("locale"))
+        heading, message = loc.t("calendar.no_window.heading"), loc.t("calendar.no_window.message")
+        return _notice(request, 404, heading, message, back=f"/t/{token}", loc=loc)
     headers = {**NO_STORE, "Content-Disposition": 'attachment; filename="appointment.ics"'}
     return Response(ics, media_type="text/calendar", headers=headers)
 

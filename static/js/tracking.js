@@ -56,13 +56,14 @@
   function renderEta() {
     var eta = state && state.eta;
     show("eta", !!eta);
+    // Late by the live estimate, or by the clock (the window ended before the visit started).
+    show("eta-late", !!(state && state.late) || !!(eta && eta.late));
     if (!eta) { return; }
     var stale = isStale(eta);
     var box = document.getElementById("eta");
     if (box) { box.classList.toggle("is-stale", stale); }
     show("eta-live", !stale && !eta.arriving);
     show("eta-arriving", !stale && !!eta.arriving);
-    show("eta-late", !!eta.late);
     show("eta-stale", stale);
     show("eta-distance", eta.distance_m != null);
     setText("eta_minutes", minutesUntil(eta.at));
@@ -113,6 +114,16 @@
     renderEta();
     renderLocation();
     renderTimeline();
+    renderRequests();
+  }
+  // A pending reschedule shows until the field system answers it; the slot form only while possible.
+  function renderRequests() {
+    if (!("reschedule" in state) && !("can_reschedule" in state)) { return; }
+    var pending = state.reschedule || null;
+    show("reschedule-pending", !!pending);
+    if (pending && pending.slot) { setText("reschedule_slot", dayClock(pending.slot.start) + " – " + clock(pending.slot.end)); }
+    show("reschedule", !pending && !!state.can_reschedule);
+    if ("rating" in state) { show("rating-summary", !!state.rating); }
   }
 
   var labels = {};
@@ -125,7 +136,7 @@
     remember(data);
     state = state || {};
     state.status = data.status; state.status_label = data.status_label;
-    state.timeline = data.timeline; state.eta = data.eta; state.location = data.location;
+    state.timeline = data.timeline; state.eta = data.eta; state.location = data.location; state.late = !!data.late;
     state.labels = labels;
     renderAll();
   }

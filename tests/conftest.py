@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 from starlette.testclient import TestClient
 
 from portal.app import create_app
@@ -58,6 +59,15 @@ def redis_url() -> Iterator[str]:
 
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Headless Chromium as root on a machine without internet: no sandbox, no GPU, and none of
+# the background connections to Google's services that would only fail.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -68,3 +78,14 @@ def chromium_path() -> str:
             pytest.fail(f"browser tests need Chromium at {CHROMIUM} (CI=true)")
         pytest.skip(f"Chromium is not installed at {CHROMIUM}")
     return str(CHROMIUM)
+
+
+@pytest.fixture
+def browser(chromium_path: str) -> Iterator[Browser]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser build)."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -4,13 +4,12 @@ position left on the page once the technician has arrived. Tiles are never fetch
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect
 
 from portal.app import create_app
 from portal.services import Portal
@@ -19,13 +18,6 @@ from portal.web import humanize
 from tests.helpers import ThreadedServer, event, job_updated, post_event, sample_job, status_changed
 
 pytestmark = pytest.mark.browser
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HOME = (41.8868, -87.6574)  # sample_job's address
 GLIDE_STEPS = 5  # a 1.5 s glide redraws the marker dozens of times; a jump redraws it once
 # Counts redraws of the technician's marker (the last vector path on the map).
@@ -35,16 +27,6 @@ const path = document.querySelectorAll("#map path");
 new MutationObserver(() => { window.markerSteps += 1; })
   .observe(path[path.length - 1], { attributes: true, attributeFilter: ["d"] });
 """
-
-
-@pytest.fixture
-def browser(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def ping(lat: float, lon: float) -> dict[str, Any]:

@@ -146,7 +146,7 @@ SETTINGS: tuple[Setting, ...] = (
 
 @dataclass(frozen=True)
 class Settings:
-    store_url: str = DEFAULT_STORE
+    store_url: str = field(default=DEFAULT_STORE, repr=False)  # a Redis URL may carry its password
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
     public_url: str | None = None
     webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
@@ -272,7 +272,8 @@ def _check_store(url: str) -> None:
         return
     if url.startswith(("redis://", "rediss://")):
         return
-    raise ConfigError(f"PORTAL_STORE must look like sqlite:///path/to/file.db or redis://host:port/db; got {url!r}")
+    shown = url.split("@")[-1]  # never echo a password given in the URL
+    raise ConfigError(f"PORTAL_STORE must look like sqlite:///path/to/file.db or redis://host:port/db; got {shown!r}")
 
 
 def _secret_keys(raw: str | None, store_url: str) -> tuple[str, ...]:

@@ -100,6 +100,22 @@ def test_the_demo_phone_exists_only_in_demo_mode(tmp_path: Path) -> None:
         post_event(client, job_updated(sample_job()))
 
 
+def test_an_oversized_demo_reply_sent_without_a_length_is_refused(tmp_path: Path) -> None:
+    with TestClient(create_app(make_settings(tmp_path, demo=True))) as client:
+        client.get("/demo/phone")
+        token = client.cookies.get("portal_demo_csrf")
+        assert token, "the demo phone set no form token"
+
+        def chunks() -> Iterator[bytes]:  # chunked: no Content-Length to check up front
+            yield f"csrf_token={token}&job_id=WO-1&body=".encode()
+            for _ in range(4):
+                yield b"a" * 8192
+
+        headers = {"content-type": "application/x-www-form-urlencoded"}
+        response = client.post("/demo/phone/reply", content=chunks(), headers=headers, follow_redirects=False)
+        assert response.status_code == 413
+
+
 def test_the_scenario_drives_steadily_closer_then_arrives() -> None:
     from datetime import UTC, datetime
 

@@ -92,6 +92,22 @@ def test_a_form_without_or_with_a_wrong_token_is_refused_and_changes_nothing(cli
     assert snapshot(client) == before
 
 
+def test_an_oversized_form_sent_without_a_length_is_refused_and_changes_nothing(client: TestClient) -> None:
+    path = page_path(client)
+    head = f"csrf_token={csrf(client, path)}&text=".encode()
+    before = snapshot(client)
+
+    def chunks() -> Iterator[bytes]:  # chunked: no Content-Length to check up front
+        yield head
+        for _ in range(8):
+            yield b"a" * 8192
+
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    response = client.post(f"{path}/note", content=chunks(), headers=headers, follow_redirects=False)
+    assert response.status_code == 413
+    assert snapshot(client) == before
+
+
 def test_a_form_token_of_a_revoked_link_no_longer_works(client: TestClient) -> None:
     path = page_path(client)
     token = csrf(client, path)

@@ -88,3 +88,16 @@ def test_secrets_do_not_appear_in_repr(tmp_path: Path) -> None:
     text = repr(settings)
     for secret in ("twilio-token-value", "smtp-password-value", "signing-key-value", "MfKQ9r8GKYq"):
         assert secret not in text
+
+
+def test_a_store_password_does_not_appear_in_repr() -> None:
+    settings = from_env(
+        {"PORTAL_STORE": "redis://:store-password-value@redis.internal:6379/0", "PORTAL_SECRET_KEY": "k" * 32}
+    )
+    assert "store-password-value" not in repr(settings)
+
+
+def test_a_wrong_store_url_is_refused_without_echoing_its_password() -> None:
+    with pytest.raises(ConfigError, match="PORTAL_STORE") as refused:
+        from_env({"PORTAL_STORE": "postgres://portal:store-password-value@db.internal/portal"})
+    assert "store-password-value" not in str(refused.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -51,6 +52,21 @@ def test_a_signed_report_moves_the_message_forward(client: TestClient) -> None:
     assert status_of(client) == ("sent", None)
     assert report(client, "delivered").status_code == 204
     assert status_of(client) == ("delivered", None)
+
+
+def test_an_oversized_report_sent_without_a_length_is_refused_and_changes_nothing(client: TestClient) -> None:
+    params = {"MessageSid": SID, "MessageStatus": "delivered", "AccountSid": "AC1", "Padding": "a" * 100_000}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + PATH, params)
+    body = urlencode(params).encode()
+
+    def chunks() -> Iterator[bytes]:  # chunked: no Content-Length to check up front
+        for start in range(0, len(body), 8192):
+            yield body[start : start + 8192]
+
+    headers = {"content-type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}
+    response = client.post(PATH, content=chunks(), headers=headers)
+    assert response.status_code == 413
+    assert status_of(client) == ("queued", None)
 
 
 def test_a_late_report_never_moves_a_message_back(client: TestClient) -> None:

@@ -73,5 +73,5 @@ async def reply(request: Request) -> Response:
 routes = [
     Route(PATH, page, methods=["GET"]),
     Route(f"{PATH}/version", version, methods=["GET"]),
-    Route(f"{PATH}/reply", reply, methods=["POST"]),
+    Route(f"{PATH}/reply", reply, methods=["POST"], max_body_size=MAX_FORM_BYTES),
 ]

@@ -136,7 +136,7 @@ async def calendar(request: Request) -> Response:
 routes = [
     Route("/t/{token}", page, methods=["GET"]),
     Route("/t/{token}/calendar.ics", calendar, methods=["GET"]),
-    Route("/t/{token}/{action}", act, methods=["POST"]),
+    Route("/t/{token}/{action}", act, methods=["POST"], max_body_size=MAX_FORM_BYTES),
     Route("/t/{token}/state", state, methods=["GET"]),
     Route("/t/{token}/events", events, methods=["GET"]),
 ]

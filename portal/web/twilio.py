@@ -40,6 +40,6 @@ async def inbound(request: Request) -> Response:
 
 
 routes = [
-    Route("/webhooks/twilio/status", status, methods=["POST"]),
-    Route("/webhooks/twilio/inbound", inbound, methods=["POST"]),
+    Route("/webhooks/twilio/status", status, methods=["POST"], max_body_size=MAX_FORM_BYTES),
+    Route("/webhooks/twilio/inbound", inbound, methods=["POST"], max_body_size=MAX_FORM_BYTES),
 ]

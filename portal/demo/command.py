@@ -118,7 +118,7 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
         return 1
     path = settings.sqlite_path
     say(f"portal {__version__} demo: serving on http://{shown_host}:{port}")
-    say(f"  SQLite database {path.resolve() if path else settings.store_url}")
+    say(f"  SQLite database {path.resolve() if path else settings.store_url.split('@')[-1]}")  # no password
     say("    (throwaway: deleted when the demo stops)" if throwaway else "    (kept: run the demo again to reuse it)")
     say("  messages are recorded and shown on the demo phone, never sent; quiet hours are off")
     say(f"  field webhooks: POST {settings.public_url}/webhooks/field signed with {settings.webhook_secrets[0]}")

@@ -103,10 +103,9 @@ async def act(request: Request) -> Response:
         record = await open_link(portal, token, client_key(request))
     except LinkRefused as refused:
         return _problem(request, refused.status)
-    declared = request.headers.get("content-length", "")
-    if kind not in PAGE_ACTIONS or (declared.isdigit() and int(declared) > MAX_FORM_BYTES):
-        return Response(status_code=404 if kind not in PAGE_ACTIONS else 413)
-    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    if kind not in PAGE_ACTIONS:
+        return Response(status_code=404)
+    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)  # the route limits the body size
     try:
         await submit_form(portal, record, kind, form)
     except FormRefused as refused:

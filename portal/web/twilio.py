@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,26 +15,28 @@ MAX_FORM_BYTES = 64 * 1024  # a status callback is well under 1 KiB
 MAX_FORM_FIELDS = 100
 
 
+async def _form(request: Request) -> FormData:
+    """The posted form; the route's ``max_body_size`` answers 413 to a larger body, streamed or not."""
+    return await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+
+
+def _signed_url(request: Request) -> str:
+    """The URL Twilio signed: the public one, not the one this process sees behind a proxy."""
+    return public_request_url(portal_of(request).public_url, request.url.path, request.url.query)
+
+
 async def status(request: Request) -> Response:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        return Response(status_code=413)
-    portal = portal_of(request)
-    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
-    url = public_request_url(portal.public_url, request.url.path, request.url.query)
-    accepted = await record_twilio_status(portal, url, form, request.headers.get("x-twilio-signature"))
+    form = await _form(request)
+    signature = request.headers.get("x-twilio-signature")
+    accepted = await record_twilio_status(portal_of(request), _signed_url(request), form, signature)
     return Response(status_code=204 if accepted else 403)
 
 
 async def inbound(request: Request) -> Response:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        return Response(status_code=413)
-    portal = portal_of(request)
-    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
-    url = public_request_url(portal.public_url, request.url.path, request.url.query)
+    form = await _form(request)
+    signature = request.headers.get("x-twilio-signature")
     try:
-        answer = await receive_twilio_sms(portal, url, form, request.headers.get("x-twilio-signature"))
+        answer = await receive_twilio_sms(portal_of(request), _signed_url(request), form, signature)
     except ForgedRequest:
         return Response(status_code=403)
     return Response(answer, media_type="application/xml")

@@ -12,10 +12,8 @@ from sse_starlette import ServerSentEvent
 
 from portal.bus.base import LAGGED
 from portal.calendar import appointment_ics
-from portal.core.eta import DEFAULT_CONFIG, EtaConfig
 from portal.core.jobs import parse_iso
-from portal.core.public import public_state, utc_now
-from portal.core.slots import NO_POLICY, SlotPolicy
+from portal.core.public import STATUS_LABELS, public_state, utc_now
 from portal.i18n import Translations
 from portal.services import Portal
 from portal.store.base import JobRecord, StoredEvent
@@ -53,16 +51,10 @@ def _expired(portal: Portal, record: JobRecord) -> bool:
     return utc_now() > parse_iso(closed) + timedelta(days=portal.settings.link_ttl_days)
 
 
-def state_of(
-    record: JobRecord,
-    eta_config: EtaConfig = DEFAULT_CONFIG,
-    translations: Translations | None = None,
-    slot_policy: SlotPolicy = NO_POLICY,
-) -> dict[str, Any]:
-    """The public state; with ``translations``, its ``status_label`` in the customer's language."""
-    state = public_state(record.job, utc_now(), eta_config, slot_policy)
-    if translations is not None:
-        state["status_label"] = labels_of(record, translations).get(state["status"], state["status_label"])
+def state_of(portal: Portal, record: JobRecord) -> dict[str, Any]:
+    """The public state with the portal's ETA and slot settings, labelled in the customer's language."""
+    state = public_state(record.job, utc_now(), portal.eta_config, portal.slot_policy)
+    state["status_label"] = labels_of(record, portal.translations).get(state["status"], state["status_label"])
     return state
 
 
@@ -112,15 +104,17 @@ async def _snapshot(portal: Portal, job_id: str) -> tuple[int, ServerSentEvent]:
     record = await portal.store.get_job(job_id)
     if record is None:  # purged while the page was open
         raise LinkRefused(410)
-    return record.last_seq, _sse(
-        "snapshot", record.last_seq, state_of(record, portal.eta_config, slot_policy=portal.slot_policy)
-    )
+    return record.last_seq, _sse("snapshot", record.last_seq, state_of(portal, record))
 
 
 async def event_stream(portal: Portal, record: JobRecord, last_event_id: str | None) -> AsyncIterator[ServerSentEvent]:
     """The live events of a page, labelled in the customer's language (see ``_events``)."""
     labels = labels_of(record, portal.translations)
     async with contextlib.aclosing(_events(portal, record, last_event_id)) as events:
+        if labels == STATUS_LABELS:  # stored events already carry these: nothing to rewrite
+            async for event in events:
+                yield event
+            return
         async for event in events:
             yield _relabel(event, labels)
 

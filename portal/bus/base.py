@@ -38,6 +38,53 @@ class Subscription:
             self.queue.put_nowait(LAGGED)
 
 
+class Fanout:
+    """This process's subscriptions by job: the part every bus shares.
+
+    ``add`` and ``remove`` say when a job gains its first or loses its last subscription,
+    which is when a bus between processes subscribes or unsubscribes the job's channel.
+    """
+
+    def __init__(self) -> None:
+        self._by_job: dict[str, set[Subscription]] = {}
+
+    def add(self, job_id: str) -> tuple[Subscription, bool]:
+        """A new subscription, and whether it is the job's first."""
+        subscription = Subscription(job_id)
+        subscribers = self._by_job.setdefault(job_id, set())
+        first = not subscribers
+        subscribers.add(subscription)
+        return subscription, first
+
+    def remove(self, subscription: Subscription) -> bool:
+        """Forget a subscription; True when it was the job's last."""
+        subscribers = self._by_job.get(subscription.job_id)
+        if subscribers is None:
+            return False
+        subscribers.discard(subscription)
+        if subscribers:
+            return False
+        del self._by_job[subscription.job_id]
+        return True
+
+    def offer(self, job_id: str, item: StoredEvent | _Lagged) -> None:
+        for subscription in tuple(self._by_job.get(job_id, ())):
+            subscription.offer(item)
+
+    def watches(self, job_id: str) -> bool:
+        return job_id in self._by_job
+
+    def job_ids(self) -> list[str]:
+        return list(self._by_job)
+
+    def clear(self) -> None:
+        self._by_job.clear()
+
+    @property
+    def count(self) -> int:
+        return sum(len(s) for s in self._by_job.values())
+
+
 class Bus(Protocol):
     async def start(self) -> None: ...
 

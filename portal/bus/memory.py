@@ -2,40 +2,31 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
-from portal.bus.base import Subscription
+from portal.bus.base import Fanout, Subscription
 from portal.store.base import StoredEvent
 
 
 class MemoryBus:
     def __init__(self) -> None:
-        self._subscribers: defaultdict[str, set[Subscription]] = defaultdict(set)
+        self._fanout = Fanout()
 
     async def start(self) -> None:
         return None
 
     async def stop(self) -> None:
-        self._subscribers.clear()
+        self._fanout.clear()
 
     async def publish(self, events: list[StoredEvent]) -> None:
         for event in events:
-            for subscription in tuple(self._subscribers.get(event.job_id, ())):
-                subscription.offer(event)
+            self._fanout.offer(event.job_id, event)
 
     def subscribe(self, job_id: str) -> Subscription:
-        subscription = Subscription(job_id)
-        self._subscribers[job_id].add(subscription)
+        subscription, _ = self._fanout.add(job_id)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        subscribers = self._subscribers.get(subscription.job_id)
-        if subscribers is None:
-            return
-        subscribers.discard(subscription)
-        if not subscribers:
-            del self._subscribers[subscription.job_id]
+        self._fanout.remove(subscription)
 
     @property
     def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._subscribers.values())
+        return self._fanout.count

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import defaultdict
 from typing import Any
 
 from redis.asyncio import Redis
@@ -24,7 +23,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from portal.bus.base import LAGGED, Subscription
+from portal.bus.base import LAGGED, Fanout, Subscription
 from portal.store.base import StoredEvent
 from portal.store.redis import RedisStore
 from portal.store.redis_keys import UNAVAILABLE_ERRORS
@@ -42,7 +41,7 @@ class RedisBus:
     def __init__(self, store: RedisStore) -> None:
         self.store = store
         self.keys = store.keys
-        self._subscribers: defaultdict[str, set[Subscription]] = defaultdict(set)
+        self._fanout = Fanout()
         self._commands: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._client: Redis | None = None
         self._pubsub: PubSub | None = None
@@ -67,7 +66,7 @@ class RedisBus:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
-        self._subscribers.clear()
+        self._fanout.clear()
 
     # -- the Bus protocol ---------------------------------------------------------------
 
@@ -83,25 +82,18 @@ class RedisBus:
             log.warning("could not publish %d live event(s); streams catch up from the log: %s", len(events), exc)
 
     def subscribe(self, job_id: str) -> Subscription:
-        subscription = Subscription(job_id)
-        subscribers = self._subscribers[job_id]
-        if not subscribers:
+        subscription, first = self._fanout.add(job_id)
+        if first:
             self._commands.put_nowait(("subscribe", job_id))
-        subscribers.add(subscription)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        subscribers = self._subscribers.get(subscription.job_id)
-        if subscribers is None:
-            return
-        subscribers.discard(subscription)
-        if not subscribers:
-            del self._subscribers[subscription.job_id]
+        if self._fanout.remove(subscription):
             self._commands.put_nowait(("unsubscribe", subscription.job_id))
 
     @property
     def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._subscribers.values())
+        return self._fanout.count
 
     # -- the connection ------------------------------------------------------------------
 
@@ -128,7 +120,7 @@ class RedisBus:
         # Commands queued so far are covered by subscribing to every current job now.
         while not self._commands.empty():
             self._commands.get_nowait()
-        await pubsub.subscribe(self.keys("bus-control"), *[self.keys.channel(j) for j in self._subscribers])
+        await pubsub.subscribe(self.keys("bus-control"), *[self.keys.channel(j) for j in self._fanout.job_ids()])
         sender = asyncio.create_task(self._send_commands(pubsub), name="redis-bus-commands")
         try:
             await self._receive(pubsub)
@@ -142,7 +134,7 @@ class RedisBus:
         while True:
             action, job_id = await self._commands.get()
             channel = self.keys.channel(job_id)
-            wanted = job_id in self._subscribers
+            wanted = self._fanout.watches(job_id)
             if action == "subscribe" and wanted:
                 await pubsub.subscribe(channel)
             elif action == "unsubscribe" and not wanted:
@@ -171,15 +163,12 @@ class RedisBus:
         if not channel.startswith(prefix):
             return
         job_id = channel[len(prefix) :]
-        subscribers = tuple(self._subscribers.get(job_id, ()))
         if kind == "subscribe":
-            for subscription in subscribers:
-                subscription.offer(LAGGED)
+            self._fanout.offer(job_id, LAGGED)
         elif kind == "message":
             raw = json.loads(message["data"])
             event = StoredEvent(job_id, int(raw["seq"]), str(raw["type"]), raw["data"], str(raw["at"]))
-            for subscription in subscribers:
-                subscription.offer(event)
+            self._fanout.offer(job_id, event)
 
     async def _drop_connection(self) -> None:
         pubsub, self._pubsub = self._pubsub, None

@@ -54,7 +54,7 @@ async def page(request: Request) -> Response:
         record = await open_link(portal, request.path_params["token"], client_key(request))
     except LinkRefused as refused:
         return _problem(request, refused.status)
-    current = state_of(record, portal.eta_config, portal.translations, portal.slot_policy)
+    current = state_of(portal, record)
     settings = portal.settings
     loc = portal.translations.localizer(record.job.customer.get("locale"))
     context = {
@@ -82,7 +82,7 @@ async def state(request: Request) -> Response:
         record = await open_link(portal, request.path_params["token"], client_key(request))
     except LinkRefused as refused:
         return JSONResponse({"error": PROBLEMS[refused.status][0]}, refused.status, headers=NO_STORE)
-    return JSONResponse(state_of(record, portal.eta_config, portal.translations, portal.slot_policy), headers=NO_STORE)
+    return JSONResponse(state_of(portal, record), headers=NO_STORE)
 
 
 async def events(request: Request) -> Response:

@@ -7,9 +7,17 @@ key, and short so that the whole link fits an SMS: 12 characters of key, a dot a
 
 from __future__ import annotations
 
+import secrets
+
 from itsdangerous import BadSignature, Signer
 
 LINK_SALT = "portal.link"
+LINK_KEY_BYTES = 9  # 12 URL-safe characters: 72 random bits, unguessable and short for SMS
+
+
+def new_link_key() -> str:
+    """A fresh random link key; every store issues its keys with this."""
+    return secrets.token_urlsafe(LINK_KEY_BYTES)
 
 
 class LinkSigner:

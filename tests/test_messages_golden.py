@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 
 from portal.core.gsm7 import GSM_SINGLE, is_gsm7, segments, septets
-from portal.links import LinkSigner
+from portal.links import LinkSigner, new_link_key
 from portal.messages import MessageRenderer, locales, short_window
 from portal.settings import NOTIFICATION_MESSAGES, Settings
-from portal.store.sqlite import new_link_key
 from tests.helpers import SECRET_KEY
 
 GOLDEN = Path(__file__).parent / "golden" / "messages"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +26,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from portal.core.jobs import Job, iso_utc, parse_iso
+from portal.links import new_link_key
 from portal.store.base import (
     EVENT_LOG_CAP,
     REJECTED_KEEP,
@@ -61,7 +61,6 @@ from portal.store.redis_staff import RedisStaffQueries
 
 log = logging.getLogger("portal.store")
 
-LINK_KEY_BYTES = 9  # as in SQLite: 12 URL-safe characters, 72 random bits
 # Connections one process may hold for store calls (the bus holds one more for pub/sub);
 # callers beyond this wait up to POOL_WAIT_SECONDS, then get StoreUnavailable (503).
 POOL_SIZE = 32
@@ -76,10 +75,6 @@ WEBHOOK_ID_SECONDS = WEBHOOK_ID_RETENTION_HOURS * 3600
 # page that still asks gets a fresh snapshot instead.
 EVENT_LOG_TTL_SECONDS = 30 * 24 * 3600
 MAINTAIN_CHUNK = 500  # dedup keys deleted per round trip during upkeep
-
-
-def new_link_key() -> str:
-    return secrets.token_urlsafe(LINK_KEY_BYTES)
 
 
 def record_from_hash(raw: dict[str, str]) -> JobRecord:

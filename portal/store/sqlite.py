@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import queue
-import secrets
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from portal.core.jobs import Job, iso_utc
+from portal.links import new_link_key
 from portal.store.base import (
     EVENT_LOG_CAP,
     REJECTED_KEEP,
@@ -48,13 +48,8 @@ T = TypeVar("T")
 MAX_BATCH = 256  # changes per group commit: large enough to amortise fsync, small enough to stay fresh
 READ_THREADS = 4
 BUSY_TIMEOUT_MS = 5000  # how long to wait for another process's lock before answering 503
-LINK_KEY_BYTES = 9  # 12 URL-safe characters: 72 random bits, unguessable and short for SMS
 
 _STOP = object()
-
-
-def new_link_key() -> str:
-    return secrets.token_urlsafe(LINK_KEY_BYTES)
 
 
 def connect(path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:

@@ -42,10 +42,15 @@ def test_rotated_secret_keys_still_verify_old_links() -> None:
 def test_a_tampered_token_answers_404(client: TestClient) -> None:
     post_event(client, job_updated(sample_job()))
     path = path_of(client)
-    tampered = path[:-1] + ("A" if path[-1] != "A" else "B")
+    # Change a character in the middle: the last base64 character of the signature carries
+    # two padding bits, so some changes to it decode to the very same signature.
+    middle = len(path) - 10
+    tampered = path[:middle] + ("A" if path[middle] != "A" else "B") + path[middle + 1 :]
     assert client.get(tampered).status_code == 404
     assert client.get(tampered + "/state").status_code == 404
     assert client.get(tampered + "/events").status_code == 404
+    key_changed = "/t/" + ("A" if path[3] != "A" else "B") + path[4:]  # another job's key, same signature
+    assert client.get(key_changed).status_code == 404
     assert client.get("/t/not-a-token").status_code == 404
 
 

@@ -14,7 +14,7 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -198,13 +198,7 @@ class Settings:
         """A copy whose public URL is ``url`` unless one was configured."""
         if self.public_url:
             return self
-        return _replace(self, public_url=url.rstrip("/"))
-
-
-def _replace(settings: Settings, **changes: object) -> Settings:
-    from dataclasses import replace
-
-    return replace(settings, **changes)  # type: ignore[arg-type]
+        return replace(self, public_url=url.rstrip("/"))
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> Settings:

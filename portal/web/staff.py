@@ -25,7 +25,7 @@ from portal.staff import console
 from portal.staff.auth import COOKIE_NAME, FAILURE_WINDOW_SECONDS, LoginRefused, StaffAuth, StaffSession, csrf_matches
 from portal.staff.job_view import MESSAGE_STATUS_LABELS, in_zone
 from portal.store.base import StoreUnavailable
-from portal.web.common import client_key
+from portal.web.common import client_key, portal_of
 from portal.web.staff_guard import StaffGuard, clear_session_cookie, set_session_cookie, staff_base
 from portal.web.templating import make_templates
 
@@ -46,11 +46,6 @@ PROBLEMS = {
 
 class CsrfRejected(Exception):
     pass
-
-
-def _portal(request: Request) -> Portal:
-    portal: Portal = request.app.state.portal
-    return portal
 
 
 def _auth(request: Request) -> StaffAuth:
@@ -151,7 +146,7 @@ async def logout(request: Request) -> Response:
 async def search(request: Request) -> Response:
     query = request.query_params.get("q", "")
     page = console.page_number(request.query_params.get("page"))
-    found = await console.search(_portal(request), query, page)
+    found = await console.search(portal_of(request), query, page)
     return _render(request, "staff/search.html", {"found": found, "query": query.strip()})
 
 
@@ -159,7 +154,7 @@ async def job_page(request: Request) -> Response:
     job_id = request.path_params["job_id"]
     session = _staff(request)
     try:
-        doc = await console.open_job(_portal(request), job_id, session.username, client_key(request), "page")
+        doc = await console.open_job(portal_of(request), job_id, session.username, client_key(request), "page")
     except console.JobNotFound:
         return _problem(request, 404)
     context = {
@@ -168,7 +163,7 @@ async def job_page(request: Request) -> Response:
         "staff_zone": session.account.timezone,
         "done": DONE_MESSAGES.get(request.query_params.get("done", "")),
         "message_labels": MESSAGE_STATUS_LABELS,
-        "ttl_days": _portal(request).settings.link_ttl_days,
+        "ttl_days": portal_of(request).settings.link_ttl_days,
     }
     return _render(request, "staff/job.html", context)
 
@@ -177,7 +172,7 @@ async def job_api(request: Request) -> Response:
     job_id = request.path_params["job_id"]
     session = _staff(request)
     try:
-        doc = await console.open_job(_portal(request), job_id, session.username, client_key(request), "api")
+        doc = await console.open_job(portal_of(request), job_id, session.username, client_key(request), "api")
     except console.JobNotFound:
         return JSONResponse({"error": "not_found", "detail": "no job with this id"}, 404)
     return JSONResponse(doc)
@@ -188,7 +183,7 @@ async def resend(request: Request) -> Response:
     session = _staff(request)
     await _checked_form(request, session.csrf)
     try:
-        await console.resend_link(_portal(request), job_id, session.username, client_key(request))
+        await console.resend_link(portal_of(request), job_id, session.username, client_key(request))
     except console.JobNotFound:
         return _problem(request, 404)
     except console.NoContact:
@@ -203,14 +198,14 @@ async def revoke(request: Request) -> Response:
     session = _staff(request)
     await _checked_form(request, session.csrf)
     try:
-        await console.revoke_link(_portal(request), job_id, session.username, client_key(request))
+        await console.revoke_link(portal_of(request), job_id, session.username, client_key(request))
     except console.JobNotFound:
         return _problem(request, 404)
     return _back_to_job(request, job_id, "revoked")
 
 
 async def rejected(request: Request) -> Response:
-    found = await _portal(request).store.list_rejections(REJECTED_SHOWN)
+    found = await portal_of(request).store.list_rejections(REJECTED_SHOWN)
     return _render(request, "staff/rejected.html", {"rejections": found})
 
 
@@ -219,7 +214,7 @@ async def audit(request: Request) -> Response:
     job_id = params.get("job") or None
     username = params.get("user") or None
     page = console.page_number(params.get("page"))
-    entries, has_more = await console.audit_page(_portal(request), page, job_id, username)
+    entries, has_more = await console.audit_page(portal_of(request), page, job_id, username)
     context = {"entries": entries, "has_more": has_more, "page": page, "job_filter": job_id, "user_filter": username}
     return _render(request, "staff/audit.html", context)
 

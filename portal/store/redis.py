@@ -25,7 +25,7 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from portal.core.jobs import Job, iso_utc, parse_iso
+from portal.core.jobs import Job, iso_utc, now_iso, parse_iso
 from portal.links import new_link_key
 from portal.store.base import (
     EVENT_LOG_CAP,
@@ -47,7 +47,6 @@ from portal.store.redis_keys import (
     guarded,
     micros,
     need,
-    now_iso,
     split_url,
     strings,
     text,

@@ -146,10 +146,6 @@ def iso_from_micros(value: float) -> str:
     return iso_utc(datetime.fromtimestamp(seconds, UTC).replace(microsecond=fraction))
 
 
-def now_iso() -> str:
-    return iso_utc(datetime.now(UTC))
-
-
 class Keys:
     """Every key and channel name of one portal, under its prefix."""
 

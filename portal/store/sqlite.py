@@ -16,11 +16,11 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from portal.core.jobs import Job, iso_utc
+from portal.core.jobs import Job, iso_utc, now_iso
 from portal.links import new_link_key
 from portal.store.base import (
     EVENT_LOG_CAP,
@@ -216,7 +216,7 @@ class SQLiteStore(SQLiteStaffQueries, SQLiteOutboxQueries, SQLiteReplyQueries, S
 
     async def rotate_link_key(self, job_id: str) -> str | None:
         def rotate(conn: sqlite3.Connection) -> str | None:
-            now = iso_utc(datetime.now(UTC))
+            now = now_iso()
             if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
                 return None
             key = new_link_key()
@@ -304,7 +304,7 @@ def _job_record(conn: sqlite3.Connection, column: str, value: str) -> JobRecord 
 
 
 def _change_job(conn: sqlite3.Connection, job_id: str, decide: Decide, webhook_id: str | None) -> ChangeResult:
-    now = iso_utc(datetime.now(UTC))
+    now = now_iso()
     if webhook_id is not None:
         inserted = conn.execute(
             "INSERT INTO webhook_ids (id, received_at) VALUES (?, ?) ON CONFLICT DO NOTHING", (webhook_id, now)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from portal.core.jobs import Job, iso_utc
+from portal.core.jobs import Job, iso_utc, now_iso
 from portal.store.base import AuditEntry, JobRecord, JobSearch, LinkKeyInfo, StaffAccount
 
 T = TypeVar("T")
@@ -41,10 +41,6 @@ WHERE rowid IN (
 ORDER BY updated_at DESC, id DESC
 LIMIT :limit OFFSET :offset
 """
-
-
-def _now() -> str:
-    return iso_utc(datetime.now(UTC))
 
 
 def like_pattern(text: str) -> str:
@@ -91,7 +87,8 @@ class SQLiteStaffQueries:
     async def close_staff_session(self, session_hash: str) -> None:
         await self.write(
             lambda c: c.execute(
-                "UPDATE staff_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (_now(), session_hash)
+                "UPDATE staff_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (now_iso(), session_hash),
             )
         )
 
@@ -140,7 +137,7 @@ class SQLiteStaffQueries:
 
 
 def _save_account(conn: sqlite3.Connection, username: str, password_hash: str, timezone: str) -> bool:
-    now = _now()
+    now = now_iso()
     existed = conn.execute("SELECT 1 FROM staff_accounts WHERE username = ?", (username,)).fetchone() is not None
     conn.execute(
         f"INSERT INTO staff_accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?)"

@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from portal.resources import data_dir
-from portal.services import Portal
+from portal.runtime import Portal
 from portal.settings import Settings
 from portal.web import brand, field, ops, staff, tracking, twilio
 from portal.web.security import SecurityHeaders

@@ -13,7 +13,7 @@ from portal import __version__
 from portal.demo import command as demo_command
 from portal.settings import ConfigError, Settings, from_env
 from portal.staff import cli as staff_cli
-from portal.store import transfer
+from portal.store.transfer import command as transfer
 
 log = logging.getLogger("portal.cli")
 APP_FACTORY = "portal.app:app_from_env"  # what each process of ``serve --workers N`` runs
@@ -101,7 +101,7 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
 
 
 async def print_link(settings: Settings, job_id: str) -> int:
-    from portal.services import Portal
+    from portal.runtime import Portal
 
     portal = Portal(settings, run_worker=False)
     await portal.store.open()
@@ -119,9 +119,9 @@ async def print_link(settings: Settings, job_id: str) -> int:
 async def purge(settings: Settings) -> int:
     """Delete the personal data of every job closed more than PORTAL_RETENTION_DAYS ago."""
     from portal.core.public import utc_now
-    from portal.retention import purge_closed, retention_cutoff
     from portal.store import open_store
     from portal.store.base import StoreUnavailable
+    from portal.store.retention import purge_closed, retention_cutoff
 
     closed_before = retention_cutoff(settings, utc_now())
     print(f"portal purge: {_where(settings)}")
@@ -145,7 +145,7 @@ async def run_worker(settings: Settings) -> int:
     """Deliver notifications until SIGINT or SIGTERM; in-flight deliveries finish or are retried."""
     import signal
 
-    from portal.services import Portal
+    from portal.runtime import Portal
 
     portal = Portal(settings)
     await portal.start()

@@ -18,22 +18,22 @@ from portal.core.actions import settle_requests
 from portal.core.eta import KMH, EtaConfig
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.core.policy import Policy, notices
-from portal.core.progress import mark_progress
 from portal.core.public import live_events, utc_now
 from portal.core.slots import SlotPolicy
+from portal.core.trip import mark_progress
 from portal.i18n import Translations
 from portal.intake import EventParser, SignatureVerifier
-from portal.lateness import NothingLate, late_decision
 from portal.links import LinkSigner
 from portal.metrics import Metrics
-from portal.outbox import from_notice, late_check_item
+from portal.notify.lateness import NothingLate, late_decision
+from portal.notify.outbox import from_notice, late_check_item
+from portal.notify.worker import Worker, WorkerConfig
 from portal.resources import data_dir
-from portal.retention import purge_expired
 from portal.settings import Settings
 from portal.store import open_store
 from portal.store.base import ChangeResult, Decision, Store, StoreUnavailable
-from portal.throttle import open_throttle
-from portal.worker import Worker, WorkerConfig
+from portal.store.retention import purge_expired
+from portal.web.throttle import open_throttle
 
 log = logging.getLogger("portal")
 
@@ -166,7 +166,7 @@ class Portal:
         return await self.change(event.job_id, decide, webhook_id=event.webhook_id)
 
     async def check_late(self, job_id: str, window_end: str) -> bool:
-        """A due lateness check (``portal/lateness.py``): True when it marked the job late."""
+        """A due lateness check (``portal/notify/lateness.py``): True when it marked the job late."""
         policy, eta_config, slot_policy = self.policy, self.eta_config, self.slot_policy
 
         def decide(before: Job | None) -> Decision:

@@ -19,11 +19,11 @@ import httpx
 
 from portal.core.jobs import FieldEvent
 from portal.core.public import utc_now
-from portal.services import Portal
+from portal.runtime import Portal
 from portal.settings import from_env
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, Reply
 from tests.helpers import job_updated, post_event, sample_job, status_changed
-from tests.notify_support import wait_for
+from tests.notify.support import wait_for
 from tests.processes import PortalProcess, portal_env
 
 PORTAL = [sys.executable, "-m", "portal"]

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from portal.bus.memory import MemoryBus
-from portal.services import Portal
+from portal.runtime import Portal
 from portal.settings import from_env
 from portal.store.base import StoredEvent
 from tests.helpers import job_updated, make_settings, post_event, sample_job, signed_headers, status_changed

@@ -11,11 +11,11 @@ import pytest
 
 from portal.core.gsm7 import is_gsm7, segments, to_gsm7
 from portal.i18n import CATALOGUE_DIR, Translations, language_of
-from portal.messages import MessageRenderer
+from portal.notify.render import MessageRenderer
 from portal.resources import data_dir
 from portal.settings import Settings
 from tests.helpers import job_updated, post_event, sample_job, status_changed
-from tests.notify_support import messages, notify_settings, portal_of, running, settled, wait_for
+from tests.notify.support import messages, notify_settings, portal_of, running, settled, wait_for
 
 TEMPLATES = data_dir("templates")
 CATALOGUES = TEMPLATES / CATALOGUE_DIR

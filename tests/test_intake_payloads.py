@@ -12,9 +12,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.services import Portal
+from portal.runtime import Portal
 from portal.settings import Settings
-from portal.store.sqlite import SQLiteStore
+from portal.store.sqlite.store import SQLiteStore
 from tests.helpers import event, job_updated, post_event, sample_job, signed_headers, status_changed
 
 

@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from portal.app import create_app
 from portal.links import LinkSigner
-from portal.services import BAD_LINK_LIMIT, Portal
+from portal.runtime import BAD_LINK_LIMIT, Portal
 from portal.settings import Settings
 from tests.helpers import job_updated, post_event, sample_job, status_changed
 

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 
-from portal.services import Portal
+from portal.runtime import Portal
 from portal.settings import from_env
 from portal.store.base import OutboxRow
-from portal.store.redis import RedisStore
+from portal.store.redis.store import RedisStore
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, Reply
 from tests.helpers import SECRET_KEY, job_updated, post_event, sample_job, signed_headers, status_changed
 from tests.processes import PortalProcess, portal_env

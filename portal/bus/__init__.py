@@ -8,7 +8,7 @@ from portal.store.base import Store
 
 def open_bus(store: Store) -> Bus:
     """Redis pub/sub between processes when the store is Redis, else in-process fan-out."""
-    from portal.store.redis import RedisStore
+    from portal.store.redis.store import RedisStore
 
     if isinstance(store, RedisStore):
         from portal.bus.redis import RedisBus

@@ -25,8 +25,8 @@ from redis.backoff import NoBackoff
 
 from portal.bus.base import LAGGED, Fanout, Subscription
 from portal.store.base import StoredEvent
-from portal.store.redis import RedisStore
-from portal.store.redis_keys import UNAVAILABLE_ERRORS
+from portal.store.redis.keys import UNAVAILABLE_ERRORS
+from portal.store.redis.store import RedisStore
 
 log = logging.getLogger("portal.bus")
 

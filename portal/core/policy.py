@@ -30,7 +30,7 @@ arriving               the technician first comes within the arrival     urgent
 
 Nothing else sends a message: ``created``, ``in_progress``, notes and address changes change
 nothing a message would say; location pings and ETAs only through the ``running_late`` and
-``arriving`` marks that ``portal/core/progress.py`` sets once. Quiet hours apply to SMS only (email
+``arriving`` marks that ``portal/core/trip.py`` sets once. Quiet hours apply to SMS only (email
 waits in an inbox): ``urgent`` goes at once; ``polite`` waits for the end of quiet hours unless
 the visit starts before then (late news beats no news); ``deferred`` always waits;
 ``reminder`` is moved out of quiet hours and dropped when that would put it after the start.
@@ -51,8 +51,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from portal.core.jobs import CLOSED_STATUSES, Job, iso_utc, parse_iso
-from portal.core.progress import LATE, arriving_key, late_key
 from portal.core.public import first_name, zone
+from portal.core.trip import LATE, arriving_key, late_key
 
 CHANNELS = ("sms", "email")
 BOOKED = frozenset({"scheduled", "dispatched"})

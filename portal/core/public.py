@@ -22,8 +22,8 @@ from portal.core.eta import (
     stale_after,
 )
 from portal.core.jobs import Job, iso_utc, parse_iso
-from portal.core.progress import overdue
 from portal.core.slots import NO_POLICY, RESCHEDULABLE, SlotPolicy, offered_slots
+from portal.core.trip import overdue
 
 STATUS_LABELS = {
     "created": "Request received",

@@ -14,12 +14,12 @@ from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from portal.callbacks import callback
 from portal.core import actions
 from portal.core.jobs import Job
 from portal.core.public import live_events, utc_now
 from portal.core.slots import NO_POLICY, SlotPolicy
-from portal.services import Portal
+from portal.notify.callbacks import callback
+from portal.runtime import Portal
 from portal.store.base import ChangeResult, Decision, JobRecord
 
 FORM_SALT = "portal.tracking-form"

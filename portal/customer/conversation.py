@@ -18,20 +18,20 @@ from typing import Any
 
 from twilio.twiml.messaging_response import MessagingResponse
 
-from portal.callbacks import opt_out_callback
 from portal.core import actions
 from portal.core.jobs import Job, iso_utc, normalize_phone, parse_iso
 from portal.core.public import RESCHEDULABLE, local_iso, utc_now, zone
 from portal.core.replies import RATING_WINDOW, Action, JobContext, Outcome, understand
 from portal.core.slots import SlotPolicy, offered_slots
-from portal.customer_actions import Apply, apply_action
-from portal.delivery import TwilioSignature
-from portal.messages import MessageRenderer, RenderError, short_day
-from portal.services import Portal
+from portal.customer.actions import Apply, apply_action
+from portal.customer.delivery_reports import TwilioSignature
+from portal.notify.callbacks import opt_out_callback
+from portal.notify.render import MessageRenderer, RenderError, short_day
+from portal.runtime import Portal
 from portal.settings import Settings
 from portal.store.base import JobRecord, Message
 
-log = logging.getLogger("portal.conversation")
+log = logging.getLogger("portal.customer.conversation")
 
 # A number's most recently changed jobs considered: its open visits and those just finished.
 RECENT_JOBS = 10

@@ -14,9 +14,9 @@ from twilio.request_validator import RequestValidator
 
 from portal.core.jobs import iso_utc
 from portal.core.public import utc_now
-from portal.services import Portal
+from portal.runtime import Portal
 
-log = logging.getLogger("portal.delivery")
+log = logging.getLogger("portal.customer.delivery_reports")
 
 # Twilio's message statuses in our vocabulary (CONTRACT §7). Twilio's own early states are
 # all "queued" to us; "read" (WhatsApp/RCS) is at least delivered; a canceled message failed.

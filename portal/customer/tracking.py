@@ -11,11 +11,11 @@ from typing import Any
 from sse_starlette import ServerSentEvent
 
 from portal.bus.base import LAGGED
-from portal.calendar import appointment_ics
 from portal.core.jobs import parse_iso
 from portal.core.public import STATUS_LABELS, public_state, utc_now
+from portal.customer.ics import appointment_ics
 from portal.i18n import Translations
-from portal.services import Portal
+from portal.runtime import Portal
 from portal.store.base import JobRecord, StoredEvent
 
 

@@ -100,7 +100,7 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
     from portal.app import create_app
     from portal.demo.scenario import build
     from portal.demo.simulator import FieldSimulator
-    from portal.services import Portal
+    from portal.runtime import Portal
 
     shown_host = f"[{host}]" if ":" in host else host
     problem = _cannot_listen(host, port)

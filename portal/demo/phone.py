@@ -2,7 +2,7 @@
 
 Demo customers have made-up numbers, so their messages are recorded rather than sent (the
 demo configures no SMS or email provider); this shows those records the way a phone would.
-A reply goes through ``portal.conversation.handle_inbound_sms``, the very function Twilio's
+A reply goes through ``portal.customer.conversation.handle_inbound_sms``, the very function Twilio's
 inbound webhook calls, so the demo answers exactly as production would.
 """
 
@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from portal.core.public import local_iso, zone
 from portal.demo.scenario import JOB_IDS
-from portal.services import Portal
+from portal.runtime import Portal
 from portal.store.base import Message
 
 SID_PREFIX = "SMdemo"  # a Twilio-shaped message id that cannot collide with a real one ("SM" + 32 hex)
@@ -77,7 +77,7 @@ class ReplyRefused(Exception):
 
 async def reply(portal: Portal, job_id: str, body: str) -> None:
     """Reply as the customer of ``job_id``, through the real inbound SMS handling."""
-    from portal import conversation
+    from portal.customer import conversation
 
     if job_id not in JOB_IDS or not body.strip():
         raise ReplyRefused(job_id)

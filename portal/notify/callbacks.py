@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from portal.core.jobs import iso_utc
-from portal.outbox import CALLBACK
+from portal.notify.outbox import CALLBACK
 from portal.store.base import OutboxItem, OutboxRow
 
 WEBHOOK_ID_PREFIX = "msg_"  # the prefix Standard Webhooks' own examples use

@@ -2,7 +2,7 @@
 
 A ping or an ETA can show lateness as it happens (``core/progress.py``, ``mark_progress``); a
 technician who goes silent, or never sets off, sends nothing that could. So every promised
-window arms a ``late_check`` outbox row (``portal/outbox.py``, ``late_check_item``) due at the
+window arms a ``late_check`` outbox row (``portal/notify/outbox.py``, ``late_check_item``) due at the
 window's end plus ``LATE_CHECK_GRACE``. When the worker reaches it, ``late_decision`` decides:
 
 - the job is gone, its window moved (another row watches the new end), or it is already
@@ -20,10 +20,10 @@ from datetime import datetime
 from portal.core.eta import DEFAULT_CONFIG, EtaConfig
 from portal.core.jobs import Job, parse_iso
 from portal.core.policy import Policy, notices
-from portal.core.progress import mark_overdue
 from portal.core.public import live_events, public_state
 from portal.core.slots import NO_POLICY, SlotPolicy
-from portal.outbox import from_notice
+from portal.core.trip import mark_overdue
+from portal.notify.outbox import from_notice
 from portal.store.base import Decision
 
 

@@ -2,7 +2,7 @@
 permanent failure leaves behind.
 
 Rows are written by the store in the same transaction as the job change that causes them
-(``Decision.outbox``) and delivered by the worker (``portal/worker.py``). Each row has a dedup
+(``Decision.outbox``) and delivered by the worker (``portal/notify/worker.py``). Each row has a dedup
 key (a second row for the same message is never inserted), attempts, a next-attempt time that
 doubles as the lease of the worker holding it, and the last error.
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.core.policy import Notice
-from portal.core.progress import late_check
+from portal.core.trip import late_check
 from portal.store.base import OutboxItem, OutboxRow
 
 CALLBACK = "callback"

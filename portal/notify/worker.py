@@ -20,20 +20,28 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from portal.callbacks import envelope, opt_out_callback, webhook_id
 from portal.channels import make_channels
 from portal.channels.base import Channel, DeliveryError, Outgoing, Receipt
 from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.core.policy import still_valid
 from portal.core.public import utc_now
 from portal.links import LinkSigner
-from portal.messages import MessageRenderer, Rendered, RenderError, context_for
 from portal.metrics import Metrics
-from portal.outbox import CALLBACK, LATE_CHECK, SENDABLE_KINDS, Backoff, deadline, failed_callback, fallback_email
+from portal.notify.callbacks import envelope, opt_out_callback, webhook_id
+from portal.notify.outbox import (
+    CALLBACK,
+    LATE_CHECK,
+    SENDABLE_KINDS,
+    Backoff,
+    deadline,
+    failed_callback,
+    fallback_email,
+)
+from portal.notify.render import MessageRenderer, Rendered, RenderError, context_for
 from portal.settings import Settings
 from portal.store.base import Message, OutboxItem, OutboxRow, Settlement, Store, StoreUnavailable
 
-log = logging.getLogger("portal.worker")
+log = logging.getLogger("portal.notify.worker")
 
 IDLE_SECONDS = 5.0  # longest sleep: rows queued by another process wait at most this long
 MIN_SLEEP_SECONDS = 0.05  # never spin, even when a row is due right now

@@ -15,7 +15,7 @@ from typing import Any
 from portal.core.jobs import Job, iso_utc, normalize_phone, parse_iso
 from portal.core.policy import message_vars
 from portal.core.public import utc_now
-from portal.services import Portal
+from portal.runtime import Portal
 from portal.staff.job_view import job_document
 from portal.store.base import AuditEntry, Decision, JobRecord, JobSearch, OutboxItem
 

@@ -10,11 +10,11 @@ def open_store(settings: Settings) -> Store:
     """The store named by ``PORTAL_STORE`` (not yet opened)."""
     path = settings.sqlite_path
     if path is not None:
-        from portal.store.sqlite import SQLiteStore
+        from portal.store.sqlite.store import SQLiteStore
 
         return SQLiteStore(path)
     if settings.store_url.startswith(("redis://", "rediss://")):
-        from portal.store.redis import RedisStore
+        from portal.store.redis.store import RedisStore
 
         return RedisStore(settings.store_url)
     raise ConfigError("PORTAL_STORE must look like sqlite:///path/to/file.db or redis://host:port/db")

@@ -17,7 +17,7 @@ from portal.core.jobs import iso_utc
 from portal.settings import Settings
 from portal.store.base import Store
 
-log = logging.getLogger("portal.retention")
+log = logging.getLogger("portal.store.retention")
 
 PURGE_BATCH = 200  # jobs per store transaction: a few milliseconds of writing on either backend
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from portal.services import Portal
+from portal.runtime import Portal
 
 
 def portal_of(request: Request) -> Portal:

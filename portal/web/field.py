@@ -11,7 +11,7 @@ from starlette.routing import Route
 from portal.core.jobs import iso_utc
 from portal.core.public import utc_now
 from portal.intake import MAX_BODY_BYTES, Rejected, excerpt
-from portal.services import Portal
+from portal.runtime import Portal
 from portal.store.base import Rejection, StoreUnavailable
 from portal.web.common import portal_of
 

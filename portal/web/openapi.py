@@ -8,10 +8,10 @@ from typing import Any
 
 from portal import __version__
 from portal.intake import EVENT_TYPES
-from portal.openapi_two_way import two_way_paths
 from portal.resources import data_dir
 from portal.staff.openapi import SECURITY_SCHEMES as STAFF_SECURITY
 from portal.staff.openapi import staff_paths
+from portal.web.openapi_two_way import two_way_paths
 
 
 def _schemas() -> dict[str, Any]:

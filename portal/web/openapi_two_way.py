@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from portal.customer_actions import PAGE_ACTIONS
+from portal.customer.actions import PAGE_ACTIONS
 
 TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
 FORM_FIELDS: dict[str, dict[str, Any]] = {

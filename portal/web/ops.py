@@ -6,9 +6,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portal.openapi import openapi_document
 from portal.store.base import StoreUnavailable
 from portal.web.common import portal_of
+from portal.web.openapi import openapi_document
 
 
 async def healthz(request: Request) -> Response:

@@ -20,7 +20,7 @@ from starlette.routing import Match, Mount, Route
 from starlette.templating import Jinja2Templates
 from starlette.types import Scope
 
-from portal.services import Portal
+from portal.runtime import Portal
 from portal.staff import console
 from portal.staff.auth import COOKIE_NAME, FAILURE_WINDOW_SECONDS, LoginRefused, StaffAuth, StaffSession, csrf_matches
 from portal.staff.job_view import MESSAGE_STATUS_LABELS, in_zone

@@ -60,10 +60,10 @@ class SharedThrottle(Protocol):
 
 def open_throttle(store: object, name: str, limit: int, window_seconds: float) -> SharedThrottle:
     """A Redis-backed throttle when the store is Redis (counts shared by every process), else in memory."""
-    from portal.store.redis import RedisStore
+    from portal.store.redis.store import RedisStore
 
     if isinstance(store, RedisStore):
-        from portal.throttle_redis import RedisThrottle
+        from portal.store.redis.throttle import RedisThrottle
 
         return RedisThrottle(store, name, limit, window_seconds)
     return Throttle(limit, window_seconds)

@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from portal.customer_actions import PAGE_ACTIONS, FormRefused, page_context, submit_form
+from portal.customer.actions import PAGE_ACTIONS, FormRefused, page_context, submit_form
+from portal.customer.tracking import LinkRefused, calendar_of, event_stream, open_link, state_of
 from portal.i18n import Localizer
-from portal.tracking import LinkRefused, calendar_of, event_stream, open_link, state_of
 from portal.web.common import client_key, portal_of
 from portal.web.security import page_csp
 

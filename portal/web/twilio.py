@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal.conversation import ForgedRequest, receive_twilio_sms
-from portal.delivery import public_request_url, record_twilio_status
+from portal.customer.conversation import ForgedRequest, receive_twilio_sms
+from portal.customer.delivery_reports import public_request_url, record_twilio_status
 from portal.web.common import portal_of
 
 MAX_FORM_BYTES = 64 * 1024  # a status callback is well under 1 KiB

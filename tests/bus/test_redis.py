@@ -11,7 +11,7 @@ import pytest
 from portal.bus.base import LAGGED, Subscription, _Lagged
 from portal.bus.redis import RedisBus
 from portal.store.base import StoredEvent
-from portal.store.redis import RedisStore
+from portal.store.redis.store import RedisStore
 from tests.redis_support import PrivateRedis
 
 pytestmark = pytest.mark.anyio

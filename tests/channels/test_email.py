@@ -13,7 +13,7 @@ from portal.channels.base import DeliveryError, Outgoing, Receipt
 from portal.channels.email import SMTPEmail
 from tests.fakes.smtp_server import FakeSMTP
 from tests.helpers import free_port
-from tests.notify_support import MAIL_FROM, notify_settings
+from tests.notify.support import MAIL_FROM, notify_settings
 
 LINK = "https://portal.example.com/t/abc.def"
 MESSAGE = Outgoing(

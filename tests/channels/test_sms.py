@@ -11,7 +11,7 @@ import pytest
 from portal.channels.base import DeliveryError, Outgoing, Receipt
 from portal.channels.sms import TwilioSMS, classify
 from tests.fakes.twilio_server import FakeTwilio, Reply
-from tests.notify_support import notify_settings
+from tests.notify.support import notify_settings
 
 TO = "+13125550142"
 

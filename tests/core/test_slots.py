@@ -16,7 +16,7 @@ from portal.core.slots import NO_POLICY, SlotPolicy, offered_slots, policy_slots
 from portal.settings import ConfigError, from_env
 from tests.fakes.twilio_server import AUTH_TOKEN
 from tests.helpers import job_updated, make_settings, post_event, sample_job
-from tests.notify_support import call, outbox, portal_of, running
+from tests.notify.support import call, outbox, portal_of, running
 
 CHICAGO = ZoneInfo("America/Chicago")
 MORNING_AND_AFTERNOON = SlotPolicy(((time(9), time(11)), (time(13), time(15))))

@@ -14,10 +14,10 @@ from icalendar import Calendar
 from starlette.testclient import TestClient
 
 from portal.core.jobs import Job, iso_utc
-from portal.customer_actions import FormTokens
+from portal.customer.actions import FormTokens
 from portal.store.base import Decision
 from tests.helpers import SECRET_KEY, job_updated, make_settings, now_iso, post_event, sample_job, status_changed
-from tests.notify_support import call, outbox, portal_of, running
+from tests.notify.support import call, outbox, portal_of, running
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 REVIEW_URL = "https://g.page/r/acme-plumbing/review"

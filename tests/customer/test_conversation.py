@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 from portal.store.base import Message, OutboxRow
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN
 from tests.helpers import job_updated, make_settings, post_event, sample_job, status_changed
-from tests.notify_support import call, messages, outbox, portal_of, running
+from tests.notify.support import call, messages, outbox, portal_of, running
 
 PUBLIC = "https://portal.example.com"
 PATH = "/webhooks/twilio/inbound"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from portal.store.redis import RedisStore
+from portal.store.redis.store import RedisStore
+from tests.customer.test_conversation import PHONE, PUBLIC, REVIEW_URL, SLOTS, callbacks, job_values, reply_of, sms
 from tests.fakes.twilio_server import AUTH_TOKEN
 from tests.helpers import job_updated, make_settings, post_event, sample_job
-from tests.notify_support import call, portal_of, running
-from tests.test_conversation import PHONE, PUBLIC, REVIEW_URL, SLOTS, callbacks, job_values, reply_of, sms
+from tests.notify.support import call, portal_of, running
 
 
 def test_reschedule_by_sms_end_to_end_on_redis(tmp_path: Path, redis_url: str) -> None:

@@ -14,7 +14,7 @@ from twilio.request_validator import RequestValidator
 from portal.store.base import Message
 from tests.fakes.twilio_server import AUTH_TOKEN
 from tests.helpers import job_updated, post_event, sample_job
-from tests.notify_support import call, messages, notify_settings, portal_of, running
+from tests.notify.support import call, messages, notify_settings, portal_of, running
 
 PUBLIC = "https://portal.example.com"
 PATH = "/webhooks/twilio/status"

@@ -6,8 +6,8 @@ import datetime as dt
 
 from icalendar import Calendar
 
-from portal.calendar import appointment_ics
 from portal.core.jobs import FieldEvent, Job, apply_event
+from portal.customer.ics import appointment_ics
 
 NOW = dt.datetime(2030, 3, 1, tzinfo=dt.UTC)
 LINK = "https://track.example.com/t/abc.def"

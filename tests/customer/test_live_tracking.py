@@ -15,8 +15,8 @@ from starlette.testclient import TestClient
 
 from portal.app import create_app
 from portal.core.jobs import FieldEvent, Job, apply_event
-from portal.core.progress import LATE, mark_progress
-from portal.services import Portal
+from portal.core.trip import LATE, mark_progress
+from portal.runtime import Portal
 from portal.settings import NOTIFICATION_MESSAGES, Settings
 from portal.store.base import OutboxRow
 from tests.helpers import ThreadedServer, event, job_updated, post_event, sample_job, status_changed

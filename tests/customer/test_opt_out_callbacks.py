@@ -9,7 +9,7 @@ import pytest
 
 from tests.fakes.twilio_server import FakeTwilio, Reply
 from tests.helpers import job_updated, post_event, sample_job
-from tests.notify_support import call, notify_settings, portal_of, running, settled
+from tests.notify.support import call, notify_settings, portal_of, running, settled
 
 PHONE = "+13125550142"
 SMS_ONLY = {"name": "Maria Lopez", "phone": "(312) 555-0142", "locale": "en", "channels": ["sms"]}

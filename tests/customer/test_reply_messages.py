@@ -1,7 +1,7 @@
 """The SMS replies to inbound texts: pinned by golden files, each in one GSM-7 segment.
 
 Re-record after a deliberate template change with
-``UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_reply_messages.py`` and review the diff.
+``UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/customer/test_reply_messages.py`` and review the diff.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from portal.conversation import REPLY_PREFIX, twiml
 from portal.core.gsm7 import GSM_SINGLE, is_gsm7, segments, septets
-from portal.messages import MessageRenderer
+from portal.customer.conversation import REPLY_PREFIX, twiml
+from portal.notify.render import MessageRenderer
 from portal.settings import Settings
-from tests.test_messages_golden import COMPANY, GOLDEN, check_golden
+from tests.notify.test_render_golden import COMPANY, GOLDEN, check_golden
 
 # Realistic and long: three slots in the morning and afternoon, ten-character references.
 SLOTS = [

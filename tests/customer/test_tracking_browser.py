@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from portal.app import create_app
-from portal.services import Portal
+from portal.runtime import Portal
 from portal.settings import Settings
 from portal.web import humanize
 from tests.helpers import ThreadedServer, event, job_updated, post_event, sample_job, status_changed

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from portal.services import Portal
+from portal.runtime import Portal
 from tests.helpers import event, job_updated, post_event, sample_job, status_changed
 
 PUBLIC_KEYS = {

@@ -11,11 +11,11 @@ from typing import Any, TypeVar
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.outbox import Backoff
-from portal.services import Portal
+from portal.notify.outbox import Backoff
+from portal.notify.worker import WorkerConfig
+from portal.runtime import Portal
 from portal.settings import Settings
 from portal.store.base import Message, OutboxRow
-from portal.worker import WorkerConfig
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN
 from tests.helpers import make_settings
 

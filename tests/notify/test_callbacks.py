@@ -24,14 +24,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from portal.callbacks import callback
 from portal.channels import NOT_CONFIGURED
 from portal.core.jobs import iso_utc, parse_iso
 from portal.core.public import utc_now
-from portal.outbox import failed_callback
+from portal.notify.callbacks import callback
+from portal.notify.outbox import failed_callback
 from portal.store.base import Decision, OutboxRow
 from tests.helpers import OTHER_SECRET, ThreadedServer, job_updated, make_settings, post_event, sample_job
-from tests.notify_support import call, outbox, portal_of, running, wait_for
+from tests.notify.support import call, outbox, portal_of, running, wait_for
 from tests.test_schemas import validator
 
 CALLBACK_SECRET = OTHER_SECRET

@@ -19,16 +19,16 @@ from starlette.testclient import TestClient
 from portal.app import create_app
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.core.policy import Policy
-from portal.core.progress import LATE, LATE_CHECK_GRACE, late_check, mark_overdue, mark_progress, overdue
 from portal.core.public import public_state
-from portal.lateness import late_decision
-from portal.outbox import LATE_CHECK, late_check_item
-from portal.services import Portal
+from portal.core.trip import LATE, LATE_CHECK_GRACE, late_check, mark_overdue, mark_progress, overdue
+from portal.notify.lateness import late_decision
+from portal.notify.outbox import LATE_CHECK, late_check_item
+from portal.notify.worker import Worker
+from portal.runtime import Portal
 from portal.settings import NOTIFICATION_MESSAGES
 from portal.store.base import OutboxRow, StoredEvent
-from portal.worker import Worker
 from tests.helpers import event, job_updated, now_iso, post_event, sample_job, status_changed
-from tests.notify_support import FAST, call, messages, notify_settings, outbox, portal_of, wait_for
+from tests.notify.support import FAST, call, messages, notify_settings, outbox, portal_of, wait_for
 
 FAR = (42.0668, -87.6574)  # 20 km from sample_job's address: about 54 minutes away
 WINDOW = {"start": "2030-03-03T09:00:00-06:00", "end": "2030-03-03T11:00:00-06:00"}  # sample_job's

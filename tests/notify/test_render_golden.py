@@ -1,7 +1,7 @@
 """Every default message, rendered: pinned by golden files, and every SMS in one GSM-7 segment.
 
 Re-record the golden files after a deliberate template change with
-``UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_messages_golden.py`` and review the diff.
+``UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/notify/test_render_golden.py`` and review the diff.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from portal.core.gsm7 import GSM_SINGLE, is_gsm7, segments, septets
 from portal.links import LinkSigner, new_link_key
-from portal.messages import MessageRenderer, locales, short_window
+from portal.notify.render import MessageRenderer, locales, short_window
 from portal.settings import NOTIFICATION_MESSAGES, Settings
 from tests.helpers import SECRET_KEY
 

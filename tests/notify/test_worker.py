@@ -17,7 +17,7 @@ from portal.store.base import Decision, OutboxItem
 from tests.fakes.smtp_server import FakeSMTP
 from tests.fakes.twilio_server import FakeTwilio, Reply
 from tests.helpers import job_updated, now_iso, post_event, sample_job, status_changed
-from tests.notify_support import (
+from tests.notify.support import (
     MAIL_FROM,
     SENDER,
     call,
@@ -113,7 +113,7 @@ def test_an_invalid_number_is_not_retried_and_falls_back_to_email(
     [mail] = smtp.messages()
     assert "booked" in str(mail["Subject"])
     [callback] = [r for r in rows if r.kind == "callback"]
-    # Without PORTAL_CALLBACK_URL it is recorded, not sent (tests/test_callbacks.py sends them).
+    # Without PORTAL_CALLBACK_URL it is recorded, not sent (tests/notify/test_callbacks.py sends them).
     assert callback.state in ("pending", "done")
     assert callback.payload == {
         "type": "message.failed",

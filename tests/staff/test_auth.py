@@ -20,7 +20,7 @@ from portal.staff.auth import (
     StaffAuth,
 )
 from portal.staff.passwords import Cost, WeakPassword, check_password_rules, hash_password, verify_password
-from portal.store.sqlite import SQLiteStore
+from portal.store.sqlite.store import SQLiteStore
 from tests.helpers import job_updated, make_settings, post_event, sample_job
 from tests.staff_support import PASSWORD, TEST_COST, add_staff, csrf_of, login, page_csrf, staff_auth
 

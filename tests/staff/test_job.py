@@ -12,10 +12,10 @@ from jsonschema import Draft202012Validator
 from starlette.testclient import TestClient
 
 from portal.core.jobs import Job
-from portal.openapi import openapi_document
 from portal.settings import Settings
 from portal.staff.openapi import JOB_DOCUMENT
 from portal.store.base import Decision, Message, OutboxItem
+from portal.web.openapi import openapi_document
 from tests.helpers import event, job_updated, post_event, sample_job, status_changed
 from tests.staff_support import add_staff, job_id_url, login, page_csrf
 

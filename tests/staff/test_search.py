@@ -9,8 +9,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from portal.staff.console import PAGE_SIZE, prepare_search
-from portal.store.migrations import migrate
-from portal.store.sqlite_staff import SEARCH_SQL, like_pattern
+from portal.store.sqlite.migrations import migrate
+from portal.store.sqlite.staff import SEARCH_SQL, like_pattern
 from tests.helpers import job_updated, post_event, sample_job
 from tests.staff_support import add_staff, login
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from portal.store.base import Store
-from portal.store.sqlite import SQLiteStore
+from portal.store.sqlite.store import SQLiteStore
 
 BACKENDS = ["sqlite", "redis"]
 
@@ -23,7 +23,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "sqlite":
         backend: Store = SQLiteStore(tmp_path / "contract.db")
     elif request.param == "redis":
-        from portal.store.redis import RedisStore
+        from portal.store.redis.store import RedisStore
 
         backend = RedisStore(request.getfixturevalue("redis_url"))
     else:  # pragma: no cover - other backends register themselves in BACKENDS

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from portal.callbacks import opt_out_callback
 from portal.core.jobs import iso_utc
+from portal.notify.callbacks import opt_out_callback
 from portal.store.base import Store
 
 pytestmark = pytest.mark.anyio

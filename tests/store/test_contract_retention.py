@@ -10,10 +10,10 @@ import pytest
 import redis
 
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
-from portal.retention import purge_closed
 from portal.store.base import AuditEntry, Decision, JobSearch, Message, OutboxItem, Settlement, Store
-from portal.store.redis import RedisStore
-from portal.store.sqlite import SQLiteStore
+from portal.store.redis.store import RedisStore
+from portal.store.retention import purge_closed
+from portal.store.sqlite.store import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 NOW = dt.datetime(2030, 3, 3, 12, 0, tzinfo=dt.UTC)

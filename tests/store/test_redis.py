@@ -13,8 +13,8 @@ import pytest
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.settings import ConfigError
 from portal.store.base import Decision, OutboxItem, StoreUnavailable
-from portal.store.redis import RedisStore
-from portal.store.redis_keys import split_url
+from portal.store.redis.keys import split_url
+from portal.store.redis.store import RedisStore
 from tests.helpers import free_port
 from tests.redis_support import PrivateRedis
 

@@ -17,8 +17,8 @@ from portal.core.jobs import FieldEvent, Job, apply_event
 from portal.core.public import utc_now
 from portal.settings import ConfigError, from_env
 from portal.store.base import Decision
-from portal.store.sqlite import SQLiteStore
-from tests.notify_support import wait_for
+from portal.store.sqlite.store import SQLiteStore
+from tests.notify.support import wait_for
 from tests.processes import portal_env
 
 PORTAL = shutil.which("portal", path=str(Path(sys.executable).parent)) or "portal"

@@ -10,8 +10,8 @@ import pytest
 
 from portal.core.jobs import Job
 from portal.store.base import Decision, StoreUnavailable
-from portal.store.migrations import MIGRATIONS
-from portal.store.sqlite import SQLiteStore
+from portal.store.sqlite.migrations import MIGRATIONS
+from portal.store.sqlite.store import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 

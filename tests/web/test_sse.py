@@ -12,7 +12,7 @@ import pytest
 from httpx_sse import EventSource, ServerSentEvent, connect_sse
 
 from portal.app import create_app
-from portal.services import Portal
+from portal.runtime import Portal
 from portal.settings import Settings
 from portal.web import tracking as tracking_web
 from tests.helpers import ThreadedServer, event, job_updated, post_event, sample_job, status_changed

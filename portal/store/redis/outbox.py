@@ -17,7 +17,7 @@ from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT
 
 from portal.store.base import MESSAGE_STATUS_RANK, Message, OutboxItem, OutboxRow, Settlement
-from portal.store.redis_keys import (
+from portal.store.redis.keys import (
     Keys,
     RedisParts,
     begin,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from redis.asyncio.client import Pipeline
 
-from portal.store.redis_keys import Keys, RedisParts, begin, guarded, micros, need, strings, text
-from portal.store.redis_search import SEARCH_FIELDS, queue_unindex
+from portal.store.redis.keys import Keys, RedisParts, begin, guarded, micros, need, strings, text
+from portal.store.redis.search import SEARCH_FIELDS, queue_unindex
 
 CLOSED_INDEX = "jobs-closed"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from portal.core.replies import CONVERSATION_TTL
 from portal.store.base import JobRecord
-from portal.store.redis_keys import RedisParts, guarded, text
+from portal.store.redis.keys import RedisParts, guarded, text
 
 # A conversation outlives the grammar's memory a little; core/replies.py decides staleness.
 CONVERSATION_SECONDS = int(CONVERSATION_TTL.total_seconds()) + 3600

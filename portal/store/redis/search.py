@@ -16,7 +16,7 @@ from redis.asyncio.client import Pipeline
 
 from portal.core.jobs import Job
 from portal.store.base import JobRecord, JobSearch
-from portal.store.redis_keys import Keys, RedisParts, strings, text
+from portal.store.redis.keys import Keys, RedisParts, strings, text
 
 GRAM = 2  # the shortest substring staff may search for (MIN_PARTIAL_LENGTH in the console)
 SEARCH_FIELDS = ("reference", "phone", "email", "name")

@@ -13,7 +13,7 @@ from redis.asyncio.client import Pipeline
 
 from portal.core.jobs import now_iso
 from portal.store.base import AuditEntry, StaffAccount
-from portal.store.redis_keys import RedisParts, begin, guarded, need, strings, text
+from portal.store.redis.keys import RedisParts, begin, guarded, need, strings, text
 
 # As SESSION_ROW_DAYS in the SQLite store: sessions end far sooner (portal/staff/auth.py),
 # their keys only need to outlive them.

@@ -40,7 +40,7 @@ from portal.store.base import (
     Rejection,
     StoredEvent,
 )
-from portal.store.redis_keys import (
+from portal.store.redis.keys import (
     Keys,
     begin,
     fields,
@@ -52,11 +52,11 @@ from portal.store.redis_keys import (
     text,
     wire,
 )
-from portal.store.redis_outbox import RedisOutboxQueries, message_from_hash, queue_message, queue_outbox
-from portal.store.redis_purge import RedisPurgeQueries, queue_closed
-from portal.store.redis_replies import RedisReplyQueries
-from portal.store.redis_search import RedisSearchQueries, queue_index, search_fields
-from portal.store.redis_staff import RedisStaffQueries
+from portal.store.redis.outbox import RedisOutboxQueries, message_from_hash, queue_message, queue_outbox
+from portal.store.redis.purge import RedisPurgeQueries, queue_closed
+from portal.store.redis.replies import RedisReplyQueries
+from portal.store.redis.search import RedisSearchQueries, queue_index, search_fields
+from portal.store.redis.staff import RedisStaffQueries
 
 log = logging.getLogger("portal.store")
 

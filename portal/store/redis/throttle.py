@@ -10,10 +10,10 @@ import logging
 import secrets
 import time
 
-from portal.store.redis import RedisStore
-from portal.store.redis_keys import UNAVAILABLE_ERRORS
+from portal.store.redis.keys import UNAVAILABLE_ERRORS
+from portal.store.redis.store import RedisStore
 
-log = logging.getLogger("portal.throttle")
+log = logging.getLogger("portal.web.throttle")
 
 
 class RedisThrottle:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from portal.store.base import MESSAGE_STATUS_RANK, Message, OutboxItem, OutboxRow, Settlement
-from portal.store.sqlite_messages import MESSAGE_COLUMNS, message_from_row
+from portal.store.sqlite.messages import MESSAGE_COLUMNS, message_from_row
 
 T = TypeVar("T")
 

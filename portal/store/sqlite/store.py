@@ -35,12 +35,12 @@ from portal.store.base import (
     StoredEvent,
     StoreUnavailable,
 )
-from portal.store.migrations import migrate
-from portal.store.sqlite_messages import MESSAGE_COLUMNS, insert_message, message_from_row
-from portal.store.sqlite_outbox import SQLiteOutboxQueries, insert_outbox
-from portal.store.sqlite_purge import SQLitePurgeQueries
-from portal.store.sqlite_replies import SQLiteReplyQueries
-from portal.store.sqlite_staff import SQLiteStaffQueries
+from portal.store.sqlite.messages import MESSAGE_COLUMNS, insert_message, message_from_row
+from portal.store.sqlite.migrations import migrate
+from portal.store.sqlite.outbox import SQLiteOutboxQueries, insert_outbox
+from portal.store.sqlite.purge import SQLitePurgeQueries
+from portal.store.sqlite.replies import SQLiteReplyQueries
+from portal.store.sqlite.staff import SQLiteStaffQueries
 
 log = logging.getLogger("portal.store")
 T = TypeVar("T")

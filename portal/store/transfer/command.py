@@ -27,12 +27,12 @@ from portal.core.jobs import Job
 from portal.settings import ConfigError, Settings
 from portal.store import open_store
 from portal.store.base import Message, Store, StoredEvent, StoreUnavailable
-from portal.store.redis import RedisStore
-from portal.store.redis_search import search_fields
-from portal.store.sqlite import SQLiteStore
-from portal.store.sqlite_messages import message_from_row
-from portal.store.transfer_progress import Progress
-from portal.store.transfer_redis import Record, RedisTransfer
+from portal.store.redis.search import search_fields
+from portal.store.redis.store import RedisStore
+from portal.store.sqlite.messages import message_from_row
+from portal.store.sqlite.store import SQLiteStore
+from portal.store.transfer.progress import Progress
+from portal.store.transfer.redis import Record, RedisTransfer
 
 # In this order: outbox rows before the messages that point at them.
 KINDS = ("jobs", "webhook_ids", "rejections", "outbox", "messages", "opt_outs", "conversations", "staff", "audit")

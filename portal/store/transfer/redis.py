@@ -14,12 +14,12 @@ from typing import Any
 
 from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.store.base import Message, OutboxItem, StoredEvent
-from portal.store.redis import EVENT_LOG_TTL_SECONDS, WEBHOOK_ID_SECONDS, RedisStore, record_from_hash
-from portal.store.redis_keys import fields, iso_from_micros, micros, need, strings, text, wire
-from portal.store.redis_outbox import message_from_hash, queue_message, queue_outbox
-from portal.store.redis_purge import queue_closed
-from portal.store.redis_replies import CONVERSATION_SECONDS
-from portal.store.redis_search import queue_index, search_fields
+from portal.store.redis.keys import fields, iso_from_micros, micros, need, strings, text, wire
+from portal.store.redis.outbox import message_from_hash, queue_message, queue_outbox
+from portal.store.redis.purge import queue_closed
+from portal.store.redis.replies import CONVERSATION_SECONDS
+from portal.store.redis.search import queue_index, search_fields
+from portal.store.redis.store import EVENT_LOG_TTL_SECONDS, WEBHOOK_ID_SECONDS, RedisStore, record_from_hash
 
 Record = dict[str, Any]
 SCAN_COUNT = 500

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import socket
 import threading
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -24,6 +26,18 @@ from portal.settings import Settings
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OTHER_SECRET = "whsec_c2Vjb25kLXNlY3JldC1rZXktMTIzNDU2Nzg="
 SECRET_KEY = "test-secret-key-0123456789abcdef"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def docs_generator() -> ModuleType:
+    """docs/generate.py, the script that writes the generated parts of the docs."""
+    spec = importlib.util.spec_from_file_location("docs_generate", ROOT / "docs" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_settings(tmp_path: Path, **changes: Any) -> Settings:

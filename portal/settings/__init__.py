@@ -1,191 +1,292 @@
 """Settings, read once from the environment and validated before anything starts.
 
-Every setting is listed in ``SETTINGS`` with its default and help text; a test fails when
-the README does not document one of them.
+Each setting is one row, a field of ``Settings`` made by ``setting(VARIABLE, parser, default,
+help)``. That row is the field's typed default (the parser applied to the default text), what
+``from_env`` reads and how, and the setting's line in docs/configuration.md. So the dataclass,
+the parsing and the documentation cannot drift apart: a test fails when the generated table in
+the docs is out of date, and another when the README or docs miss a setting.
+
+To add a setting:
+1. Add one field to ``Settings``:
+   ``routing_url: str | None = setting("PORTAL_ROUTING_URL", url, None, "what it does, for the docs")``.
+   The parser takes the variable's name and its text and returns the value, or raises
+   ``ConfigError`` starting with the name (``PORTAL_X must be ...``); reuse one from
+   portal/settings/parsers.py or write one there. The default is the text an unset variable
+   stands for (``None``: not set).
+   ``secret=True`` keeps the value out of ``repr``; ``shown=`` is the default as the docs say
+   it, when the text alone would not explain it; ``blank=True`` passes an empty value to the
+   parser instead of taking the default.
+2. Run ``python docs/generate.py`` to rewrite the table in docs/configuration.md.
+3. A rule between two settings goes in ``_check_pairs``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
-import math
 import os
-import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, fields, replace
 from datetime import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import phonenumbers
+from portal.settings.parsers import (
+    DEFAULT_MESSAGES,
+    NOTIFICATION_MESSAGES,
+    OPT_IN_MESSAGES,
+    ROW,
+    SMTP_DEFAULT_PORTS,
+    ConfigError,
+    Setting,
+    at_least,
+    clock,
+    color,
+    directory,
+    email,
+    hour_range,
+    key_list,
+    message_names,
+    number,
+    positive_int,
+    region,
+    setting,
+    slot_windows,
+    store_address,
+    text,
+    tiles,
+    tls_mode,
+    url,
+    whsec_text,
+    whsecs,
+)
+
+__all__ = [
+    "NOTIFICATION_MESSAGES",
+    "OPT_IN_MESSAGES",
+    "SETTINGS",
+    "ConfigError",
+    "Setting",
+    "Settings",
+    "docs_table",
+    "from_env",
+]
 
 log = logging.getLogger("portal.settings")
 
-DEFAULT_STORE = "sqlite:///portal.db"
-DEFAULT_BRAND_COLOR = "#0b5cad"  # a blue with 6.4:1 contrast against white text
-COLOR_PATTERN = re.compile(r"#[0-9a-fA-F]{6}")
-EMAIL_PATTERN = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+")
-SMTP_DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
-# The customer messages of the notification policy (portal/core/policy.py), all on by default.
-NOTIFICATION_MESSAGES = frozenset(
-    {
-        "booking_confirmed",
-        "reminder",
-        "technician_assigned",
-        "en_route",
-        "completed",
-        "cancelled",
-        "on_hold",
-        "running_late",
-        "arriving",
-    }
-)
-# Messages sent only when PORTAL_NOTIFICATIONS names them (or says ``all``): a text as the van
-# turns into the street is welcome to some customers and noise to others.
-OPT_IN_MESSAGES = frozenset({"arriving"})
-DEFAULT_MESSAGES = NOTIFICATION_MESSAGES - OPT_IN_MESSAGES
-# The map: OpenStreetMap's own tiles, fine for light use under its tile usage policy; busy
-# deployments point this at a tile provider of their own.
-DEFAULT_MAP_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-DEFAULT_MAP_ATTRIBUTION = "© OpenStreetMap contributors"
-# A claimed outbox row is reserved this long; provider calls are bounded well inside it, and a
-# crashed worker's rows come back after it, inside the 60 s promised in CONTRACT §8.
-DEFAULT_LEASE_SECONDS = 30
 # Below this a lease could expire while a healthy provider call is still running.
 MIN_LEASE_SECONDS = 3
 
 
-class ConfigError(Exception):
-    """A setting is invalid; the message names the variable and what to fix."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    default: str
-    help: str
-
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting("PORTAL_STORE", DEFAULT_STORE, "`sqlite:///path/to/file.db` or `redis://host:port/db`."),
-    Setting(
-        "PORTAL_SECRET_KEY",
-        "generated beside the SQLite file (dev only)",
-        "Keys for signed links and sessions, comma-separated: the first signs, all verify.",
-    ),
-    Setting("PORTAL_PUBLIC_URL", "the address `serve` listens on", "Public base URL for links and Twilio signatures."),
-    Setting(
-        "PORTAL_WEBHOOK_SECRET",
-        "none (field webhooks answer 503)",
-        "Standard Webhooks secret(s) `whsec_...` for inbound field webhooks, space-separated.",
-    ),
-    Setting("PORTAL_CALLBACK_URL", "none (callbacks recorded, not sent)", "Field-system endpoint for callbacks."),
-    Setting("PORTAL_CALLBACK_SECRET", "required with the URL", "`whsec_...` used to sign callbacks."),
-    Setting("PORTAL_DEFAULT_REGION", "US", "Region for phone numbers without a country code."),
-    Setting("PORTAL_LINK_TTL_DAYS", "14", "Days a tracking link works after completion or cancellation."),
-    Setting(
-        "PORTAL_RETENTION_DAYS",
-        "90",
-        "Days after completion or cancellation before a job's personal data is deleted (`portal purge`).",
-    ),
-    Setting("PORTAL_QUIET_HOURS", "21:00-08:00", "Local hours in which non-urgent SMS wait; empty for none."),
-    Setting("PORTAL_COMPANY_NAME", "Your service team", "The name shown in messages and pages."),
-    Setting("PORTAL_TEMPLATES_DIR", "none", "Directory whose templates override the built-in ones."),
-    Setting("PORTAL_LOGO_URL", "none (the company name as text)", "Logo shown on pages and emails (https URL)."),
-    Setting("PORTAL_BRAND_COLOR", DEFAULT_BRAND_COLOR, "Brand colour of pages and emails, `#rrggbb`."),
-    Setting("PORTAL_SUPPORT_PHONE", "none", "Phone number customers may call, shown on pages and emails."),
-    Setting("PORTAL_SUPPORT_EMAIL", "none", "Address customers may write to, shown on pages and emails."),
-    Setting(
-        "PORTAL_NOTIFICATIONS",
-        "all but `arriving`",
-        "Customer messages to send, comma-separated (see the notification policy); `none` for none.",
-    ),
-    Setting("PORTAL_REMINDER_TIME", "18:00", "Local time, the day before the visit, of the reminder."),
-    Setting(
-        "PORTAL_REMINDER_LEAD_HOURS", "2", "Hours before the visit of the reminder when booked after the usual time."
-    ),
-    Setting(
-        "PORTAL_WORKER_LEASE_SECONDS",
-        "30",
-        "How long a claimed outbox row stays reserved; a crashed worker's rows are retried after it.",
-    ),
-    Setting("PORTAL_STAFF_IDLE_MINUTES", "30", "Minutes without activity after which a staff session ends."),
-    Setting(
-        "PORTAL_MAP_TILES", DEFAULT_MAP_TILES, "Map tile URL template with `{z}`, `{x}`, `{y}`; `none` for no map."
-    ),
-    Setting("PORTAL_MAP_ATTRIBUTION", DEFAULT_MAP_ATTRIBUTION, "Attribution shown under the map, as plain text."),
-    Setting("PORTAL_ETA_DETOUR_FACTOR", "1.35", "Road distance over straight-line distance, for the ETA (1 or more)."),
-    Setting("PORTAL_ETA_URBAN_SPEED_KMH", "30", "Typical driving speed, km/h, blended with the measured speed."),
-    Setting("PORTAL_LOCATION_STALE_SECONDS", "180", "Seconds without a position after which it is shown as stale."),
-    Setting("PORTAL_ARRIVAL_RADIUS_M", "150", "Metres from the address within which the technician is arriving."),
-    Setting(
-        "PORTAL_REVIEW_URL",
-        "none",
-        "Public review page (e.g. your Google or Yelp listing) offered to every customer after they rate a visit.",
-    ),
-    Setting(
-        "PORTAL_RESCHEDULE_SLOTS",
-        "none (customers are asked to call)",
-        "Local windows such as `09:00-11:00,13:00-15:00` offered, Monday to Friday from tomorrow in the job's"
-        " time zone, the first 3, when the field system sends no `reschedule_slots`.",
-    ),
-    Setting("TWILIO_ACCOUNT_SID", "none (SMS recorded as not sent)", "Twilio account SID."),
-    Setting("TWILIO_AUTH_TOKEN", "none", "Twilio auth token (also validates Twilio's webhooks)."),
-    Setting("TWILIO_FROM", "none", "Sender phone number or Messaging Service SID (`MG...`)."),
-    Setting("TWILIO_API_URL", "Twilio's own", "Base URL of a Twilio-compatible API."),
-    Setting("SMTP_HOST", "none (email recorded as not sent)", "Outgoing mail server."),
-    Setting("SMTP_PORT", "25 / 587 / 465 by SMTP_TLS", "Outgoing mail server port."),
-    Setting("SMTP_USERNAME", "none", "SMTP login name."),
-    Setting("SMTP_PASSWORD", "none", "SMTP password."),
-    Setting("SMTP_TLS", "starttls", "`none`, `starttls` or `tls`."),
-    Setting("SMTP_FROM", "none (required with SMTP_HOST)", "Sender address of emails."),
-)
-
-
 @dataclass(frozen=True)
 class Settings:
-    store_url: str = field(default=DEFAULT_STORE, repr=False)  # a Redis URL may carry its password
-    secret_keys: tuple[str, ...] = field(default=(), repr=False)
-    public_url: str | None = None
-    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
-    callback_url: str | None = None
-    callback_secret: str | None = field(default=None, repr=False)
-    default_region: str = "US"
-    link_ttl_days: int = 14
-    retention_days: int = 90
-    quiet_hours: tuple[time, time] | None = (time(21, 0), time(8, 0))
-    company_name: str = "Your service team"
-    templates_dir: Path | None = None
-    logo_url: str | None = None
-    brand_color: str = DEFAULT_BRAND_COLOR
-    support_phone: str | None = None
-    support_email: str | None = None
-    notifications: frozenset[str] = DEFAULT_MESSAGES
-    reminder_time: time = time(18, 0)
-    reminder_lead_hours: int = 2
-    worker_lease_seconds: int = DEFAULT_LEASE_SECONDS
-    staff_idle_minutes: int = 30
-    map_tiles: str | None = DEFAULT_MAP_TILES
-    map_attribution: str = DEFAULT_MAP_ATTRIBUTION
-    eta_detour_factor: float = 1.35
-    eta_urban_speed_kmh: float = 30.0
-    location_stale_seconds: int = 180
-    arrival_radius_m: float = 150.0
-    review_url: str | None = None
-    reschedule_slots: tuple[tuple[time, time], ...] = ()
-    twilio_account_sid: str | None = None
-    twilio_auth_token: str | None = field(default=None, repr=False)
-    twilio_from: str | None = None
-    twilio_api_url: str | None = None
-    smtp_host: str | None = None
-    smtp_port: int = 587
-    smtp_username: str | None = None
-    smtp_password: str | None = field(default=None, repr=False)
-    smtp_tls: str = "starttls"
-    smtp_from: str | None = None
-    demo: bool = False
+    store_url: str = setting(
+        "PORTAL_STORE",
+        store_address,
+        "sqlite:///portal.db",
+        "`sqlite:///path/to/file.db` (embedded) or `redis://host:port/db`",
+        secret=True,  # a Redis URL may carry its password
+    )
+    secret_keys: tuple[str, ...] = setting(
+        "PORTAL_SECRET_KEY",
+        key_list,
+        "",
+        "keys for signed links, comma-separated: the first signs, all verify (rotation); at least 16 characters"
+        " each; required for non-SQLite stores",
+        shown="dev only: generated into `<db file>.secret` with a warning",
+        secret=True,
+    )
+    public_url: str | None = setting(
+        "PORTAL_PUBLIC_URL",
+        url,
+        None,
+        "public base URL used in links (and for Twilio signatures behind a proxy)",
+        shown="the address `serve` listens on",
+    )
+    webhook_secrets: tuple[str, ...] = setting(
+        "PORTAL_WEBHOOK_SECRET",
+        whsecs,
+        "",
+        "Standard Webhooks secret(s) `whsec_...`, space-separated for rotation",
+        shown="none: `/webhooks/field` answers 503",
+        secret=True,
+    )
+    callback_url: str | None = setting(
+        "PORTAL_CALLBACK_URL",
+        url,
+        None,
+        "the field system's endpoint for events the portal sends back",
+        shown="none: callbacks recorded, not sent",
+    )
+    callback_secret: str | None = setting(
+        "PORTAL_CALLBACK_SECRET",
+        whsec_text,
+        None,
+        "`whsec_...` that signs those callbacks",
+        shown="required with the URL",
+        secret=True,
+    )
+    default_region: str = setting(
+        "PORTAL_DEFAULT_REGION", region, "US", "region for phone numbers without a country code"
+    )
+    link_ttl_days: int = setting(
+        "PORTAL_LINK_TTL_DAYS",
+        positive_int,
+        "14",
+        "a tracking link stops working this many days after completion or cancellation",
+    )
+    retention_days: int = setting(
+        "PORTAL_RETENTION_DAYS",
+        positive_int,
+        "90",
+        "this many days after a job is completed or cancelled its personal data is deleted (`portal purge`, and"
+        " hourly by every process); at least `PORTAL_LINK_TTL_DAYS`",
+    )
+    quiet_hours: tuple[time, time] | None = setting(
+        "PORTAL_QUIET_HOURS",
+        hour_range,
+        "21:00-08:00",
+        "local hours in which non-urgent SMS wait; empty for none",
+        blank=True,
+    )
+    company_name: str = setting("PORTAL_COMPANY_NAME", text, "Your service team", "the name in messages and pages")
+    templates_dir: Path | None = setting(
+        "PORTAL_TEMPLATES_DIR",
+        directory,
+        None,
+        "a directory whose templates override the built-in ones (same relative paths)",
+    )
+    logo_url: str | None = setting(
+        "PORTAL_LOGO_URL",
+        url,
+        None,
+        "an `http(s)` URL of a logo shown in the header of pages and emails (its origin is allowed in the tracking"
+        " page's `img-src`)",
+        shown="none: the company name as text",
+    )
+    brand_color: str = setting(
+        "PORTAL_BRAND_COLOR",
+        color,
+        "#0b5cad",  # a blue with 6.4:1 contrast against white text
+        "the brand colour of headers, buttons and links in pages and emails, written `#rrggbb` (anything else stops"
+        " start-up)",
+    )
+    support_phone: str | None = setting(
+        "PORTAL_SUPPORT_PHONE",
+        text,
+        None,
+        "a phone number customers may call, shown at the foot of pages (as a `tel:` link) and emails",
+    )
+    support_email: str | None = setting(
+        "PORTAL_SUPPORT_EMAIL",
+        email,
+        None,
+        "an address customers may write to, shown at the foot of pages and emails",
+    )
+    notifications: frozenset[str] = setting(
+        "PORTAL_NOTIFICATIONS",
+        message_names,
+        ",".join(sorted(DEFAULT_MESSAGES)),
+        "the customer messages to send, comma-separated names from the [notification policy](notifications.md)"
+        " (`all`, or `none` for none)",
+        shown="all but `arriving`",
+    )
+    reminder_time: time = setting(
+        "PORTAL_REMINDER_TIME", clock, "18:00", "local time, the evening before the visit, of the reminder"
+    )
+    reminder_lead_hours: int = setting(
+        "PORTAL_REMINDER_LEAD_HOURS",
+        positive_int,
+        "2",
+        "for bookings made after that time: the reminder comes this many hours before the visit",
+    )
+    worker_lease_seconds: int = setting(
+        "PORTAL_WORKER_LEASE_SECONDS",
+        at_least(MIN_LEASE_SECONDS, positive_int),
+        # A claimed outbox row is reserved this long; provider calls are bounded well inside it,
+        # and a crashed worker's rows come back after it, inside the 60 s promised in CONTRACT §8.
+        "30",
+        "how long a worker holds a message it is sending (at least 3); a crashed worker's messages go out again"
+        " after it",
+    )
+    staff_idle_minutes: int = setting(
+        "PORTAL_STAFF_IDLE_MINUTES",
+        positive_int,
+        "30",
+        "a staff console session ends after this many minutes without a request (and after 12 hours in any case)",
+    )
+    map_tiles: str | None = setting(
+        "PORTAL_MAP_TILES",
+        tiles,
+        # OpenStreetMap's own tiles, fine for light use under its tile usage policy; busy
+        # deployments point this at a tile provider of their own.
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        "map tile URL template for the tracking page (its host is allowed in the page's `img-src`); `none` for no"
+        " map: the page still says how far away and when",
+    )
+    map_attribution: str = setting(
+        "PORTAL_MAP_ATTRIBUTION",
+        text,
+        "© OpenStreetMap contributors",
+        "the tiles' attribution, shown under the map as plain text",
+    )
+    eta_detour_factor: float = setting(
+        "PORTAL_ETA_DETOUR_FACTOR",
+        at_least(1.0, number),
+        "1.35",
+        "road distance over straight-line distance used by the ETA estimate (at least 1)",
+    )
+    eta_urban_speed_kmh: float = setting(
+        "PORTAL_ETA_URBAN_SPEED_KMH",
+        number,
+        "30",
+        "typical driving speed in km/h, blended with the speed measured from recent pings",
+    )
+    location_stale_seconds: int = setting(
+        "PORTAL_LOCATION_STALE_SECONDS",
+        positive_int,
+        "180",
+        "without a new position for this long, the position and its ETA are shown as stale, never as live",
+    )
+    arrival_radius_m: float = setting(
+        "PORTAL_ARRIVAL_RADIUS_M",
+        number,
+        "150",
+        "within this many metres of the address the page says the technician is arriving",
+    )
+    review_url: str | None = setting(
+        "PORTAL_REVIEW_URL",
+        url,
+        None,
+        "a public review page (your Google, Yelp or other listing); after rating a visit, whatever the score, every"
+        " customer is offered it on the page and in the SMS reply",
+    )
+    reschedule_slots: tuple[tuple[time, time], ...] = setting(
+        "PORTAL_RESCHEDULE_SLOTS",
+        slot_windows,
+        "",
+        "local windows offered for a new time when the field system sends no `reschedule_slots`, e.g."
+        " `09:00-11:00,13:00-15:00`: Monday to Friday from tomorrow, in the job's time zone (DST-correct), the"
+        " first 3, never the visit's current window",
+        shown="none: customers are asked to call",
+    )
+    twilio_account_sid: str | None = setting(
+        "TWILIO_ACCOUNT_SID", text, None, "Twilio account", shown="none: SMS recorded as not sent"
+    )
+    twilio_auth_token: str | None = setting("TWILIO_AUTH_TOKEN", text, None, "Twilio auth token", secret=True)
+    twilio_from: str | None = setting("TWILIO_FROM", text, None, "sender number or Messaging Service SID (`MG...`)")
+    twilio_api_url: str | None = setting(
+        "TWILIO_API_URL", url, None, "base URL of a Twilio-compatible API", shown="Twilio's own"
+    )
+    smtp_host: str | None = setting(
+        "SMTP_HOST", text, None, "outgoing mail server", shown="none: email recorded as not sent"
+    )
+    # Unset, the port follows SMTP_TLS (see from_env); 587 goes with the default, starttls.
+    smtp_port: int = setting("SMTP_PORT", positive_int, "587", "its port", shown="25 / 587 / 465 by `SMTP_TLS`")
+    smtp_username: str | None = setting("SMTP_USERNAME", text, None, "login")
+    smtp_password: str | None = setting("SMTP_PASSWORD", text, None, "password", secret=True)
+    smtp_tls: str = setting("SMTP_TLS", tls_mode, "starttls", "`none`, `starttls` or `tls`")
+    smtp_from: str | None = setting("SMTP_FROM", text, None, "sender address", shown="none (required with `SMTP_HOST`)")
+    demo: bool = False  # set by ``portal demo``, never from the environment
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -201,84 +302,34 @@ class Settings:
         return replace(self, public_url=url.rstrip("/"))
 
 
+SETTINGS: tuple[Setting, ...] = tuple(f.metadata[ROW] for f in fields(Settings) if ROW in f.metadata)
+
+
 def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raise ConfigError naming the first bad variable."""
     env = os.environ if environ is None else environ
-
-    def get(name: str) -> str | None:
-        value = env.get(name, "").strip()
-        return value or None
-
-    store_url = get("PORTAL_STORE") or DEFAULT_STORE
-    _check_store(store_url)
-    smtp_tls = (get("SMTP_TLS") or "starttls").lower()
-    if smtp_tls not in SMTP_DEFAULT_PORTS:
-        raise ConfigError(f"SMTP_TLS must be one of none, starttls, tls; got {smtp_tls!r}")
-    settings = Settings(
-        store_url=store_url,
-        secret_keys=_secret_keys(get("PORTAL_SECRET_KEY"), store_url),
-        public_url=_url("PORTAL_PUBLIC_URL", get("PORTAL_PUBLIC_URL")),
-        webhook_secrets=_whsecs("PORTAL_WEBHOOK_SECRET", get("PORTAL_WEBHOOK_SECRET")),
-        callback_url=_url("PORTAL_CALLBACK_URL", get("PORTAL_CALLBACK_URL")),
-        callback_secret=get("PORTAL_CALLBACK_SECRET"),
-        default_region=_region(get("PORTAL_DEFAULT_REGION") or "US"),
-        link_ttl_days=_positive_int("PORTAL_LINK_TTL_DAYS", get("PORTAL_LINK_TTL_DAYS") or "14"),
-        retention_days=_positive_int("PORTAL_RETENTION_DAYS", get("PORTAL_RETENTION_DAYS") or "90"),
-        quiet_hours=parse_quiet_hours(env.get("PORTAL_QUIET_HOURS", "21:00-08:00")),
-        company_name=get("PORTAL_COMPANY_NAME") or "Your service team",
-        templates_dir=_directory("PORTAL_TEMPLATES_DIR", get("PORTAL_TEMPLATES_DIR")),
-        logo_url=_url("PORTAL_LOGO_URL", get("PORTAL_LOGO_URL")),
-        brand_color=_color("PORTAL_BRAND_COLOR", get("PORTAL_BRAND_COLOR") or DEFAULT_BRAND_COLOR),
-        support_phone=get("PORTAL_SUPPORT_PHONE"),
-        support_email=_email("PORTAL_SUPPORT_EMAIL", get("PORTAL_SUPPORT_EMAIL")),
-        notifications=_notifications(get("PORTAL_NOTIFICATIONS")),
-        reminder_time=_clock("PORTAL_REMINDER_TIME", get("PORTAL_REMINDER_TIME") or "18:00"),
-        reminder_lead_hours=_positive_int("PORTAL_REMINDER_LEAD_HOURS", get("PORTAL_REMINDER_LEAD_HOURS") or "2"),
-        worker_lease_seconds=_lease(get("PORTAL_WORKER_LEASE_SECONDS")),
-        staff_idle_minutes=_positive_int("PORTAL_STAFF_IDLE_MINUTES", get("PORTAL_STAFF_IDLE_MINUTES") or "30"),
-        map_tiles=_tiles(get("PORTAL_MAP_TILES")),
-        map_attribution=get("PORTAL_MAP_ATTRIBUTION") or DEFAULT_MAP_ATTRIBUTION,
-        eta_detour_factor=_number("PORTAL_ETA_DETOUR_FACTOR", get("PORTAL_ETA_DETOUR_FACTOR") or "1.35", minimum=1.0),
-        eta_urban_speed_kmh=_number("PORTAL_ETA_URBAN_SPEED_KMH", get("PORTAL_ETA_URBAN_SPEED_KMH") or "30"),
-        location_stale_seconds=_positive_int(
-            "PORTAL_LOCATION_STALE_SECONDS", get("PORTAL_LOCATION_STALE_SECONDS") or "180"
-        ),
-        arrival_radius_m=_number("PORTAL_ARRIVAL_RADIUS_M", get("PORTAL_ARRIVAL_RADIUS_M") or "150"),
-        review_url=_url("PORTAL_REVIEW_URL", get("PORTAL_REVIEW_URL")),
-        reschedule_slots=parse_slot_windows(env.get("PORTAL_RESCHEDULE_SLOTS", "")),
-        twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
-        twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
-        twilio_from=get("TWILIO_FROM"),
-        twilio_api_url=_url("TWILIO_API_URL", get("TWILIO_API_URL")),
-        smtp_host=get("SMTP_HOST"),
-        smtp_port=_positive_int("SMTP_PORT", get("SMTP_PORT") or str(SMTP_DEFAULT_PORTS[smtp_tls])),
-        smtp_username=get("SMTP_USERNAME"),
-        smtp_password=get("SMTP_PASSWORD"),
-        smtp_tls=smtp_tls,
-        smtp_from=get("SMTP_FROM"),
-    )
+    values = {f.name: f.metadata[ROW].read(env, f.default) for f in fields(Settings) if ROW in f.metadata}
+    if not env.get("SMTP_PORT", "").strip():
+        values["smtp_port"] = SMTP_DEFAULT_PORTS[values["smtp_tls"]]
+    if not env.get("PORTAL_SECRET_KEY", "").strip():
+        values["secret_keys"] = _development_key(values["store_url"])
+    settings = Settings(**values)
     _check_pairs(settings)
     return settings
 
 
-def _check_store(url: str) -> None:
-    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
-        return
-    if url.startswith(("redis://", "rediss://")):
-        return
-    shown = url.split("@")[-1]  # never echo a password given in the URL
-    raise ConfigError(f"PORTAL_STORE must look like sqlite:///path/to/file.db or redis://host:port/db; got {shown!r}")
+def docs_table() -> str:
+    """The settings table of docs/configuration.md, one line per setting."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    lines += [f"| `{s.name}` | {s.documented_default} | {s.help} |" for s in SETTINGS]
+    return "\n".join(lines) + "\n"
 
 
-def _secret_keys(raw: str | None, store_url: str) -> tuple[str, ...]:
-    if raw:
-        keys = tuple(k.strip() for k in raw.split(",") if k.strip())
-        if any(len(k) < 16 for k in keys):
-            raise ConfigError("PORTAL_SECRET_KEY: each key must be at least 16 characters long")
-        return keys
-    if not store_url.startswith("sqlite:///"):
+def _development_key(store: str) -> tuple[str, ...]:
+    """The key kept beside a SQLite file, made on first use; other stores need PORTAL_SECRET_KEY."""
+    if not store.startswith("sqlite:///"):
         raise ConfigError("PORTAL_SECRET_KEY is required when PORTAL_STORE is not SQLite")
-    path = Path(store_url.removeprefix("sqlite:///") + ".secret")
+    path = Path(store.removeprefix("sqlite:///") + ".secret")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -290,160 +341,6 @@ def _secret_keys(raw: str | None, store_url: str) -> tuple[str, ...]:
     return (path.read_text().strip(),)
 
 
-def _url(name: str, raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"{name} must be an http:// or https:// URL; got {raw!r}")
-    return raw.rstrip("/")
-
-
-def _whsecs(name: str, raw: str | None) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    found = tuple(raw.split())
-    for secret in found:
-        if not secret.startswith("whsec_"):
-            raise ConfigError(f"{name}: each secret must start with whsec_")
-        try:
-            key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-        except (binascii.Error, ValueError):
-            raise ConfigError(f"{name}: the part after whsec_ must be base64") from None
-        if len(key) < 16:
-            raise ConfigError(f"{name}: each secret must hold at least 16 bytes of key")
-    return found
-
-
-def _color(name: str, raw: str) -> str:
-    """``#rrggbb``, lower-cased: it goes into CSS and email styles, so nothing else is let through."""
-    if not COLOR_PATTERN.fullmatch(raw):
-        raise ConfigError(f"{name} must be a colour written #rrggbb, such as #0b5cad; got {raw!r}")
-    return raw.lower()
-
-
-def _email(name: str, raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    if not EMAIL_PATTERN.fullmatch(raw):
-        raise ConfigError(f"{name} must be an email address such as help@example.com; got {raw!r}")
-    return raw
-
-
-def _region(raw: str) -> str:
-    region = raw.upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ConfigError(f"PORTAL_DEFAULT_REGION must be a region code such as US or GB; got {raw!r}")
-    return region
-
-
-def _positive_int(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number; got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be greater than zero; got {raw!r}")
-    return value
-
-
-def _number(name: str, raw: str, minimum: float | None = None) -> float:
-    """A finite number above zero (and at least ``minimum`` when given)."""
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number; got {raw!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be greater than zero; got {raw!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum:g}; got {raw!r}")
-    return value
-
-
-def _tiles(raw: str | None) -> str | None:
-    """The tile URL template; ``none`` turns the map off (the page still gives ETA and distance)."""
-    if raw is None:
-        return DEFAULT_MAP_TILES
-    if raw.lower() == "none":
-        return None
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"PORTAL_MAP_TILES must be an http:// or https:// URL template or none; got {raw!r}")
-    if not all(part in raw for part in ("{z}", "{x}", "{y}")):
-        raise ConfigError(f"PORTAL_MAP_TILES must contain {{z}}, {{x}} and {{y}}; got {raw!r}")
-    return raw
-
-
-def _directory(name: str, raw: str | None) -> Path | None:
-    if raw is None:
-        return None
-    path = Path(raw)
-    if not path.is_dir():
-        raise ConfigError(f"{name} must be an existing directory; got {raw!r}")
-    return path
-
-
-def _notifications(raw: str | None) -> frozenset[str]:
-    if raw is None:
-        return DEFAULT_MESSAGES
-    if raw.lower() == "all":
-        return NOTIFICATION_MESSAGES
-    if raw.lower() == "none":
-        return frozenset()
-    names = frozenset(name.strip() for name in raw.split(",") if name.strip())
-    unknown = sorted(names - NOTIFICATION_MESSAGES)
-    if unknown:
-        known = ", ".join(sorted(NOTIFICATION_MESSAGES))
-        raise ConfigError(f"PORTAL_NOTIFICATIONS: unknown message {unknown[0]!r}; use all, none or some of {known}")
-    return names
-
-
-def _clock(name: str, raw: str) -> time:
-    try:
-        return time.fromisoformat(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a local time such as 18:00; got {raw!r}") from None
-
-
-def _lease(raw: str | None) -> int:
-    seconds = _positive_int("PORTAL_WORKER_LEASE_SECONDS", raw or str(DEFAULT_LEASE_SECONDS))
-    if seconds < MIN_LEASE_SECONDS:
-        raise ConfigError(f"PORTAL_WORKER_LEASE_SECONDS must be at least {MIN_LEASE_SECONDS}; got {raw!r}")
-    return seconds
-
-
-def parse_quiet_hours(raw: str) -> tuple[time, time] | None:
-    """Parse ``HH:MM-HH:MM``; an empty value means no quiet hours."""
-    raw = raw.strip()
-    if not raw:
-        return None
-    try:
-        start, end = (time.fromisoformat(part.strip()) for part in raw.split("-"))
-    except ValueError:
-        raise ConfigError(f"PORTAL_QUIET_HOURS must look like 21:00-08:00 or be empty; got {raw!r}") from None
-    if start == end:
-        raise ConfigError("PORTAL_QUIET_HOURS: start and end must differ")
-    return start, end
-
-
-def parse_slot_windows(raw: str) -> tuple[tuple[time, time], ...]:
-    """Parse ``HH:MM-HH:MM,HH:MM-HH:MM``: same-day local windows; empty means none."""
-    windows: list[tuple[time, time]] = []
-    for part in (p.strip() for p in raw.split(",")):
-        if not part:
-            continue
-        try:
-            start, end = (time.fromisoformat(t.strip()) for t in part.split("-"))
-        except ValueError:
-            raise ConfigError(
-                f"PORTAL_RESCHEDULE_SLOTS must look like 09:00-11:00,13:00-15:00 or be empty; got {raw!r}"
-            ) from None
-        if end <= start:
-            raise ConfigError(f"PORTAL_RESCHEDULE_SLOTS: each window must end after it starts; got {part!r}")
-        windows.append((start, end))
-    return tuple(sorted(set(windows)))
-
-
 def _check_pairs(s: Settings) -> None:
     if s.retention_days < s.link_ttl_days:
         # A link must keep answering (and its job keep existing) for as long as it is valid.
@@ -452,8 +349,6 @@ def _check_pairs(s: Settings) -> None:
         )
     if s.callback_url and not s.callback_secret:
         raise ConfigError("PORTAL_CALLBACK_SECRET is required when PORTAL_CALLBACK_URL is set")
-    if s.callback_secret:
-        _whsecs("PORTAL_CALLBACK_SECRET", s.callback_secret)
     if s.twilio_account_sid and not (s.twilio_auth_token and s.twilio_from):
         raise ConfigError("TWILIO_AUTH_TOKEN and TWILIO_FROM are required when TWILIO_ACCOUNT_SID is set")
     if s.smtp_host and not s.smtp_from:

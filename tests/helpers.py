@@ -11,11 +11,11 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
@@ -26,6 +26,11 @@ from portal.settings import Settings
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OTHER_SECRET = "whsec_c2Vjb25kLXNlY3JldC1rZXktMTIzNDU2Nzg="
 SECRET_KEY = "test-secret-key-0123456789abcdef"
+T = TypeVar("T")
+# How long a test waits for something that normally happens within a second or two: generous,
+# since the machine running the tests may be busy; a passing test never waits it out.
+WAIT_SECONDS = 30.0
+POLL_SECONDS = 0.05  # between checks: quick to notice, without spinning a core
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +43,18 @@ def docs_generator() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def wait_until(condition: Callable[[], T | None], what: str = "the condition", timeout: float = WAIT_SECONDS) -> T:
+    """Poll ``condition`` until it returns something truthy and return that; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(POLL_SECONDS)
 
 
 def make_settings(tmp_path: Path, **changes: Any) -> Settings:

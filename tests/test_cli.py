@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from portal.cli import reference
 from tests.helpers import ROOT, docs_generator, job_updated, post_event, sample_job
-from tests.processes import PortalProcess, portal_env
-
-PORTAL = shutil.which("portal", path=str(Path(sys.executable).parent)) or "portal"
+from tests.processes import PORTAL, PortalProcess, portal_env
 
 
 def test_serve_then_link_then_page(tmp_path: Path) -> None:

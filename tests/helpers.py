@@ -19,8 +19,10 @@ from typing import Any, TypeVar
 
 import httpx
 import uvicorn
+from jsonschema import Draft202012Validator
 from standardwebhooks import Webhook
 
+from portal.intake import format_checker, load_registry
 from portal.settings import Settings
 
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -55,6 +57,14 @@ def wait_until(condition: Callable[[], T | None], what: str = "the condition", t
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(POLL_SECONDS)
+
+
+def schema_validator(direction: str, kind: str) -> Draft202012Validator:
+    """A validator for one published schema in webhooks/schemas (``inbound`` or ``outbound``)."""
+    schemas = ROOT / "webhooks" / "schemas"
+    schema = json.loads((schemas / direction / f"{kind}.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, registry=load_registry(schemas), format_checker=format_checker())
 
 
 def make_settings(tmp_path: Path, **changes: Any) -> Settings:

@@ -105,7 +105,8 @@ class PortalProcess:
         self.cwd, self.env = cwd, env
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30) -> PortalProcess:
+    def start(self, timeout: float = 2 * WAIT_SECONDS) -> PortalProcess:
+        """Start and wait for /healthz; a busy test machine may take many seconds to import the portal."""
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(self.command, cwd=self.cwd, env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
@@ -117,7 +118,8 @@ class PortalProcess:
                     return self
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise RuntimeError(f"portal did not start:\n{self.log.read_text()}")
+        self.kill()  # never left running behind a failed test
+        raise RuntimeError(f"portal did not start in {timeout:g} s:\n{self.log.read_text()}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

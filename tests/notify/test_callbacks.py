@@ -30,9 +30,17 @@ from portal.core.public import utc_now
 from portal.notify.callbacks import callback
 from portal.notify.outbox import failed_callback
 from portal.store.base import Decision, OutboxRow
-from tests.helpers import OTHER_SECRET, ThreadedServer, job_updated, make_settings, post_event, sample_job, wait_until
+from tests.helpers import (
+    OTHER_SECRET,
+    ThreadedServer,
+    job_updated,
+    make_settings,
+    post_event,
+    sample_job,
+    schema_validator,
+    wait_until,
+)
 from tests.notify.support import call, outbox, portal_of, running
-from tests.test_schemas import validator
 
 CALLBACK_SECRET = OTHER_SECRET
 
@@ -133,7 +141,7 @@ def test_a_callback_is_signed_and_verifies_with_the_standard_webhooks_library(
     event = verified(arrived)
     assert event["type"] == "customer.note"
     assert event["data"] == {"job_id": "WO-1", "text": "Gate code 4411", "channel": "web"}
-    assert list(validator("outbound", "customer.note").iter_errors(event)) == []
+    assert list(schema_validator("outbound", "customer.note").iter_errors(event)) == []
     assert arrived.headers["content-type"] == "application/json"
     assert arrived.headers["webhook-id"].startswith("msg_")
     with pytest.raises(Exception, match="No matching signature"):
@@ -203,7 +211,7 @@ def test_message_failed_rows_left_by_the_worker_are_delivered(client: TestClient
     event = verified(arrived)
     assert event["type"] == "message.failed"
     assert event["data"] == {"job_id": "WO-1", "channel": "sms", "error": "21211: invalid number"}
-    assert list(validator("outbound", "message.failed").iter_errors(event)) == []
+    assert list(schema_validator("outbound", "message.failed").iter_errors(event)) == []
 
 
 def test_without_a_callback_url_callbacks_are_recorded_not_sent(tmp_path: Path) -> None:

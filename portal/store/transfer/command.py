@@ -32,7 +32,7 @@ from portal.store.redis.store import RedisStore
 from portal.store.sqlite.messages import message_from_row
 from portal.store.sqlite.store import SQLiteStore
 from portal.store.transfer.progress import Progress
-from portal.store.transfer.redis import Record, RedisTransfer
+from portal.store.redis.transfer import Record, RedisTransfer
 
 # In this order: outbox rows before the messages that point at them.
 KINDS = ("jobs", "webhook_ids", "rejections", "outbox", "messages", "opt_outs", "conversations", "staff", "audit")

@@ -65,7 +65,7 @@ def _job_rows(conn: sqlite3.Connection) -> list[Record]:
     return [dict(zip(JOB_COLUMNS, row, strict=True)) for row in rows]
 
 
-def _job_record(conn: sqlite3.Connection, row: Record) -> Record:
+def _with_links_and_events(conn: sqlite3.Connection, row: Record) -> Record:
     """A job's row with its link keys and event log: read per job, so one job's log is in memory at a time."""
     links = conn.execute(
         "SELECT key, created_at, revoked_at FROM link_keys WHERE job_id = ? ORDER BY created_at", (row["id"],)
@@ -134,7 +134,7 @@ class SQLiteTransferQueries:
                 yield record
             return
         for row in await self.read(_job_rows):
-            yield await self.read(partial(_job_record, row=row))
+            yield await self.read(partial(_with_links_and_events, row=row))
 
     async def import_record(self, kind: str, record: Record) -> None:
         def insert(conn: sqlite3.Connection) -> Any:

@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from portal.core.jobs import Job, iso_utc, parse_iso
-from portal.store.base import AuditEntry, Decision, Message, OutboxItem, Rejection, Settlement, Store
+from portal.store.base import EVENT_LOG_CAP, AuditEntry, Decision, Message, OutboxItem, Rejection, Settlement, Store
 from portal.store.exchange import FIELDS, KINDS, Record
 from portal.store.redis.store import RedisStore
 from portal.store.sqlite.store import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 NOW = dt.datetime.now(dt.UTC)
+CAPPED = EVENT_LOG_CAP + 2
 
 
 def at(seconds: int) -> str:
@@ -47,6 +48,8 @@ async def fill(store: Store) -> None:
     await store.set_conversation("+13125550199", {"asked": "rating", "job_id": "WO-7"}, at(-60))
     await store.save_staff_account("dana", "hash", "America/Chicago")
     await store.add_audit(AuditEntry(at(4), "dana", "view_job", "WO-7", "127.0.0.1", "page"))
+    # A job whose event log reached its cap: the events it keeps are copied all the same.
+    await store.change_job("WO-8", lambda job: Decision(Job("WO-8"), [("job", {"n": n}) for n in range(CAPPED)]))
 
 
 async def export(store: Store) -> dict[str, list[Record]]:
@@ -91,6 +94,8 @@ async def test_records_have_the_named_fields_and_survive_both_backends(tmp_path:
             assert [set(r) for r in records] == [set(FIELDS[kind])] * len(records), kind
             assert await first.count_records(kind) == len(records)
         assert json.loads(json.dumps(exported)) == exported  # plain JSON values only
+        capped = next(job for job in exported["jobs"] if job["id"] == "WO-8")
+        assert [e["seq"] for e in capped["events"]] == list(range(CAPPED - EVENT_LOG_CAP + 1, CAPPED + 1))
         await copy(exported, redis)
         through_redis = await export(redis)
         assert comparable(through_redis) == comparable(exported)

@@ -24,6 +24,7 @@ from portal.store.redis.jobs import queue_events, queue_job
 from portal.store.redis.keys import (
     WEBHOOK_ID_SECONDS,
     RedisParts,
+    event_from_entry,
     fields,
     guarded,
     iso_from_micros,
@@ -51,9 +52,6 @@ HELD = {"jobs": "jobs-updated", "webhook_ids": "webhooks", "rejections": "reject
 
 class RedisTransferQueries(RedisParts):
     """Mixed into ``RedisStore``."""
-
-    async def events_after(self, job_id: str, seq: int) -> list[StoredEvent] | None:
-        raise NotImplementedError
 
     @guarded
     async def is_empty(self) -> bool:
@@ -108,6 +106,7 @@ class RedisTransferQueries(RedisParts):
                 link = strings(await redis.hgetall(keys.link(key)))
                 links.append({"key": key, "created_at": link.get("created_at"), "revoked_at": link.get("revoked_at")})
             record = record_from_hash(raw)
+            entries = await redis.xrange(keys.events(job_id)) or []  # the whole log, capped or not
             yield {
                 "id": job_id,
                 "doc": json.loads(raw["doc"]),
@@ -116,7 +115,7 @@ class RedisTransferQueries(RedisParts):
                 "created_at": record.created_at,
                 "updated_at": record.updated_at,
                 "links": links,
-                "events": [event_record(e) for e in await self.events_after(job_id, 0) or []],
+                "events": [event_record(event_from_entry(job_id, *entry)) for entry in entries],
             }
 
     async def _export_webhook_ids(self) -> AsyncIterator[Record]:

@@ -118,7 +118,7 @@ async def print_link(settings: Settings, job_id: str) -> int:
 
 async def purge(settings: Settings) -> int:
     """Delete the personal data of every job closed more than PORTAL_RETENTION_DAYS ago."""
-    from portal.core.public import utc_now
+    from portal.clock import utc_now
     from portal.store import open_store
     from portal.store.base import StoreUnavailable
     from portal.store.retention import purge_closed, retention_cutoff

@@ -14,11 +14,12 @@ from datetime import timedelta
 
 from portal.bus import open_bus
 from portal.bus.base import Bus
+from portal.clock import utc_now
 from portal.core.actions import settle_requests
 from portal.core.eta import KMH, EtaConfig
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.core.policy import Policy, notices
-from portal.core.public import live_events, utc_now
+from portal.core.public import live_events
 from portal.core.slots import SlotPolicy
 from portal.core.trip import mark_progress
 from portal.i18n import Translations

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from portal.clock import utc_now
 from portal.core.jobs import FieldEvent
-from portal.core.public import utc_now
 from portal.runtime import Portal
 from portal.settings import from_env
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, Reply

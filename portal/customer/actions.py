@@ -14,9 +14,10 @@ from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from portal.clock import utc_now
 from portal.core import actions
 from portal.core.jobs import Job
-from portal.core.public import live_events, utc_now
+from portal.core.public import live_events
 from portal.core.slots import NO_POLICY, SlotPolicy
 from portal.notify.callbacks import callback
 from portal.runtime import Portal

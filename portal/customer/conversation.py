@@ -18,9 +18,10 @@ from typing import Any
 
 from twilio.twiml.messaging_response import MessagingResponse
 
+from portal.clock import utc_now
 from portal.core import actions
 from portal.core.jobs import Job, iso_utc, normalize_phone, parse_iso
-from portal.core.public import RESCHEDULABLE, local_iso, utc_now, zone
+from portal.core.public import RESCHEDULABLE, local_iso, zone
 from portal.core.replies import RATING_WINDOW, Action, JobContext, Outcome, understand
 from portal.core.slots import SlotPolicy, offered_slots
 from portal.customer.actions import Apply, apply_action

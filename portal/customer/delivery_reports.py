@@ -12,8 +12,8 @@ from typing import Any
 
 from twilio.request_validator import RequestValidator
 
+from portal.clock import utc_now
 from portal.core.jobs import iso_utc
-from portal.core.public import utc_now
 from portal.runtime import Portal
 
 log = logging.getLogger("portal.customer.delivery_reports")

@@ -11,8 +11,9 @@ from typing import Any
 from sse_starlette import ServerSentEvent
 
 from portal.bus.base import LAGGED
+from portal.clock import utc_now
 from portal.core.jobs import parse_iso
-from portal.core.public import STATUS_LABELS, public_state, utc_now
+from portal.core.public import STATUS_LABELS, public_state
 from portal.customer.ics import appointment_ics
 from portal.i18n import Translations
 from portal.runtime import Portal

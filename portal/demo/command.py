@@ -183,6 +183,6 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def _now() -> Any:
-    from portal.core.public import utc_now
+    from portal.clock import utc_now
 
     return utc_now()

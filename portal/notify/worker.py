@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 
 from portal.channels import make_channels
 from portal.channels.base import Channel, DeliveryError, Outgoing, Receipt
+from portal.clock import utc_now
 from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.core.policy import still_valid
-from portal.core.public import utc_now
 from portal.links import LinkSigner
 from portal.metrics import Metrics
 from portal.notify.callbacks import envelope, opt_out_callback, webhook_id

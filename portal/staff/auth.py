@@ -21,8 +21,8 @@ from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from portal.clock import utc_now
 from portal.core.jobs import iso_utc
-from portal.core.public import utc_now
 from portal.settings import Settings
 from portal.staff.passwords import hash_password, verify_password
 from portal.store.base import AuditEntry, StaffAccount, Store

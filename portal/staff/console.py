@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from portal.clock import utc_now
 from portal.core.jobs import Job, iso_utc, normalize_phone, parse_iso
 from portal.core.policy import message_vars
-from portal.core.public import utc_now
 from portal.runtime import Portal
 from portal.staff.job_view import job_document
 from portal.store.base import AuditEntry, Decision, JobRecord, JobSearch, OutboxItem

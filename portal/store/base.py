@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# The live event record is the core's (the bus and the tracking stream share it); stores use it from here.
+from portal.core.events import StoredEvent as StoredEvent
 from portal.core.jobs import Job
 
 # Live events kept per job for resuming streams; older ones fall back to a fresh snapshot.
@@ -24,15 +26,6 @@ REJECTED_KEEP = 1000
 
 class StoreUnavailable(Exception):
     """The store cannot be read or written right now; callers answer 503 and senders retry."""
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    job_id: str
-    seq: int
-    type: str
-    data: dict[str, Any]
-    at: str
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from portal.clock import utc_now
 from portal.core.jobs import iso_utc
-from portal.core.public import utc_now
 from portal.intake import MAX_BODY_BYTES, Rejected, excerpt
 from portal.runtime import Portal
 from portal.store.base import Rejection, StoreUnavailable

@@ -25,8 +25,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from portal.channels import NOT_CONFIGURED
+from portal.clock import utc_now
 from portal.core.jobs import iso_utc, parse_iso
-from portal.core.public import utc_now
 from portal.notify.callbacks import callback
 from portal.notify.outbox import failed_callback
 from portal.store.base import Decision, OutboxRow

@@ -25,7 +25,8 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from portal.core.jobs import Job, iso_utc, now_iso, parse_iso
+from portal.clock import now_iso
+from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.links import new_link_key
 from portal.store.base import (
     EVENT_LOG_CAP,

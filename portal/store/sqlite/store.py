@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from portal.core.jobs import Job, iso_utc, now_iso
+from portal.clock import now_iso
+from portal.core.jobs import Job, iso_utc
 from portal.links import new_link_key
 from portal.store.base import (
     EVENT_LOG_CAP,

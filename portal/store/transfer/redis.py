@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+from portal.clock import utc_now
 from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.store.base import Message, OutboxItem, StoredEvent
 from portal.store.redis.keys import fields, iso_from_micros, micros, need, strings, text, wire
@@ -118,7 +119,7 @@ class RedisTransfer:
                     continue  # expired while the copy ran
                 # Redis keeps no write time, only the key's expiry: the write time is what it implies.
                 age = timedelta(seconds=CONVERSATION_SECONDS) - timedelta(milliseconds=max(int(ttl_ms), 0))
-                updated_at = iso_utc(datetime.now(UTC) - age)
+                updated_at = iso_utc(utc_now() - age)
                 yield {
                     "phone": key.removeprefix("conversation:"),
                     "state": json.loads(need(state)),
@@ -141,7 +142,7 @@ class RedisTransfer:
             if kind == "jobs":
                 self._queue_job(pipe, record)
             elif kind == "webhook_ids":
-                left = parse_iso(record["received_at"]) + timedelta(seconds=WEBHOOK_ID_SECONDS) - datetime.now(UTC)
+                left = parse_iso(record["received_at"]) + timedelta(seconds=WEBHOOK_ID_SECONDS) - utc_now()
                 if left.total_seconds() < 1:
                     return
                 pipe.set(keys.webhook(record["id"]), record["received_at"], ex=int(left.total_seconds()))
@@ -161,7 +162,7 @@ class RedisTransfer:
                 value = json.dumps([record["channel"], record["source"], record["at"]])
                 pipe.set(keys("opt-out", record["address"]), value)
             elif kind == "conversations":
-                age = datetime.now(UTC) - parse_iso(record["updated_at"])
+                age = utc_now() - parse_iso(record["updated_at"])
                 remaining = int(CONVERSATION_SECONDS - age.total_seconds())
                 if remaining < 1:
                     return  # older than the grammar's memory: the portal would not use it

@@ -34,7 +34,7 @@ from portal.settings import Settings
 from portal.store import open_store
 from portal.store.base import ChangeResult, Decision, Store, StoreUnavailable
 from portal.store.retention import purge_expired
-from portal.web.throttle import open_throttle
+from portal.store.throttle import open_throttle
 
 log = logging.getLogger("portal")
 

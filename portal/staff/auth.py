@@ -26,7 +26,7 @@ from portal.core.jobs import iso_utc
 from portal.settings import Settings
 from portal.staff.passwords import hash_password, verify_password
 from portal.store.base import AuditEntry, StaffAccount, Store
-from portal.web.throttle import open_throttle
+from portal.store.throttle import open_throttle
 
 COOKIE_NAME = "portal_staff"
 SESSION_SALT = "portal.staff.session"  # distinct from the link salt: a link token is never a session

@@ -101,14 +101,14 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
 
 
 async def print_link(settings: Settings, job_id: str) -> int:
-    from portal.runtime import Portal
+    from portal.runtime import Runtime
 
-    portal = Portal(settings, run_worker=False)
-    await portal.store.open()
+    runtime = Runtime(settings, run_worker=False)
+    await runtime.store.open()
     try:
-        url = await portal.link_url(job_id)
+        url = await runtime.link_url(job_id)
     finally:
-        await portal.store.close()
+        await runtime.store.close()
     if url is None:
         print(f"portal: no job with id {job_id!r} in {_where(settings)}", file=sys.stderr)
         return 1
@@ -145,10 +145,10 @@ async def run_worker(settings: Settings) -> int:
     """Deliver notifications until SIGINT or SIGTERM; in-flight deliveries finish or are retried."""
     import signal
 
-    from portal.runtime import Portal
+    from portal.runtime import Runtime
 
-    portal = Portal(settings)
-    await portal.start()
+    runtime = Runtime(settings)
+    await runtime.start()
     print(f"portal {__version__}: notification worker on {_where(settings)}", file=sys.stderr)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -157,5 +157,5 @@ async def run_worker(settings: Settings) -> int:
     try:
         await stopping.wait()
     finally:
-        await portal.stop()
+        await runtime.stop()
     return 0

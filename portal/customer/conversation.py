@@ -118,7 +118,7 @@ class Conversation:
             now, job_id = changes.clock(), _first_id(records)
             # No job: the field system has no customer with this number to tell about.
             told = () if job_id is None else (opt_out_callback(phone, action.kind, job_id=job_id, at=now, key=key),)
-            await changes.record_opt_out(phone, action.kind == "opt_out", "sms", now, told)
+            await changes.opt_out(phone, action.kind == "opt_out", "sms", now, told)
             return "done" if told else "recorded"
         job_id = action.job_id
         if job_id is None:

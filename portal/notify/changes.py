@@ -130,7 +130,7 @@ class JobChanges:
             return False
         return True
 
-    async def record_opt_out(
+    async def opt_out(
         self, phone: str, opted_out: bool, channel: str, at: datetime, told: tuple[OutboxItem, ...]
     ) -> int:
         """An opt-out (or back in) and the callbacks telling the field system, in one write."""

@@ -15,7 +15,7 @@ from portal.customer.conversation import REPLY_PREFIX
 from portal.notify.render import MessageRenderer
 from portal.settings import Settings
 from portal.web.twilio import twiml
-from tests.notify.test_render_golden import COMPANY, GOLDEN, check_golden
+from tests.golden_support import COMPANY, GOLDEN, check_golden
 
 # Realistic and long: three slots in the morning and afternoon, ten-character references.
 SLOTS = [

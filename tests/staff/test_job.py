@@ -76,7 +76,7 @@ def _audit(client: TestClient, **filters: Any) -> list[tuple[str, str, str | Non
 
 def test_the_api_document_has_the_contract_shape(console: TestClient) -> None:
     store = console.app.state.portal.store  # type: ignore[attr-defined]
-    _store_call(console, store.add_message, _message("2026-03-01T15:01:00.000000Z", error="30003", status="failed"))
+    _store_call(console, store.add_message, _message("2030-03-01T15:01:00.000000Z", error="30003", status="failed"))
     doc = console.get("/staff/api/jobs/WO-1").json()
     doc["messages"] = _mine(doc["messages"])
     assert set(doc) == {"job", "timeline", "messages"}
@@ -93,9 +93,9 @@ def test_the_api_document_has_the_contract_shape(console: TestClient) -> None:
 def test_the_thread_is_chronological_with_every_status(console: TestClient) -> None:
     store = console.app.state.portal.store  # type: ignore[attr-defined]
     stored = [  # inserted out of order: an inbound reply recorded after a later outbound
-        _message("2026-03-01T15:05:00.000000Z", body="Reply R to reschedule", status="delivered", provider_id="SM1"),
+        _message("2030-03-01T15:05:00.000000Z", body="Reply R to reschedule", status="delivered", provider_id="SM1"),
         _message(
-            "2026-03-01T15:02:00.000000Z",
+            "2030-03-01T15:02:00.000000Z",
             channel="email",
             to_addr="maria@example.com",
             status="not_sent",
@@ -103,7 +103,7 @@ def test_the_thread_is_chronological_with_every_status(console: TestClient) -> N
             body="Your visit is booked",
         ),
         _message(
-            "2026-03-01T15:09:00.000000Z",
+            "2030-03-01T15:09:00.000000Z",
             direction="in",
             status="received",
             body="R",
@@ -112,9 +112,9 @@ def test_the_thread_is_chronological_with_every_status(console: TestClient) -> N
             meta={"understood": "reschedule"},
         ),
         _message(
-            "2026-03-01T15:07:00.000000Z", status="undelivered", error="30007", provider_id="SM2", meta={"attempts": 3}
+            "2030-03-01T15:07:00.000000Z", status="undelivered", error="30007", provider_id="SM2", meta={"attempts": 3}
         ),
-        _message("2026-03-01T15:08:00.000000Z", status="sent", provider_id="SM3"),
+        _message("2030-03-01T15:08:00.000000Z", status="sent", provider_id="SM3"),
     ]
     for message in stored:
         _store_call(console, store.add_message, message)
@@ -247,7 +247,7 @@ def test_hostile_text_is_escaped_on_the_job_page(console: TestClient) -> None:
     post_event(console, job_updated(sample_job("WO-9", customer=customer, notes=HOSTILE, service=HOSTILE)))
     store = console.app.state.portal.store  # type: ignore[attr-defined]
     reply = _message(
-        "2026-03-01T15:09:00.000000Z",
+        "2030-03-01T15:09:00.000000Z",
         job_id="WO-9",
         direction="in",
         status="received",
@@ -291,7 +291,7 @@ def test_queued_deliveries_and_callbacks_are_shown(console: TestClient) -> None:
 
 def test_the_api_document_matches_the_published_schema(console: TestClient) -> None:
     store = console.app.state.portal.store  # type: ignore[attr-defined]
-    _store_call(console, store.add_message, _message("2026-03-01T15:01:00.000000Z", status="delivered"))
+    _store_call(console, store.add_message, _message("2030-03-01T15:01:00.000000Z", status="delivered"))
     doc = console.get("/staff/api/jobs/WO-1").json()
     Draft202012Validator(JOB_DOCUMENT).validate(doc)
     assert openapi_document()["paths"]["/staff/api/jobs/{job_id}"]["get"]["security"] == [{"staffSession": []}]
@@ -299,9 +299,9 @@ def test_the_api_document_matches_the_published_schema(console: TestClient) -> N
 
 def test_statuses_after_status_callbacks(console: TestClient) -> None:
     store = console.app.state.portal.store  # type: ignore[attr-defined]
-    _store_call(console, store.add_message, _message("2026-03-01T15:01:00.000000Z", status="sent", provider_id="SM9"))
-    _store_call(console, store.add_message, _message("2026-03-01T15:02:00.000000Z", status="sent", provider_id="SM8"))
-    later = "2026-03-01T15:03:00.000000Z"
+    _store_call(console, store.add_message, _message("2030-03-01T15:01:00.000000Z", status="sent", provider_id="SM9"))
+    _store_call(console, store.add_message, _message("2030-03-01T15:02:00.000000Z", status="sent", provider_id="SM8"))
+    later = "2030-03-01T15:03:00.000000Z"
     _store_call(console, store.update_message_status, "SM9", "undelivered", "30003", later)
     _store_call(console, store.update_message_status, "SM8", "delivered", None, later)
     _store_call(console, store.update_message_status, "SM8", "sent", None, later)  # late and out of order

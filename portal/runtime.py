@@ -28,6 +28,7 @@ from portal.metrics import Metrics
 from portal.notify.lateness import NothingLate, late_decision
 from portal.notify.outbox import from_notice, late_check_item
 from portal.notify.worker import Worker, WorkerConfig
+from portal.readiness import Readiness
 from portal.resources import data_dir
 from portal.settings import Settings
 from portal.store import open_store
@@ -62,6 +63,7 @@ class Portal:
         self.parser = EventParser(data_dir("webhooks") / "schemas")
         self.link_throttle = open_throttle(self.store, "bad-link", BAD_LINK_LIMIT, BAD_LINK_WINDOW)
         self._tasks: list[asyncio.Task[None]] = []
+        self.readiness = Readiness(self.store)
         self.policy = policy_of(settings)
         self.eta_config = eta_config_of(settings)
         self.slot_policy = SlotPolicy(settings.reschedule_slots)
@@ -84,6 +86,8 @@ class Portal:
     async def start(self) -> None:
         await self.store.open()
         await self.bus.start()
+        await self.readiness.probe()
+        self._tasks.append(asyncio.create_task(self.readiness.run(), name="readiness"))
         self._tasks.append(asyncio.create_task(self._maintenance(), name="maintenance"))
         if self.worker is not None:
             await self.worker.start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.testclient import TestClient
 
 from portal.app import create_app
@@ -14,12 +16,33 @@ def test_healthz(client: TestClient) -> None:
 
 def test_readyz_follows_the_store(settings: Settings) -> None:
     app = create_app(settings)
+    portal = app.state.portal
     with TestClient(app) as client:
         assert client.get("/readyz").status_code == 200
-        client.portal.call(app.state.portal.store.close)  # type: ignore[attr-defined]
+        client.portal.call(portal.store.close)  # type: ignore[union-attr]
+        client.portal.call(portal.readiness.probe)  # type: ignore[union-attr]  # what the background task does
         response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["status"] == "unavailable"
+
+
+def test_readyz_answers_from_the_last_probe_without_asking_the_store(settings: Settings) -> None:
+    app = create_app(settings)
+    portal = app.state.portal
+    portal.readiness.interval = 3600  # the background task stays out of the way: the test probes
+    with TestClient(app) as client:
+        calls: list[str] = []
+
+        async def slow_ping() -> None:
+            calls.append("ping")
+            await asyncio.Event().wait()  # a store that never answers
+
+        portal.store.ping = slow_ping
+        for _ in range(5):
+            assert client.get("/readyz").json()["status"] == "ready"
+        assert calls == []  # not one store call: the background task alone probes
+        client.portal.call(portal.readiness.probe)  # type: ignore[union-attr]  # times out, so not ready
+        assert client.get("/readyz").status_code == 503 and calls == ["ping"]
 
 
 def test_metrics_are_prometheus_text(client: TestClient) -> None:

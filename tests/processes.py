@@ -42,7 +42,8 @@ class PortalProcess:
                     return self
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise RuntimeError(f"portal did not start:\n{self.log.read_text()}")
+        self.kill()  # not left running behind a failed test
+        raise RuntimeError(f"portal did not start within {timeout:g} s:\n{self.log.read_text()}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -25,6 +25,7 @@ ROOT = HERE.parents[1]
 SEED = 20261126
 EXAMPLES = 4  # per operation and phase: a few hundred requests in all
 TWILIO_TOKEN = "fuzz-twilio-auth-token"
+START_TIMEOUT = 120  # seconds; a loaded CI machine can take most of a minute to import and start
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path) -> None:
@@ -43,7 +44,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Pa
         TWILIO_FROM="+15005550006",
         TWILIO_API_URL="http://127.0.0.1:9",  # the discard port: nothing leaves the machine
     )
-    with PortalProcess([PORTAL], tmp_path, env, port=port) as portal:
+    portal = PortalProcess([PORTAL], tmp_path, env, port=port).start(timeout=START_TIMEOUT)
+    try:
         with httpx.Client(base_url=portal.url, timeout=15) as http:
             assert post_event(http, job_updated(sample_job())).status_code == 202
         link = subprocess.run([PORTAL, "link", "WO-1"], cwd=tmp_path, env=env, capture_output=True, text=True)
@@ -62,4 +64,6 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Pa
             "--phases", "examples,coverage,fuzzing", "--no-color", "--workers", "1",
         ]  # fmt: skip
         result = subprocess.run(command, cwd=tmp_path, env=fuzz_env, capture_output=True, text=True, timeout=600)
+    finally:
+        portal.stop()
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]

@@ -60,3 +60,25 @@ def test_openapi_describes_every_route(client: TestClient) -> None:
     assert "job.updated" in document["components"]["schemas"]
     for path in ("/webhooks/twilio/inbound", "/t/{token}/calendar.ics", "/t/{token}/rating", "/t/{token}/note"):
         assert path in document["paths"], path
+
+
+def test_openapi_is_self_contained(client: TestClient) -> None:
+    """Every reference resolves inside the document: readers cannot fetch ../common.json."""
+    document = client.get("/openapi.json").json()
+    refs: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            refs.extend(str(v) for k, v in node.items() if k == "$ref")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    assert refs and all(ref.startswith("#/components/schemas/") for ref in refs)
+    for ref in refs:
+        assert ref.removeprefix("#/components/schemas/") in document["components"]["schemas"], ref
+    envelope = document["components"]["schemas"]["job.eta"]
+    assert envelope["allOf"][0]["required"] == ["type", "timestamp", "data"]  # common.json, inlined

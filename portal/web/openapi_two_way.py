@@ -51,7 +51,7 @@ def _form(kind: str) -> dict[str, Any]:
 
 def _twilio_form(*required: str) -> dict[str, Any]:
     names = ("MessageSid", "From", "To", "Body", "MessageStatus", "ErrorCode")
-    properties = {name: {"type": "string", "maxLength": 1600} for name in names}
+    properties = {name: {"type": "string"} for name in names}
     schema = {"type": "object", "required": ["MessageSid", *required], "properties": properties}
     return {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}
 

@@ -41,6 +41,9 @@ def clear_session_cookie(response: Response, auth: StaffAuth, base: str) -> None
     response.delete_cookie(COOKIE_NAME, path=base or "/", secure=auth.secure, httponly=True, samesite="lax")
 
 
+CONSOLE_METHODS = frozenset({"GET", "HEAD", "POST"})
+
+
 class StaffGuard:
     def __init__(self, app: ASGIApp, auth: StaffAuth) -> None:
         self.app = app
@@ -51,7 +54,9 @@ class StaffGuard:
             await self.app(scope, receive, send)
             return
         path = local_path(scope)
-        if path in PUBLIC_PATHS:
+        # A method the console never serves gets the router's 405 (with Allow), signed in or
+        # not: it reveals nothing, and a redirect to the sign-in form would not help anyone.
+        if path in PUBLIC_PATHS or scope["method"] not in CONSOLE_METHODS:
             await self.app(scope, receive, _no_store(send))
             return
         request = Request(scope)

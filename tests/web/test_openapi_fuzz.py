@@ -25,6 +25,20 @@ ROOT = HERE.parents[1]
 SEED = 20261126
 EXAMPLES = 4  # per operation and phase: a few hundred requests in all
 TWILIO_TOKEN = "fuzz-twilio-auth-token"
+# Every check about the portal's answers. Left out: negative_data_rejection and
+# positive_data_acceptance (the console answers 303 to its sign-in form without a session, as a
+# browser needs; Twilio posts carry fields the portal ignores), missing_required_header and
+# ignored_auth (same reasons); each still runs in a manual `--checks all` hunt.
+CHECKS = ",".join(
+    (
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+        "response_headers_conformance",
+        "unsupported_method",
+    )
+)
 START_TIMEOUT = 120  # seconds; a loaded CI machine can take most of a minute to import and start
 
 
@@ -61,7 +75,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Pa
         }
         command = [
             cli, "--config-file", str(HERE / "schemathesis.toml"), "run", f"{portal.url}/openapi.json",
-            "--checks", "all", "--seed", str(SEED), "--max-examples", str(EXAMPLES),
+            "--checks", CHECKS, "--seed", str(SEED), "--max-examples", str(EXAMPLES),
             "--phases", "examples,coverage,fuzzing", "--no-color", "--workers", "1",
         ]  # fmt: skip
         result = subprocess.run(command, cwd=tmp_path, env=fuzz_env, capture_output=True, text=True, timeout=600)

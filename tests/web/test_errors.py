@@ -102,3 +102,19 @@ def test_a_500_leaves_the_kept_alive_connection_usable(tmp_path: Path, caplog: p
         second = _exchange(sock, "/healthz")  # the same connection: uvicorn used to close it here
         assert second.startswith(b"HTTP/1.1 200") and second.endswith(b'{"status":"ok"}')
     assert any("a bug in an endpoint" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
+@pytest.mark.parametrize(
+    "method, path, allow",
+    [
+        ("GET", "/staff/jobs/WO-1/resend", "POST"),
+        ("TRACE", "/staff", "HEAD, GET"),
+        ("GET", "/staff/logout", "POST"),
+        ("DELETE", "/t/some-token/state", "HEAD, GET"),
+        ("PUT", "/webhooks/field", "POST"),
+    ],
+)
+def test_a_wrong_method_answers_405_with_allow(client: TestClient, method: str, path: str, allow: str) -> None:
+    answer = client.request(method, path, follow_redirects=False)  # no session: still 405, not a redirect
+    assert answer.status_code == 405
+    assert set(answer.headers["allow"].split(", ")) == set(allow.split(", "))

@@ -13,7 +13,9 @@ from starlette.staticfiles import StaticFiles
 from portal.resources import data_dir
 from portal.runtime import Runtime
 from portal.settings import Settings
+from portal.store.base import StoreUnavailable
 from portal.web import brand, field, ops, staff, tracking, twilio
+from portal.web.errors import PortalApp, store_unavailable
 from portal.web.security import SecurityHeaders
 from portal.web.templating import make_templates
 
@@ -39,7 +41,12 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
         staff.mount(runtime),
         Mount("/static", StaticFiles(directory=data_dir("static")), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
+    app = PortalApp(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={StoreUnavailable: store_unavailable},
+    )
     app.state.runtime = runtime
     app.state.templates = make_templates(settings)
     return app

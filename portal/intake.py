@@ -14,10 +14,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
@@ -26,6 +26,16 @@ from standardwebhooks import Webhook
 
 from portal.clock import utc_now
 from portal.core.jobs import FieldEvent, iso_utc, parse_iso
+from portal.core.plausible import (
+    FUTURE_SLACK,
+    MAX_JSON_DEPTH,
+    RANGE_TEXT,
+    implausible_json,
+    is_time,
+    is_zone,
+    non_finite,
+    too_far_ahead,
+)
 from portal.metrics import Metrics
 from portal.notify.changes import JobChanges
 from portal.store.base import Rejection, Store, StoreUnavailable
@@ -36,6 +46,7 @@ MAX_BODY_BYTES = 256 * 1024  # CONTRACT §3
 TOLERANCE_SECONDS = 5 * 60  # the Standard Webhooks replay window
 MAX_WEBHOOK_ID_LENGTH = 256
 MAX_DETAILS = 20  # enough to fix a payload; bounded so a hostile one cannot make a huge answer
+FUTURE_SLACK_HOURS = int(FUTURE_SLACK.total_seconds() // 3600)
 EVENT_TYPES = ("job.updated", "job.status_changed", "technician.location", "job.eta")
 RETRY_AFTER_SECONDS = 5  # the store is usually back within seconds; senders retry anyway
 
@@ -90,33 +101,24 @@ class SignatureVerifier:
         raise Rejected(401, "no valid signature for any configured secret")
 
 
-def _check_datetime(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        parse_iso(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _check_zone(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
-FORMATS = {"date-time": _check_datetime, "iana-time-zone": _check_zone, "email": lambda v: "@" in v}
+FORMATS = {"date-time": is_time, "iana-time-zone": is_zone, "email": lambda v: "@" in v}
+# What a failed format check means, in words a sender can act on.
+FORMAT_MESSAGES = {
+    "date-time": f"must be an ISO 8601 time with a UTC offset, {RANGE_TEXT}",
+    "iana-time-zone": "must be an IANA time zone name, e.g. America/Chicago",
+}
+# Event times that say when something happened: one far ahead of now is a wrong clock or a
+# placeholder such as 9999-12-31, and as the newest stamp it would win over every real event.
+EVENT_TIMES = {
+    "technician.location": ("recorded_at",),
+    "job.eta": ("eta",),
+}
 
 
 def format_checker() -> FormatChecker:
     checker = FormatChecker(["email"])
-    checker.checks("date-time")(_check_datetime)
-    checker.checks("iana-time-zone")(_check_zone)
+    checker.checks("date-time")(is_time)
+    checker.checks("iana-time-zone")(is_zone)
     return checker
 
 
@@ -165,13 +167,19 @@ class EventParser:
                 flat, formats=FORMATS, validate_formats=True, ignore_unknown_formats=False
             )
 
-    def parse(self, body: bytes, webhook_id: str) -> FieldEvent:
+    def parse(self, body: bytes, webhook_id: str, now: datetime | None = None) -> FieldEvent:
         try:
-            payload = json.loads(body)
+            payload = json.loads(body, parse_constant=non_finite)
         except (ValueError, UnicodeDecodeError) as exc:
             raise Rejected(400, "body is not JSON", [{"loc": "", "msg": f"body is not valid JSON: {exc}"}]) from None
+        except RecursionError:
+            msg = f"nested deeper than {MAX_JSON_DEPTH} levels"
+            raise Rejected(400, "body is nested too deep", [{"loc": "", "msg": msg}]) from None
         if not isinstance(payload, dict):
             raise Rejected(400, "body is not a JSON object", [{"loc": "", "msg": "expected a JSON object"}])
+        odd = implausible_json(payload)
+        if odd:
+            raise Rejected(400, "implausible payload", odd)
         kind = payload.get("type")
         validator = self._validators.get(kind) if isinstance(kind, str) else None
         if validator is None or not isinstance(kind, str):
@@ -181,7 +189,7 @@ class EventParser:
         if not self._fast[kind].is_valid(payload):
             # The compiled validator is quick but terse; the reference one explains each error.
             detail = [_describe(e) for e in sorted(validator.iter_errors(payload), key=_error_order)]
-        detail += _semantic_errors(payload) if not detail else []
+        detail += _semantic_errors(payload, now or utc_now()) if not detail else []
         if detail:
             raise Rejected(400, "invalid payload", detail[:MAX_DETAILS])
         return FieldEvent(webhook_id, kind, parse_iso(payload["timestamp"]), payload["data"])
@@ -197,21 +205,27 @@ def _describe(error: ValidationError) -> dict[str, str]:
         missing = [p for p in error.validator_value if p not in error.instance]
         if missing:
             return {"loc": ".".join([*path, missing[0]]), "msg": "field required"}
+    if error.validator == "format" and error.validator_value in FORMAT_MESSAGES:
+        return {"loc": ".".join(path), "msg": FORMAT_MESSAGES[error.validator_value]}
     message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
     return {"loc": ".".join(path), "msg": message}
 
 
-def _semantic_errors(payload: dict[str, Any]) -> list[dict[str, str]]:
-    """What JSON Schema cannot say: a window or slot must end after it starts."""
+def _semantic_errors(payload: dict[str, Any], now: datetime) -> list[dict[str, str]]:
+    """What JSON Schema cannot say: event times not ahead of now, spans that end after they start."""
+    late = f"more than {FUTURE_SLACK_HOURS} hours in the future"
+    errors = [{"loc": "timestamp", "msg": late}] if too_far_ahead(payload["timestamp"], now) else []
+    for name in EVENT_TIMES.get(payload["type"], ()):
+        if too_far_ahead(payload["data"][name], now):
+            errors.append({"loc": f"data.{name}", "msg": late})
     job = payload["data"].get("job") if payload["type"] == "job.updated" else None
     if not isinstance(job, dict):
-        return []
+        return errors
     spans: list[tuple[str, dict[str, str]]] = []
     if isinstance(job.get("window"), dict):
         spans.append(("data.job.window", job["window"]))
     for index, slot in enumerate(job.get("reschedule_slots") or []):
         spans.append((f"data.job.reschedule_slots.{index}", slot))
-    errors = []
     for loc, span in spans:
         if parse_iso(span["end"]) <= parse_iso(span["start"]):
             errors.append({"loc": f"{loc}.end", "msg": "must be after start"})

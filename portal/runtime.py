@@ -28,6 +28,7 @@ from portal.links import FormTokens, LinkSigner
 from portal.metrics import Metrics
 from portal.notify.changes import JobChanges
 from portal.notify.worker import Worker, WorkerConfig
+from portal.readiness import Readiness
 from portal.resources import data_dir
 from portal.settings import Settings
 from portal.staff.console import Console
@@ -61,6 +62,7 @@ class Runtime:
         self.links = LinkSigner(settings.secret_keys)
         self.translations = Translations(settings.templates_dir)
         self.metrics = Metrics()
+        self.readiness = Readiness(self.store)
         self.eta_config = eta_config_of(settings)
         self.slot_policy = SlotPolicy(settings.reschedule_slots)
         self.changes = JobChanges(
@@ -109,6 +111,8 @@ class Runtime:
     async def start(self) -> None:
         await self.store.open()
         await self.bus.start()
+        await self.readiness.probe()
+        self._tasks.append(asyncio.create_task(self.readiness.run(), name="readiness"))
         self._tasks.append(asyncio.create_task(self._maintenance(), name="maintenance"))
         if self.worker is not None:
             await self.worker.start()

@@ -98,7 +98,7 @@ def test_readiness_and_webhooks_answer_503_while_redis_is_down(tmp_path: Path, p
     with PortalProcess([PORTAL], tmp_path, env) as one, httpx.Client(base_url=one.url, timeout=15) as http:
         assert http.get("/readyz").status_code == 200
         private_redis.stop()
-        assert http.get("/readyz").status_code == 503
+        wait_until(lambda: http.get("/readyz").status_code == 503, "/readyz to see the outage")  # probed every 2 s
         refused = post_event(http, job_updated(sample_job()))
         assert refused.status_code == 503 and refused.headers["retry-after"]
         assert http.get("/healthz").status_code == 200

@@ -31,7 +31,9 @@ from portal.store.redis.store import RedisStore
 log = logging.getLogger("portal.bus")
 
 RECONNECT_FIRST_SECONDS = 0.1  # a restarted Redis is often back at once
-RECONNECT_MAX_SECONDS = 5.0  # and a long outage costs one attempt per 5 s per process
+# An open page waits at most about this long after Redis is back; one cheap connection attempt
+# per second per process during an outage is nothing to Redis.
+RECONNECT_MAX_SECONDS = 1.0
 # With no message for this long the connection is pinged; without an answer by the next
 # period it is taken as dead (a half-open TCP connection never reports an error itself).
 HEARTBEAT_SECONDS = 15.0

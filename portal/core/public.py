@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from portal.core.eta import (
     DEFAULT_CONFIG,
@@ -22,6 +22,7 @@ from portal.core.eta import (
     stale_after,
 )
 from portal.core.jobs import Job, iso_utc, parse_iso
+from portal.core.plausible import is_zone
 from portal.core.slots import NO_POLICY, RESCHEDULABLE, SlotPolicy, offered_slots
 from portal.core.trip import overdue
 
@@ -56,10 +57,8 @@ DETAIL_KEYS = (
 
 def zone(job: Job) -> ZoneInfo:
     """The job's time zone; an unknown name (refused at intake) falls back to UTC."""
-    try:
-        return ZoneInfo(str(job.values.get("timezone") or DEFAULT_TIMEZONE))
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(DEFAULT_TIMEZONE)
+    name = str(job.values.get("timezone") or DEFAULT_TIMEZONE)
+    return ZoneInfo(name if is_zone(name) else DEFAULT_TIMEZONE)
 
 
 def local_iso(raw: str, tz: ZoneInfo) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from portal.core import actions
 from portal.core.jobs import Job
+from portal.core.plausible import ascii_score
 from portal.core.slots import NO_POLICY, SlotPolicy
 from portal.links import FormTokens
 from portal.notify.callbacks import callback
@@ -83,10 +84,10 @@ def _text(form: Mapping[str, Any], name: str, *, required: bool) -> str:
 
 
 def _score(form: Mapping[str, Any]) -> int:
-    raw = str(form.get("score") or "").strip()
-    if not raw.isdigit() or int(raw) not in actions.SCORES:
+    score = ascii_score(str(form.get("score") or ""), min(actions.SCORES), max(actions.SCORES))
+    if score is None:
         raise FormRefused(400, "form.score")
-    return int(raw)
+    return score
 
 
 def form_action(kind: str, form: Mapping[str, Any], slot_policy: SlotPolicy = NO_POLICY) -> Apply:

@@ -52,6 +52,11 @@ PROVIDER_TIMEOUT_SECONDS = 10.0  # one provider call; also at most a third of th
 UNREACHABLE = "unreachable: the phone number cannot be used"
 OPTED_OUT = "opted out of SMS"
 STALE = "no longer applies"
+# An outcome the store could not take is recorded again and again, first soon (a restarting
+# Redis is back within a second or two), then every few seconds: a message that was sent must
+# not be sent again just because its record was late.
+RECORD_RETRY_FIRST_SECONDS = 0.2
+RECORD_RETRY_MAX_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._unrecorded = 0  # deliveries waiting for the store to take their outcome
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -139,7 +145,9 @@ class Worker:
         free = self.config.max_in_flight - len(self._inflight)
         now = self.clock()
         claimed: list[OutboxRow] = []
-        if free > 0:
+        # While outcomes wait to be recorded the store is failing: claim nothing new, so when
+        # it is back the outcomes are recorded before this worker could take any row again.
+        if free > 0 and not self._unrecorded:
             claimed = await self.store.claim_outbox(self.kinds, iso_utc(now), iso_utc(now + self.lease), free)
         for row in claimed:
             task = asyncio.create_task(self._deliver_logged(row), name=f"deliver-{row.id}")
@@ -174,7 +182,9 @@ class Worker:
         try:
             await self.deliver(row)
         except StoreUnavailable as exc:
-            log.warning("could not record delivery of outbox row %s (lease will expire): %s", row.id, exc)
+            # Nothing was sent (``_settle`` waits out outages once something was): the row is
+            # tried again when its lease ends.
+            log.warning("outbox row %s not attempted, the store is unavailable: %s", row.id, exc)
         except Exception as exc:
             # A bug or a malformed row: back off like a transient failure (and give up after the
             # usual span) rather than retrying it every time its lease runs out.
@@ -316,7 +326,7 @@ class Worker:
         # Bound to this claim: if the lease ran out and another worker took the row over, the
         # store drops the outcome rather than overwrite that worker's.
         settlement = replace(settlement, lease_until=row.lease_until)
-        if not await self.store.settle_outbox(settlement, iso_utc(self.clock())):
+        if not await self._record(row, settlement):
             log.warning("outbox row %s: lease ran out before its outcome (%s) was recorded; dropped", row.id, outcome)
             return settlement
         if row.kind != LATE_CHECK:  # a check is no message
@@ -324,6 +334,39 @@ class Worker:
         if settlement.follow_ups:
             self.wake()
         return settlement
+
+    async def _record(self, row: OutboxRow, settlement: Settlement) -> bool:
+        """``settle_outbox``, retried until the store answers, holding the row's lease meanwhile.
+
+        Giving up here would leave the row to be claimed again when its lease ends, and a
+        message already sent would go out twice. While the store is down nobody can claim the
+        row; once it answers, the lease is extended before it runs out, and the outcome is
+        recorded as soon as the store takes writes again. Only a lease that ran out while the
+        store was down for longer than the lease can still lose the race (documented in
+        docs/operations.md).
+        """
+        delay = RECORD_RETRY_FIRST_SECONDS
+        lease = settlement.lease_until
+        self._unrecorded += 1
+        try:
+            while True:
+                try:
+                    return await self.store.settle_outbox(replace(settlement, lease_until=lease), iso_utc(self.clock()))
+                except StoreUnavailable as exc:
+                    if delay == RECORD_RETRY_FIRST_SECONDS:
+                        log.warning("outbox row %s: cannot record its outcome yet, retrying: %s", row.id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECORD_RETRY_MAX_SECONDS)
+                if lease is not None and parse_iso(lease) - self.clock() < self.lease / 2:
+                    renewed = iso_utc(self.clock() + self.lease)
+                    try:
+                        if not await self.store.extend_lease(row.id, lease, renewed):
+                            return False  # settled or taken over meanwhile: not ours to record
+                        lease = renewed
+                    except StoreUnavailable:
+                        pass  # still down: nobody else can claim it either
+        finally:
+            self._unrecorded -= 1
 
     def _message(self, row: OutboxRow, job: Job | None, body: str, to: str | None) -> Message:
         now = iso_utc(self.clock())

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from portal.core.jobs import iso_utc, parse_iso
+from portal.core.plausible import is_zone
 from portal.core.public import STATUS_LABELS, zone
 from portal.staff.errors import error_code, error_meaning
 from portal.store.base import JobRecord, LinkKeyInfo, Message, OutboxRow
@@ -27,10 +28,7 @@ TIME_FORMAT = "%a %Y-%m-%d %H:%M %Z"
 
 
 def tz_or_utc(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    return ZoneInfo(name if name and is_zone(name) else "UTC")
 
 
 def in_zone(raw: str | None, zone_name: str | None) -> str:

@@ -118,6 +118,13 @@ class MessageStore(Protocol):
     async def list_messages(self, job_id: str) -> list[Message]:
         """A job's messages, oldest first."""
 
+    async def extend_lease(self, outbox_id: int, lease_until: str, new_lease_until: str) -> bool:
+        """Hold a claimed row longer, while its outcome cannot be recorded yet.
+
+        Returns False, changing nothing, when the row no longer carries ``lease_until`` (it
+        was settled, or taken over by another worker after the lease ran out).
+        """
+
     async def update_message_status(self, provider_id: str, status: str, error: str | None, now: str) -> Message | None:
         """Move a message forward to ``status`` (never backwards); None when the id is unknown."""
 

@@ -6,7 +6,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portal.store.base import StoreUnavailable
 from portal.web.common import runtime_of
 from portal.web.openapi import openapi_document
 
@@ -16,11 +15,12 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    try:
-        await runtime_of(request).store.ping()
-    except StoreUnavailable as exc:
-        return JSONResponse({"status": "unavailable", "detail": str(exc)}, 503)
-    return JSONResponse({"status": "ready"})
+    """The last background probe (``portal/readiness.py``), never a store call of its own."""
+    probe = runtime_of(request).readiness.last
+    age = round(probe.age(), 1)
+    if not probe.ready:
+        return JSONResponse({"status": "unavailable", "detail": probe.detail, "age_seconds": age}, 503)
+    return JSONResponse({"status": "ready", "age_seconds": age})
 
 
 async def metrics(request: Request) -> Response:

@@ -243,7 +243,8 @@ async def _on_http(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     if status in PROBLEMS:
         return _problem(request, status)
-    return Response(status_code=status)
+    headers = exc.headers if isinstance(exc, HTTPException) else None  # e.g. Allow on a 405
+    return Response(status_code=status, headers=headers)
 
 
 def _pretty(value: object) -> str:

@@ -148,10 +148,12 @@ async def calendar(request: Request) -> Response:
     return Response(ics, media_type="text/calendar", headers=headers)
 
 
+# The fixed paths come before the forms' ``{action}``, so a wrong method on them answers 405
+# with their own ``Allow: GET``, not the forms' POST.
 routes = [
     Route("/t/{token}", page, methods=["GET"]),
     Route("/t/{token}/calendar.ics", calendar, methods=["GET"]),
-    Route("/t/{token}/{action}", act, methods=["POST"], max_body_size=MAX_FORM_BYTES),
     Route("/t/{token}/state", state, methods=["GET"]),
     Route("/t/{token}/events", events, methods=["GET"]),
+    Route("/t/{token}/{action}", act, methods=["POST"], max_body_size=MAX_FORM_BYTES),
 ]

@@ -207,7 +207,7 @@ def test_rating_only_after_completion(client: TestClient) -> None:
     assert submit(client, "rating", FORMS["rating"]).status_code == 409
     post_event(client, status_changed("WO-1", "completed"))
     assert 'name="score"' in client.get(path).text
-    for bad in ("0", "6", "five", ""):
+    for bad in ("0", "6", "five", "", "²", "¹", "①", "٣", "３", " 4 4"):
         assert submit(client, "rating", {"score": bad}).status_code == 400
     assert "portal.rating" not in values(client)
 

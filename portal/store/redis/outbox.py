@@ -59,6 +59,16 @@ end
 return claimed
 """
 
+# KEYS: the row's hash. ARGV: the lease it must still carry, the new lease (text and score),
+# the key prefix, the row id. Returns 1 when extended, 0 when the row is no longer so held.
+EXTEND_SCRIPT = """
+if redis.call('HGET', KEYS[1], 'lease_until') ~= ARGV[1] then return 0 end
+local kind = redis.call('HGET', KEYS[1], 'kind')
+redis.call('HSET', KEYS[1], 'lease_until', ARGV[2], 'next_attempt_at', ARGV[2])
+redis.call('ZADD', ARGV[4] .. 'outbox-due:' .. kind, 'XX', ARGV[3], ARGV[5])
+return 1
+"""
+
 MESSAGE_FIELDS = ("job_id", "channel", "direction", "to_addr", "from_addr", "body", "status", "provider_id", "error")
 
 
@@ -210,6 +220,11 @@ class RedisOutboxQueries(RedisParts):
             return message_id
 
         return await self.transact(body)
+
+    @guarded
+    async def extend_lease(self, outbox_id: int, lease_until: str, new_lease_until: str) -> bool:
+        args: list[EncodableT] = [lease_until, new_lease_until, micros(new_lease_until), self.keys.prefix, outbox_id]
+        return bool(await self.redis.eval(EXTEND_SCRIPT, 1, self.keys.outbox(outbox_id), *args))
 
     @guarded
     async def settle_outbox(self, settlement: Settlement, now: str) -> bool:

@@ -80,6 +80,16 @@ def _begin_message(conn: sqlite3.Connection, outbox_id: int, m: Message) -> int:
     return insert_message(conn, m, outbox_id)
 
 
+def _extend(conn: sqlite3.Connection, outbox_id: int, lease_until: str, new_lease_until: str) -> bool:
+    # The lease is also the row's next attempt time (see ``_claim``): both move together.
+    return bool(
+        conn.execute(
+            "UPDATE outbox SET lease_until = ?, next_attempt_at = ? WHERE id = ? AND lease_until = ?",
+            (new_lease_until, new_lease_until, outbox_id, lease_until),
+        ).rowcount
+    )
+
+
 def _settle(conn: sqlite3.Connection, s: Settlement, now: str) -> bool:
     # Only the claim that still holds the row may settle it: a worker whose lease ran out
     # (another worker took the row over, or already settled it) changes nothing.
@@ -160,6 +170,9 @@ class SQLiteOutboxQueries:
 
     async def begin_message(self, outbox_id: int, message: Message) -> int:
         return await self.write(lambda c: _begin_message(c, outbox_id, message))
+
+    async def extend_lease(self, outbox_id: int, lease_until: str, new_lease_until: str) -> bool:
+        return await self.write(lambda c: _extend(c, outbox_id, lease_until, new_lease_until))
 
     async def settle_outbox(self, settlement: Settlement, now: str) -> bool:
         return await self.write(lambda c: _settle(c, settlement, now))

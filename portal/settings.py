@@ -16,6 +16,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time
+from email.headerregistry import Address
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -140,7 +143,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SMTP_USERNAME", "none", "SMTP login name."),
     Setting("SMTP_PASSWORD", "none", "SMTP password."),
     Setting("SMTP_TLS", "starttls", "`none`, `starttls` or `tls`."),
-    Setting("SMTP_FROM", "none (required with SMTP_HOST)", "Sender address of emails."),
+    Setting(
+        "SMTP_FROM",
+        "none (required with SMTP_HOST)",
+        "Sender of emails: `noreply@acme.example` or `Acme Heating <noreply@acme.example>`; without a name,"
+        " the company name is shown.",
+    ),
 )
 
 
@@ -184,7 +192,8 @@ class Settings:
     smtp_username: str | None = None
     smtp_password: str | None = field(default=None, repr=False)
     smtp_tls: str = "starttls"
-    smtp_from: str | None = None
+    smtp_from: str | None = None  # the bare address: the envelope sender
+    smtp_from_name: str | None = None  # the operator's display name, else the company name is shown
     demo: bool = False
 
     @property
@@ -214,6 +223,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     smtp_tls = (get("SMTP_TLS") or "starttls").lower()
     if smtp_tls not in SMTP_DEFAULT_PORTS:
         raise ConfigError(f"SMTP_TLS must be one of none, starttls, tls; got {smtp_tls!r}")
+    smtp_from, smtp_from_name = parse_sender(get("SMTP_FROM"))
     settings = Settings(
         store_url=store_url,
         secret_keys=_secret_keys(get("PORTAL_SECRET_KEY"), store_url),
@@ -255,7 +265,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_username=get("SMTP_USERNAME"),
         smtp_password=get("SMTP_PASSWORD"),
         smtp_tls=smtp_tls,
-        smtp_from=get("SMTP_FROM"),
+        smtp_from=smtp_from,
+        smtp_from_name=smtp_from_name,
     )
     _check_pairs(settings)
     return settings
@@ -328,6 +339,27 @@ def _email(name: str, raw: str | None) -> str | None:
     if not EMAIL_PATTERN.fullmatch(raw):
         raise ConfigError(f"{name} must be an email address such as help@example.com; got {raw!r}")
     return raw
+
+
+def parse_sender(raw: str | None) -> tuple[str | None, str | None]:
+    """``SMTP_FROM`` as (address, display name), parsed once so no email can fail on it later.
+
+    Operators write ``noreply@acme.example``, ``Acme Heating <noreply@acme.example>``, a quoted
+    name with a comma, or the old ``noreply@acme.example (Acme Heating)``: all are one address.
+    Anything the mail server would refuse as an envelope sender stops start-up instead.
+    """
+    if raw is None:
+        return None, None
+    example = "noreply@acme.example or Acme Heating <noreply@acme.example>"
+    header = None if "\r" in raw or "\n" in raw else SMTP_POLICY.header_factory("From", raw)
+    addresses: tuple[Address, ...] = getattr(header, "addresses", ())
+    if header is None or len(addresses) != 1:
+        raise ConfigError(f"SMTP_FROM must be one address such as {example}; got {raw!r}")
+    address = addresses[0]
+    if header.defects or not address.domain or "." not in address.domain or not address.addr_spec.isascii():
+        raise ConfigError(f"SMTP_FROM must be one address such as {example}; got {raw!r}")
+    name = address.display_name or parseaddr(raw)[0]
+    return address.addr_spec, name.strip() or None
 
 
 def _region(raw: str) -> str:

@@ -101,3 +101,43 @@ def test_a_wrong_store_url_is_refused_without_echoing_its_password() -> None:
     with pytest.raises(ConfigError, match="PORTAL_STORE") as refused:
         from_env({"PORTAL_STORE": "postgres://portal:store-password-value@db.internal/portal"})
     assert "store-password-value" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "address", "name"),
+    [
+        ("noreply@acme.example", "noreply@acme.example", None),
+        ("Acme Heating <noreply@acme.example>", "noreply@acme.example", "Acme Heating"),
+        ('"Acme Heating, Inc." <noreply@acme.example>', "noreply@acme.example", "Acme Heating, Inc."),
+        ("<noreply@acme.example>", "noreply@acme.example", None),
+        ("noreply@acme.example (Acme Heating)", "noreply@acme.example", "Acme Heating"),
+        ("Calefacción Núñez <avisos@nunez.example>", "avisos@nunez.example", "Calefacción Núñez"),
+        ("  Acme Heating <noreply@acme.example>  ", "noreply@acme.example", "Acme Heating"),
+    ],
+)
+def test_smtp_from_accepts_the_forms_operators_write(tmp_path: Path, raw: str, address: str, name: str | None) -> None:
+    env = {"PORTAL_STORE": f"sqlite:///{tmp_path / 'p.db'}", "SMTP_HOST": "mail.example", "SMTP_FROM": raw}
+    settings = from_env(env)
+    assert (settings.smtp_from, settings.smtp_from_name) == (address, name)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Acme Heating",
+        "noreply",
+        "Acme <noreply>",
+        "a@acme.example, b@acme.example",
+        "Acme Heating noreply@acme.example",
+        "Acme <no reply@acme.example>",
+        "Acme <noreply@localhost>",
+        "Acme <ñandú@acme.example>",
+        "noreply@acme.example>",
+        "Acme\n <noreply@acme.example>",
+        "noreply@acme.example\r\nBcc: everyone@acme.example",
+    ],
+)
+def test_an_unusable_smtp_from_stops_start_up_naming_it(tmp_path: Path, raw: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        from_env({"PORTAL_STORE": f"sqlite:///{tmp_path / 'p.db'}", "SMTP_HOST": "mail.example", "SMTP_FROM": raw})
+    assert "SMTP_FROM" in str(raised.value) and "\n" not in str(raised.value)

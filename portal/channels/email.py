@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, make_msgid
 
 import aiosmtplib
 
@@ -17,12 +18,13 @@ PERMANENT_REPLY = 500  # SMTP 5xx replies are permanent; 4xx are "try again late
 AUTH_FAILED = 535
 
 
-def build_email(message: Outgoing, sender: str, company: str) -> EmailMessage:
+def build_email(message: Outgoing, sender: str, name: str) -> EmailMessage:
+    """The message, from ``name <sender>``; ``sender`` is a bare address checked at start."""
     email = EmailMessage()
     domain = sender.rpartition("@")[2] or None
-    email["From"] = formataddr((company, sender))
+    email["From"] = Address(display_name=name, addr_spec=sender)
     email["To"] = message.to
-    email["Subject"] = message.subject or company
+    email["Subject"] = message.subject or name
     email["Date"] = format_datetime(datetime.now(UTC))
     email["Message-ID"] = make_msgid(domain=domain)
     email.set_content(message.body)
@@ -57,11 +59,13 @@ class SMTPEmail:
 
     async def send(self, message: Outgoing) -> Receipt:
         s = self.settings
-        email = build_email(message, s.smtp_from or "", s.company_name)
+        sender = s.smtp_from or ""
+        email = build_email(message, sender, s.smtp_from_name or s.company_name)
         try:
             async with asyncio.timeout(self.timeout):
                 await aiosmtplib.send(
                     email,
+                    sender=sender,
                     hostname=s.smtp_host,
                     port=s.smtp_port,
                     username=s.smtp_username,

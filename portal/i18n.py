@@ -53,10 +53,12 @@ def _parse(raw: str) -> datetime:
 class Localizer:
     """One reader's language: its strings, and dates and numbers formatted for its locale."""
 
-    def __init__(self, language: str, strings: dict[str, str], locale: Locale) -> None:
+    def __init__(self, language: str, strings: dict[str, str], locale: Locale, company_name: str | None = None) -> None:
         self.language = language
         self.strings = strings
         self.locale = locale
+        # An operator's name is a name, used as given; the default one is words, so it is translated.
+        self.company_name = company_name or self.t("company.default")
 
     def t(self, key: str, /, **values: Any) -> str:
         """The text of ``key`` with ``{name}`` placeholders filled in (plain text: for SMS, JSON)."""
@@ -160,8 +162,9 @@ class Localizer:
 class Translations:
     """Every catalogue, built-in and the operator's, and a Localizer per locale."""
 
-    def __init__(self, templates_dir: Path | None = None) -> None:
+    def __init__(self, templates_dir: Path | None = None, company_name: str | None = None) -> None:
         self.catalogues = _load(templates_dir)
+        self.company_name = company_name
         self._localizers: dict[str, Localizer] = {}
 
     @cached_property
@@ -183,7 +186,7 @@ class Translations:
             language = self.language(locale)
             # Missing keys read English, so a partial operator catalogue never breaks a page.
             strings = {**self.catalogues[FALLBACK_LANGUAGE], **self.catalogues[language]}
-            found = Localizer(language, strings, _babel_locale(locale, language))
+            found = Localizer(language, strings, _babel_locale(locale, language), self.company_name)
             self._localizers[key] = found
         return found
 
@@ -282,7 +285,9 @@ def install(env: Any) -> None:
     """Give a Jinja environment ``t()`` and the locale-aware date, time and distance filters.
 
     Each reads the ``i18n`` Localizer of the render context, English when there is none.
+    ``company_name`` is the English default unless the environment or the render says otherwise.
     """
     env.globals["t"] = translate
+    env.globals.setdefault("company_name", english().company_name)
     for name in FILTERS:
         env.filters[name] = _filter(name)

@@ -56,7 +56,7 @@ class Portal:
         self.store: Store = store or open_store(settings)
         self.bus: Bus = bus or open_bus(self.store)
         self.links = LinkSigner(settings.secret_keys)
-        self.translations = Translations(settings.templates_dir)
+        self.translations = Translations(settings.templates_dir, settings.company_name)
         self.metrics = Metrics()
         self.verifier = SignatureVerifier(settings.webhook_secrets)
         self.parser = EventParser(data_dir("webhooks") / "schemas")

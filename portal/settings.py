@@ -94,7 +94,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Days after completion or cancellation before a job's personal data is deleted (`portal purge`).",
     ),
     Setting("PORTAL_QUIET_HOURS", "21:00-08:00", "Local hours in which non-urgent SMS wait; empty for none."),
-    Setting("PORTAL_COMPANY_NAME", "Your service team", "The name shown in messages and pages."),
+    Setting(
+        "PORTAL_COMPANY_NAME",
+        "Your service team (in the reader's language)",
+        "The name shown in messages and pages, as given.",
+    ),
     Setting("PORTAL_TEMPLATES_DIR", "none", "Directory whose templates override the built-in ones."),
     Setting("PORTAL_LOGO_URL", "none (the company name as text)", "Logo shown on pages and emails (https URL)."),
     Setting("PORTAL_BRAND_COLOR", DEFAULT_BRAND_COLOR, "Brand colour of pages and emails, `#rrggbb`."),
@@ -164,7 +168,7 @@ class Settings:
     link_ttl_days: int = 14
     retention_days: int = 90
     quiet_hours: tuple[time, time] | None = (time(21, 0), time(8, 0))
-    company_name: str = "Your service team"
+    company_name: str | None = None  # None: the catalogue's ``company.default``, in the reader's language
     templates_dir: Path | None = None
     logo_url: str | None = None
     brand_color: str = DEFAULT_BRAND_COLOR
@@ -235,7 +239,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         link_ttl_days=_positive_int("PORTAL_LINK_TTL_DAYS", get("PORTAL_LINK_TTL_DAYS") or "14"),
         retention_days=_positive_int("PORTAL_RETENTION_DAYS", get("PORTAL_RETENTION_DAYS") or "90"),
         quiet_hours=parse_quiet_hours(env.get("PORTAL_QUIET_HOURS", "21:00-08:00")),
-        company_name=get("PORTAL_COMPANY_NAME") or "Your service team",
+        company_name=get("PORTAL_COMPANY_NAME"),
         templates_dir=_directory("PORTAL_TEMPLATES_DIR", get("PORTAL_TEMPLATES_DIR")),
         logo_url=_url("PORTAL_LOGO_URL", get("PORTAL_LOGO_URL")),
         brand_color=_color("PORTAL_BRAND_COLOR", get("PORTAL_BRAND_COLOR") or DEFAULT_BRAND_COLOR),

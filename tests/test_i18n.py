@@ -185,3 +185,15 @@ def test_branding_reaches_pages_and_emails(tmp_path: Path) -> None:
         {"link": "https://x.example/t/1", "customer_name": None, "reference": "R-1", "service": None, "window": None},
     )
     assert html.html is not None and "background:#aa3300" in html.html and "logo.png" in html.html
+
+
+def test_the_default_company_name_is_translated_and_an_operators_name_kept_as_given(tmp_path: Path) -> None:
+    default, named = Settings(), Settings(company_name="Acme Plumbing")
+    context = {"link": "https://portal.example.com/t/x", "reference": "R-1"}
+    assert MessageRenderer(default).render("sms", "link", "es", context).body.startswith("Su equipo de servicio:")
+    assert MessageRenderer(default).render("sms", "link", "en", context).body.startswith("Your service team:")
+    assert MessageRenderer(named).render("sms", "link", "es", context).body.startswith("Acme Plumbing:")
+    with running(notify_settings(tmp_path, company_name=None)) as client:
+        spanish = client.get("/t/not-a-token", headers={"accept-language": "es"}).text
+        assert "Su equipo de servicio" in spanish and "Your service team" not in spanish
+        assert "Your service team" in client.get("/t/not-a-token").text

@@ -10,6 +10,7 @@ from email.utils import format_datetime, make_msgid
 
 import aiosmtplib
 
+from portal import i18n
 from portal.channels.base import DeliveryError, Outgoing, Receipt
 from portal.settings import Settings
 
@@ -60,7 +61,7 @@ class SMTPEmail:
     async def send(self, message: Outgoing) -> Receipt:
         s = self.settings
         sender = s.smtp_from or ""
-        email = build_email(message, sender, s.smtp_from_name or s.company_name)
+        email = build_email(message, sender, s.smtp_from_name or s.company_name or i18n.english().company_name)
         try:
             async with asyncio.timeout(self.timeout):
                 await aiosmtplib.send(

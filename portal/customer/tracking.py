@@ -79,7 +79,8 @@ def _relabel(event: ServerSentEvent, labels: dict[str, str]) -> ServerSentEvent:
 def calendar_of(portal: Portal, record: JobRecord) -> bytes | None:
     """The appointment as an .ics file (None without a window), linking back to the page."""
     link = portal.links.url(portal.public_url, record.link_key)
-    return appointment_ics(record.job, link, portal.public_url, portal.settings.company_name, utc_now())
+    company = portal.translations.localizer(record.job.customer.get("locale")).company_name
+    return appointment_ics(record.job, link, portal.public_url, company, utc_now())
 
 
 def _redact(event: StoredEvent, en_route_now: bool) -> ServerSentEvent | None:

@@ -123,7 +123,7 @@ def _context(job: Job, now: datetime, slot_policy: SlotPolicy) -> JobContext:
     values = job.values
     slots = offered_slots(job, now, slot_policy, zone(job))
     pending = values.get(actions.RESCHEDULE)
-    open_to_move = job.status in RESCHEDULABLE and pending is None
+    open_to_move = job.status in RESCHEDULABLE and pending is None and values.get(actions.CANCEL) is None
     window = values.get("window")
     closed = job.closed_at
     return JobContext(

@@ -69,6 +69,10 @@
     setText("eta_minutes", minutesUntil(eta.at));
     setText("eta_clock", clock(eta.at));
     setText("eta_range", eta.range ? clock(eta.range.start) + " – " + clock(eta.range.end) : "");
+    // "around 2:54" next to "2:54 – 2:57" says it twice: the range alone then.
+    var atEdge = !!eta.range && (clock(eta.at) === clock(eta.range.start) || clock(eta.at) === clock(eta.range.end));
+    show("eta-around", !atEdge);
+    show("eta-range-only", atEdge);
     setText("eta_distance", eta.distance_m != null ? distance(eta.distance_m) : "");
     setText("eta_updated", eta.updated_at ? ago(eta.updated_at) : "");
   }

@@ -94,3 +94,12 @@ def test_no_change_of_time_once_a_cancellation_is_asked_for() -> None:
     cancelled, _ = actions.request_cancel(job(), "", "web", NOW)
     with pytest.raises(actions.Refused):
         actions.request_reschedule(cancelled, SLOT["start"], "web", NOW)
+
+
+def test_one_minute_away_is_singular_and_under_a_minute_is_arriving_now() -> None:
+    one = render(en_route(dt.timedelta(seconds=60)))
+    assert visible(one, "eta-live") and not visible(one, "eta-arriving")
+    assert "is <strong" in one and "</strong> minute away" in one
+    soon = render(en_route(dt.timedelta(seconds=20)), "es")
+    assert visible(soon, "eta-arriving") and not visible(soon, "eta-live")
+    assert "está llegando" in soon

@@ -27,6 +27,7 @@ import phonenumbers
 log = logging.getLogger("portal.settings")
 
 DEFAULT_STORE = "sqlite:///portal.db"
+SQLITE_PREFIX = "sqlite:///"  # then a relative path, or (a fourth slash) an absolute one
 DEFAULT_BRAND_COLOR = "#0b5cad"  # a blue with 6.4:1 contrast against white text
 COLOR_PATTERN = re.compile(r"#[0-9a-fA-F]{6}")
 EMAIL_PATTERN = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+")
@@ -203,9 +204,7 @@ class Settings:
     @property
     def sqlite_path(self) -> Path | None:
         """The database file for a ``sqlite:///`` store, else None."""
-        if not self.store_url.startswith("sqlite:///"):
-            return None
-        return Path(self.store_url.removeprefix("sqlite:///"))
+        return sqlite_path_of(self.store_url)
 
     def with_public_url(self, url: str) -> Settings:
         """A copy whose public URL is ``url`` unless one was configured."""
@@ -276,13 +275,42 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
+def sqlite_path_of(url: str) -> Path | None:
+    """SQLAlchemy's convention: ``sqlite:///portal.db`` is relative, ``sqlite:////srv/portal.db`` absolute."""
+    if not url.startswith(SQLITE_PREFIX):
+        return None
+    return Path(url.removeprefix(SQLITE_PREFIX))
+
+
+def _check_sqlite_path(url: str) -> None:
+    """Refuse a relative path that is surely an absolute one missing its fourth slash; warn when it may be."""
+    path = sqlite_path_of(url)
+    if path is None or path.is_absolute() or path.parent == Path("."):
+        return
+    top, absolute = Path(path.parts[0]), Path("/") / path
+    if not (Path("/") / top).is_dir():
+        return  # srv/ at the root of the disk would hint at an absolute path; there is none
+    four = f"{SQLITE_PREFIX}{absolute}"
+    if not top.exists():
+        raise ConfigError(
+            f"PORTAL_STORE {url} is the relative path {path} (three slashes), and there is no {top}/ here;"
+            f" for the absolute path {absolute} write {four} (four slashes)"
+        )
+    if top.resolve() != (Path("/") / top).resolve():
+        log.warning("PORTAL_STORE %s is the relative path %s; for %s write %s", url, path, absolute, four)
+
+
 def _check_store(url: str) -> None:
-    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+    if url.startswith(SQLITE_PREFIX) and len(url) > len(SQLITE_PREFIX):
+        _check_sqlite_path(url)
         return
     if url.startswith(("redis://", "rediss://")):
         return
     shown = url.split("@")[-1]  # never echo a password given in the URL
-    raise ConfigError(f"PORTAL_STORE must look like sqlite:///path/to/file.db or redis://host:port/db; got {shown!r}")
+    raise ConfigError(
+        "PORTAL_STORE must look like sqlite:///relative/file.db, sqlite:////absolute/file.db or"
+        f" redis://host:port/db; got {shown!r}"
+    )
 
 
 def _secret_keys(raw: str | None, store_url: str) -> tuple[str, ...]:

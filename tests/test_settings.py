@@ -141,3 +141,30 @@ def test_an_unusable_smtp_from_stops_start_up_naming_it(tmp_path: Path, raw: str
     with pytest.raises(ConfigError) as raised:
         from_env({"PORTAL_STORE": f"sqlite:///{tmp_path / 'p.db'}", "SMTP_HOST": "mail.example", "SMTP_FROM": raw})
     assert "SMTP_FROM" in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_relative_sqlite_path_that_means_an_absolute_one_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no tmp/ here, and /tmp at the root of the disk
+    with pytest.raises(ConfigError) as raised:
+        from_env({"PORTAL_STORE": "sqlite:///tmp/portal/p.db", "PORTAL_SECRET_KEY": "k" * 20})
+    message = str(raised.value)
+    assert "PORTAL_STORE" in message and "relative path tmp/portal/p.db" in message
+    assert "sqlite:////tmp/portal/p.db (four slashes)" in message
+    assert from_env({"PORTAL_STORE": "sqlite:////tmp/portal/p.db", "PORTAL_SECRET_KEY": "k" * 20}).sqlite_path == (
+        Path("/tmp/portal/p.db")
+    )
+
+
+def test_a_relative_sqlite_path_beside_an_absolute_one_is_kept_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tmp").mkdir()
+    settings = from_env({"PORTAL_STORE": "sqlite:///tmp/p.db", "PORTAL_SECRET_KEY": "k" * 20})
+    assert settings.sqlite_path == Path("tmp/p.db")
+    assert "sqlite:////tmp/p.db" in caplog.text
+    assert from_env({"PORTAL_STORE": "sqlite:///data/p.db", "PORTAL_SECRET_KEY": "k" * 20}).sqlite_path == (
+        Path("data/p.db")  # no /data either: a relative path, as written
+    )

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from portal.channels.record import SIMULATED
 from portal.core.jobs import iso_utc, parse_iso
 from portal.core.public import STATUS_LABELS, zone
 from portal.staff.errors import error_code, error_meaning
@@ -133,6 +134,7 @@ def message_document(m: Message) -> dict[str, Any]:
         "status": m.status,
         "status_label": MESSAGE_STATUS_LABELS.get(m.status, m.status),
         "error": m.error,
+        "simulated": m.error == SIMULATED,  # the demo's: shown as a note, not as a fault
         "error_code": error_code(m.error),
         "error_meaning": error_meaning(m.error),
         "provider_id": m.provider_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import sys
@@ -11,12 +12,14 @@ from collections.abc import Sequence
 
 from portal import __version__
 from portal.demo import command as demo_command
-from portal.settings import DEFAULT_STORE, ConfigError, Settings, from_env, sqlite_path_of
+from portal.settings import ConfigError, Settings, from_env, sqlite_path_of
 from portal.staff import cli as staff_cli
 from portal.store.transfer import command as transfer
 
 log = logging.getLogger("portal.cli")
 APP_FACTORY = "portal.app:app_from_env"  # what each process of ``serve --workers N`` runs
+# docs/cli.md is wrapped at this width whatever the terminal, so regenerating it changes nothing.
+REFERENCE_WIDTH = 100
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,6 +40,33 @@ def _parser() -> argparse.ArgumentParser:
     staff_cli.add_commands(commands)
     transfer.add_command(commands)
     return parser
+
+
+def reference() -> str:
+    """docs/cli.md: the ``--help`` of every command and subcommand, as the parser prints it."""
+    sections = ["# Command line reference\n", _REFERENCE_INTRO]
+    for parser in _every_parser(_parser()):
+        parser.formatter_class = functools.partial(argparse.HelpFormatter, width=REFERENCE_WIDTH)
+        command = parser.prog.removeprefix("portal").strip()
+        title = f"## portal {command}" if command else "## portal"
+        sections.append(f"{title}\n\n```text\n$ {parser.prog} --help\n{parser.format_help().rstrip()}\n```\n")
+    return "\n".join(sections)
+
+
+_REFERENCE_INTRO = """\
+Generated from the parser's own help: run `python docs/generate.py` after changing a command
+(a test fails while this page is out of date). What each command does is in the README.
+"""
+
+
+def _every_parser(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and its subcommands' parsers, depth first, in the order they were added."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += _every_parser(sub)
+    return found
 
 
 def _settings() -> Settings:
@@ -73,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _missing_database() -> str | None:
     """Why a command that only reads cannot run: its SQLite file does not exist (it is never created for it)."""
-    url = os.environ.get("PORTAL_STORE", "").strip() or DEFAULT_STORE
+    url = os.environ.get("PORTAL_STORE", "").strip() or Settings().store_url
     path = sqlite_path_of(url)
     if path is None or path.exists():
         return None

@@ -14,9 +14,7 @@ from portal.runtime import Portal
 from portal.settings import from_env
 from portal.store.base import StoredEvent
 from tests.helpers import job_updated, make_settings, post_event, sample_job, signed_headers, status_changed
-from tests.processes import PortalProcess
-from tests.test_cli import PORTAL
-from tests.test_redis_processes import StreamReader, redis_env, tracking_path
+from tests.processes import PORTAL, PortalProcess, StreamReader, redis_env, tracking_path
 
 LOST = "msg_exec_reply_lost"
 

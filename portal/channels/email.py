@@ -60,8 +60,9 @@ class SMTPEmail:
 
     async def send(self, message: Outgoing) -> Receipt:
         s = self.settings
-        sender = s.smtp_from or ""
-        email = build_email(message, sender, s.smtp_from_name or s.company_name or i18n.english().company_name)
+        sender = s.smtp_from.address if s.smtp_from else ""
+        name = (s.smtp_from.name if s.smtp_from else None) or s.company_name or i18n.english().company_name
+        email = build_email(message, sender, name)
         try:
             async with asyncio.timeout(self.timeout):
                 await aiosmtplib.send(

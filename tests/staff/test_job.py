@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from portal.settings import Settings
 from portal.staff.openapi import JOB_DOCUMENT
 from portal.store.base import Decision, Message, OutboxItem
 from portal.web.openapi import openapi_document
-from tests.helpers import event, job_updated, post_event, sample_job, status_changed
+from tests.helpers import event, job_updated, post_event, sample_job, status_changed, wait_until
 from tests.staff_support import add_staff, job_id_url, login, page_csrf
 
 HOSTILE = "<script>alert(1)</script>"
@@ -153,12 +152,13 @@ def test_resend_queues_the_link_by_each_channel(console: TestClient, settings: S
 def test_the_worker_delivers_a_resent_link(console: TestClient) -> None:
     console.post("/staff/jobs/WO-1/resend", data={"csrf_token": page_csrf(console)})
     link = job_id_url(console, "WO-1")
-    deadline = time.monotonic() + 20
-    while True:
-        sent = [m for m in console.get("/staff/api/jobs/WO-1").json()["messages"] if m["meta"].get("message") == "link"]
-        if len(sent) == 2 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+
+    def links_sent() -> list[dict[str, Any]]:
+        messages = console.get("/staff/api/jobs/WO-1").json()["messages"]
+        sent = [m for m in messages if m["meta"].get("message") == "link"]
+        return sent if len(sent) == 2 else []
+
+    sent = wait_until(links_sent, what="the link by SMS and email")
     assert sorted(m["channel"] for m in sent) == ["email", "sms"]
     sms = next(m for m in sent if m["channel"] == "sms")
     assert sms["body"] == f"Your service team: Follow your visit here: http://testserver{link}"

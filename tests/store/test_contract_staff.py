@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Any
 
 import pytest
 
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.store.base import AuditEntry, Decision, JobSearch, Store
-from tests.store.test_contract import NOW
 
 pytestmark = pytest.mark.anyio
+NOW = dt.datetime(2030, 3, 3, 12, 0, tzinfo=dt.UTC)
 
 
 def _customer(name: str, phone: str, email: str) -> dict[str, Any]:

@@ -21,8 +21,7 @@ from portal.store.base import AuditEntry, Decision, JobSearch, Message, OutboxIt
 from portal.store.transfer.command import KINDS
 from portal.store.transfer.progress import BAR_WIDTH, Progress
 from tests.helpers import SECRET_KEY, job_updated, post_event, sample_job
-from tests.processes import PortalProcess, portal_env
-from tests.test_cli import PORTAL
+from tests.processes import PORTAL, PortalProcess, portal_env
 
 NOW = dt.datetime.now(dt.UTC)
 JOBS = ["WO-1", "WO-2", "WO-3"]

@@ -89,7 +89,17 @@ async def open_job(portal: Portal, job_id: str, staff: str, client: str, via: st
     history = await portal.store.link_history(job_id)
     outbox = await portal.store.list_outbox(job_id)
     await audit(portal, staff, "view_job", client, job_id=job_id, detail=via)
-    return job_document(record, messages, history, outbox, now=utc_now(), ttl_days=portal.settings.link_ttl_days)
+    phone = record.job.values.get("customer.phone_e164")
+    opted_out = bool(phone) and await portal.store.is_opted_out(str(phone))
+    return job_document(
+        record,
+        messages,
+        history,
+        outbox,
+        now=utc_now(),
+        ttl_days=portal.settings.link_ttl_days,
+        sms_opted_out=opted_out,
+    )
 
 
 async def resend_link(portal: Portal, job_id: str, staff: str, client: str) -> list[str]:

@@ -113,6 +113,11 @@ def test_the_demo_phone_shows_messages_and_takes_replies(demo: dict[str, Any]) -
         thread = http.get("/demo/phone").text
         assert "From Priya Shah" in thread and "Reply R to reschedule" in thread
         assert "Simulated: nothing was really sent" in thread
+        stop = {"job_id": "DEMO-104", "body": "STOP", "csrf_token": token.group(1)}
+        assert http.post("/demo/phone/reply", data=stop).status_code == 303
+        thread = http.get("/demo/phone").text
+        assert "Opted out of texts: nothing more is texted until START" in thread
+        assert "opted out of texts</strong>" in thread
         assert "not_sent" not in thread and "no provider" not in thread
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from gettext import GNUTranslations, NullTranslations
 from pathlib import Path
@@ -42,6 +42,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
+from portal.clock import utc_now
 from portal.resources import data_dir
 
 log = logging.getLogger("portal.i18n")
@@ -202,7 +203,7 @@ class Localizer:
         """``20 s ago`` or ``4 min ago``, from now (the page was rendered just now)."""
         if not raw:
             return ""
-        seconds = max(0, round(((now or datetime.now(UTC)) - _parse(raw)).total_seconds()))
+        seconds = max(0, round(((now or utc_now()) - _parse(raw)).total_seconds()))
         if seconds < MINUTE:
             return self.t("js.ago_seconds", n=seconds)
         return self.t("js.ago_minutes", n=seconds // MINUTE)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -12,6 +11,7 @@ import aiosmtplib
 
 from portal import i18n
 from portal.channels.base import DeliveryError, Outgoing, Receipt
+from portal.clock import utc_now
 from portal.settings import Settings
 
 PERMANENT_REPLY = 500  # SMTP 5xx replies are permanent; 4xx are "try again later"
@@ -26,7 +26,7 @@ def build_email(message: Outgoing, sender: str, name: str) -> EmailMessage:
     email["From"] = Address(display_name=name, addr_spec=sender)
     email["To"] = message.to
     email["Subject"] = message.subject or name
-    email["Date"] = format_datetime(datetime.now(UTC))
+    email["Date"] = format_datetime(utc_now())
     email["Message-ID"] = make_msgid(domain=domain)
     email.set_content(message.body)
     if message.html:

@@ -28,6 +28,7 @@ from typing import Any
 
 from portal import __version__
 from portal.settings import NOTIFICATION_MESSAGES, ConfigError, Settings, from_env
+from portal.store.base import Store
 
 STAFF_USERNAME = "demo"
 PASSWORD_BYTES = 12  # 16 URL-safe characters: above the 12-character minimum of staff passwords
@@ -110,7 +111,7 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
     from portal.app import create_app
     from portal.demo.scenario import build
     from portal.demo.simulator import FieldSimulator
-    from portal.runtime import Portal
+    from portal.runtime import Runtime
 
     shown_host = f"[{host}]" if ":" in host else host
     problem = _cannot_listen(host, port)
@@ -123,9 +124,9 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
     settings = settings.with_public_url(f"http://{shown_host}:{port}")
     if not settings.logo_url:
         settings = replace(settings, logo_url=f"{settings.public_url}{DEMO_LOGO_PATH}")
-    portal = Portal(settings)
+    runtime = Runtime(settings)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, portal=portal), host=host, port=port, log_level="warning")
+        uvicorn.Config(create_app(settings, runtime=runtime), host=host, port=port, log_level="warning")
     )
     serving = asyncio.create_task(server.serve(), name="uvicorn")
     if not await _started(server, serving):
@@ -138,7 +139,7 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
     say("  messages are recorded and shown on the demo phone, never sent; quiet hours are off")
     say(f"  field webhooks: POST {settings.public_url}/webhooks/field signed with {settings.webhook_secrets[0]}")
     scenario = build(_now())
-    password = await _staff_account(portal, scenario.timezone)
+    password = await _staff_account(runtime.store, scenario.timezone)
     own_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else shown_host}:{port}"
     simulator = FieldSimulator(own_url, settings.webhook_secrets[0], scenario, say)
     started = await simulator.first_steps()
@@ -147,7 +148,7 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
     for job in scenario.jobs:
         customer = job.job.get("customer", {})
         say(f"  {job.id}  {customer.get('name', '')}: {job.story}")
-        say(f"    {await portal.link_url(job.id)}")
+        say(f"    {await runtime.link_url(job.id)}")
     say(f"Staff console: {settings.public_url}/staff/login  username {STAFF_USERNAME}  password {password}")
     say(f"Demo phone:    {settings.public_url}{PHONE_PATH}")
     say(f"Visit times are in {scenario.timezone}.")
@@ -212,13 +213,13 @@ def paste_ready(settings: Settings, url: str, job_id: str) -> list[str]:
     ]
 
 
-async def _staff_account(portal: Any, timezone: str) -> str:
+async def _staff_account(store: Store, timezone: str) -> str:
     """Create (or reset) the ``demo`` staff account with a fresh random password, in the demo's zone."""
     from portal.staff.passwords import hash_password
 
     password = secrets.token_urlsafe(PASSWORD_BYTES)
     hashed = await asyncio.to_thread(hash_password, password)  # scrypt takes a moment: keep serving
-    await portal.store.save_staff_account(STAFF_USERNAME, hashed, timezone)
+    await store.save_staff_account(STAFF_USERNAME, hashed, timezone)
     return password
 
 
@@ -227,6 +228,6 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def _now() -> Any:
-    from portal.core.public import utc_now
+    from portal.clock import utc_now
 
     return utc_now()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from portal import __version__
 from portal.demo import command as demo_command
-from portal.settings import ConfigError, Settings, from_env
+from portal.settings import ConfigError, Settings, from_env, sqlite_path_of
 from portal.staff import cli as staff_cli
 from portal.store.transfer import command as transfer
 
@@ -79,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return demo_command.run(args)
+        if args.command == "link" and (missing := _missing_database()):
+            print(missing, file=sys.stderr)
+            return 1
         settings = _settings()
         if args.command == "serve":
             return serve(settings, args.host, args.port, args.workers)
@@ -96,6 +99,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"portal: configuration error: {exc}", file=sys.stderr)
         return 2
     return 2
+
+
+def _missing_database() -> str | None:
+    """Why a command that only reads cannot run: its SQLite file does not exist (it is never created for it)."""
+    url = os.environ.get("PORTAL_STORE", "").strip() or Settings().store_url
+    path = sqlite_path_of(url)
+    if path is None or path.exists():
+        return None
+    return (
+        f"portal: no database at {path.resolve()} (PORTAL_STORE={url}); set PORTAL_STORE to the store the"
+        " portal runs on (`portal demo` prints a command with its own)"
+    )
 
 
 def _where(settings: Settings) -> str:

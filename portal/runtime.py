@@ -60,7 +60,7 @@ class Runtime:
         self.store: Store = store or open_store(settings)
         self.bus: Bus = bus or open_bus(self.store)
         self.links = LinkSigner(settings.secret_keys)
-        self.translations = Translations(settings.templates_dir)
+        self.translations = Translations(settings.templates_dir, settings.company_name)
         self.metrics = Metrics()
         self.readiness = Readiness(self.store)
         self.eta_config = eta_config_of(settings)
@@ -84,7 +84,7 @@ class Runtime:
             open_throttle(self.store, "bad-link", BAD_LINK_LIMIT, BAD_LINK_WINDOW),
             self.metrics,
             self.translations,
-            LinkRules(settings.link_ttl_days, self.public_url, settings.company_name),
+            LinkRules(settings.link_ttl_days, self.public_url),
             eta_config=self.eta_config,
             slot_policy=self.slot_policy,
         )

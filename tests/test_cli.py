@@ -33,11 +33,20 @@ def test_serve_then_link_then_page(tmp_path: Path) -> None:
 
 
 def test_link_for_an_unknown_job_fails_clearly(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [PORTAL, "link", "NOPE"], cwd=tmp_path, env=portal_env(tmp_path), capture_output=True, text=True
-    )
+    env = portal_env(tmp_path)
+    subprocess.run([PORTAL, "purge"], cwd=tmp_path, env=env, capture_output=True, check=True)  # makes the store
+    result = subprocess.run([PORTAL, "link", "NOPE"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 1
     assert "no job with id 'NOPE'" in result.stderr
+
+
+def test_link_without_a_database_says_so_and_creates_none(tmp_path: Path) -> None:
+    env = portal_env(tmp_path)
+    env.pop("PORTAL_STORE")  # beside a demo, without its PORTAL_STORE: the default portal.db here
+    result = subprocess.run([PORTAL, "link", "DEMO-101"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"no database at {tmp_path / 'portal.db'}" in result.stderr and "PORTAL_STORE" in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_configuration_stops_with_one_line(tmp_path: Path) -> None:

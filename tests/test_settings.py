@@ -23,7 +23,7 @@ def test_defaults_on_sqlite_generate_a_dev_key(tmp_path: Path) -> None:
     assert from_env({"PORTAL_STORE": f"sqlite:///{tmp_path / 'p.db'}"}).secret_keys == settings.secret_keys
     assert settings.link_ttl_days == 14
     assert settings.default_region == "US"
-    assert settings.company_name == "Your service team"
+    assert settings.company_name is None  # the catalogue's name, in each reader's language
     assert settings.quiet_hours is not None and settings.quiet_hours[0].hour == 21
 
 
@@ -115,6 +115,73 @@ def test_a_wrong_store_url_is_refused_without_echoing_its_password() -> None:
     with pytest.raises(ConfigError, match="PORTAL_STORE") as refused:
         from_env({"PORTAL_STORE": "postgres://portal:store-password-value@db.internal/portal"})
     assert "store-password-value" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "address", "name"),
+    [
+        ("noreply@acme.example", "noreply@acme.example", None),
+        ("Acme Heating <noreply@acme.example>", "noreply@acme.example", "Acme Heating"),
+        ('"Acme Heating, Inc." <noreply@acme.example>', "noreply@acme.example", "Acme Heating, Inc."),
+        ("<noreply@acme.example>", "noreply@acme.example", None),
+        ("noreply@acme.example (Acme Heating)", "noreply@acme.example", "Acme Heating"),
+        ("Calefacción Núñez <avisos@nunez.example>", "avisos@nunez.example", "Calefacción Núñez"),
+        ("  Acme Heating <noreply@acme.example>  ", "noreply@acme.example", "Acme Heating"),
+    ],
+)
+def test_smtp_from_accepts_the_forms_operators_write(tmp_path: Path, raw: str, address: str, name: str | None) -> None:
+    env = {"PORTAL_STORE": f"sqlite:///{tmp_path / 'p.db'}", "SMTP_HOST": "mail.example", "SMTP_FROM": raw}
+    sender = from_env(env).smtp_from
+    assert sender is not None and (sender.address, sender.name) == (address, name)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Acme Heating",
+        "noreply",
+        "Acme <noreply>",
+        "a@acme.example, b@acme.example",
+        "Acme Heating noreply@acme.example",
+        "Acme <no reply@acme.example>",
+        "Acme <noreply@localhost>",
+        "Acme <ñandú@acme.example>",
+        "noreply@acme.example>",
+        "Acme\n <noreply@acme.example>",
+        "noreply@acme.example\r\nBcc: everyone@acme.example",
+    ],
+)
+def test_an_unusable_smtp_from_stops_start_up_naming_it(tmp_path: Path, raw: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        from_env({"PORTAL_STORE": f"sqlite:///{tmp_path / 'p.db'}", "SMTP_HOST": "mail.example", "SMTP_FROM": raw})
+    assert "SMTP_FROM" in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_relative_sqlite_path_that_means_an_absolute_one_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no tmp/ here, and /tmp at the root of the disk
+    with pytest.raises(ConfigError) as raised:
+        from_env({"PORTAL_STORE": "sqlite:///tmp/portal/p.db", "PORTAL_SECRET_KEY": "k" * 20})
+    message = str(raised.value)
+    assert "PORTAL_STORE" in message and "relative path tmp/portal/p.db" in message
+    assert "sqlite:////tmp/portal/p.db (four slashes)" in message
+    assert from_env({"PORTAL_STORE": "sqlite:////tmp/portal/p.db", "PORTAL_SECRET_KEY": "k" * 20}).sqlite_path == (
+        Path("/tmp/portal/p.db")
+    )
+
+
+def test_a_relative_sqlite_path_beside_an_absolute_one_is_kept_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tmp").mkdir()
+    settings = from_env({"PORTAL_STORE": "sqlite:///tmp/p.db", "PORTAL_SECRET_KEY": "k" * 20})
+    assert settings.sqlite_path == Path("tmp/p.db")
+    assert "sqlite:////tmp/p.db" in caplog.text
+    assert from_env({"PORTAL_STORE": "sqlite:///data/p.db", "PORTAL_SECRET_KEY": "k" * 20}).sqlite_path == (
+        Path("data/p.db")  # no /data either: a relative path, as written
+    )
 
 
 def test_the_docs_table_is_the_one_the_settings_make() -> None:

@@ -78,7 +78,9 @@ def public_state(
     window = values.get("window")
     technician = values.get("technician")
     slots = offered_slots(job, now, slot_policy, tz)
-    pending = values.get("portal.reschedule")
+    # A cancellation asked for after a change of time supersedes it: the page shows one request.
+    cancelling = values.get("portal.cancel") is not None
+    pending = None if cancelling else values.get("portal.reschedule")
     status = job.status
     en_route = status == "en_route"
     eta = _eta(job, now, tz, eta_config) if en_route else None
@@ -99,7 +101,7 @@ def public_state(
         "late": overdue(job, now) or bool(eta and eta["late"]),
         "location": _location(job, tz) if en_route else None,
         "timeline": [{"status": t["status"], "at": local_iso(t["at"], tz)} for t in job.timeline],
-        "can_reschedule": status in RESCHEDULABLE and bool(slots) and pending is None,
+        "can_reschedule": status in RESCHEDULABLE and bool(slots) and pending is None and not cancelling,
         "slots": slots,
         "reschedule": pending,
         "rating": values.get("portal.rating"),

@@ -141,7 +141,8 @@ def _relevant(job: Job, now: datetime) -> bool:
 def _context(job: Job, now: datetime, slot_policy: SlotPolicy) -> JobContext:
     values = job.values
     slots = offered_slots(job, now, slot_policy, zone(job))
-    open_to_move = job.status in RESCHEDULABLE and values.get(actions.RESCHEDULE) is None
+    pending = values.get(actions.RESCHEDULE)
+    open_to_move = job.status in RESCHEDULABLE and pending is None and values.get(actions.CANCEL) is None
     window = values.get("window")
     closed = job.closed_at
     return JobContext(
@@ -150,8 +151,10 @@ def _context(job: Job, now: datetime, slot_policy: SlotPolicy) -> JobContext:
         status=job.status,
         slots=slots if open_to_move else [],
         completed_at=parse_iso(closed) if closed and job.status == "completed" else None,
-        rated=values.get(actions.RATING) is not None,
+        # The page lets a rating change for a day; a text does the same.
+        rated=job.status == "completed" and not actions.can_rate(job, now),
         summary=short_day(local_iso(window["start"], zone(job))) if window else "",
+        pending_slot=pending["slot"] if pending else None,
     )
 
 

@@ -52,7 +52,6 @@ class LinkRules:
 
     ttl_days: int
     public_url: str
-    company_name: str
 
 
 class Tracking:
@@ -116,7 +115,9 @@ class Tracking:
         """The appointment as an .ics file (None without a window), linking back to the page."""
         rules = self.rules
         link = self.links.url(rules.public_url, record.link_key)
-        return appointment_ics(record.job, link, rules.public_url, rules.company_name, self.clock())
+        # The operator's name as given, else the default name in the customer's language.
+        company = self.translations.localizer(record.job.customer.get("locale")).company_name
+        return appointment_ics(record.job, link, rules.public_url, company, self.clock())
 
     async def event_stream(self, record: JobRecord, last_event_id: str | None) -> AsyncGenerator[PageEvent, None]:
         """The live events of a page, labelled in the customer's language (see ``_events``)."""

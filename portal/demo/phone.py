@@ -32,6 +32,7 @@ class Phone:
     link: str
     messages: list[Message]
     tz: ZoneInfo
+    opted_out: bool = False  # texted STOP and not START since: nothing is texted to it
 
     def local(self, stamp: str) -> str:
         """A stored UTC time in the customer's own zone, as the phone would show it."""
@@ -47,16 +48,18 @@ async def phones(store: Store, links: LinkSigner, public_url: str) -> list[Phone
             continue
         job = record.job
         messages = sorted(await store.list_messages(job_id), key=lambda m: (m.created_at, m.id))
+        number = job.values.get("customer.phone_e164")
         found.append(
             Phone(
                 job_id=job_id,
                 name=str(job.customer.get("name") or job_id),
-                number=job.values.get("customer.phone_e164"),
+                number=number,
                 locale=job.customer.get("locale"),
                 status=job.status,
                 link=links.url(public_url, record.link_key),
                 messages=messages,
                 tz=zone(job),
+                opted_out=bool(number) and await store.is_opted_out(str(number)),
             )
         )
     return found
@@ -66,7 +69,7 @@ def version(found: list[Phone]) -> str:
     """Changes whenever a message is added or changes status: the page's script reloads then."""
     digest = hashlib.sha256()
     for phone in found:
-        digest.update(phone.status.encode())
+        digest.update(f"{phone.status}:{phone.opted_out}".encode())
         for m in phone.messages:
             digest.update(f"{m.id}:{m.status}:{m.updated_at};".encode())
     return digest.hexdigest()[:16]

@@ -370,7 +370,8 @@ class Worker:
 
     def _message(self, row: OutboxRow, job: Job | None, body: str, to: str | None) -> Message:
         now = iso_utc(self.clock())
-        sender = self.settings.twilio_from if row.kind == "sms" else self.settings.smtp_from
+        email_from = self.settings.smtp_from
+        sender = self.settings.twilio_from if row.kind == "sms" else email_from.address if email_from else None
         return Message(
             id=0,
             job_id=row.job_id,

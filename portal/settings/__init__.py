@@ -39,6 +39,7 @@ from portal.settings.parsers import (
     ROW,
     SMTP_DEFAULT_PORTS,
     ConfigError,
+    Sender,
     Setting,
     at_least,
     clock,
@@ -51,8 +52,10 @@ from portal.settings.parsers import (
     number,
     positive_int,
     region,
+    sender,
     setting,
     slot_windows,
+    sqlite_path_of,
     store_address,
     text,
     tiles,
@@ -67,10 +70,12 @@ __all__ = [
     "OPT_IN_MESSAGES",
     "SETTINGS",
     "ConfigError",
+    "Sender",
     "Setting",
     "Settings",
     "docs_table",
     "from_env",
+    "sqlite_path_of",
 ]
 
 log = logging.getLogger("portal.settings")
@@ -85,7 +90,10 @@ class Settings:
         "PORTAL_STORE",
         store_address,
         "sqlite:///portal.db",
-        "`sqlite:///path/to/file.db` (embedded) or `redis://host:port/db`",
+        "`sqlite:///relative/file.db` or `sqlite:////absolute/file.db` (embedded; SQLAlchemy's convention: three"
+        " slashes then a path from the current folder, four for an absolute one), or `redis://host:port/db`. A"
+        " relative path whose first folder exists only at the root of the disk (`sqlite:///srv/portal/p.db` run"
+        " outside `/`) stops start-up naming the four-slash form; one that exists in both places warns",
         secret=True,  # a Redis URL may carry its password
     )
     secret_keys: tuple[str, ...] = setting(
@@ -150,7 +158,13 @@ class Settings:
         "local hours in which non-urgent SMS wait; empty for none",
         blank=True,
     )
-    company_name: str = setting("PORTAL_COMPANY_NAME", text, "Your service team", "the name in messages and pages")
+    company_name: str | None = setting(
+        "PORTAL_COMPANY_NAME",
+        text,
+        None,
+        "the name in messages and pages, used as given in every language",
+        shown="`Your service team`, in the reader's language (the catalogue's `company.default`)",
+    )
     templates_dir: Path | None = setting(
         "PORTAL_TEMPLATES_DIR",
         directory,
@@ -287,15 +301,20 @@ class Settings:
     smtp_username: str | None = setting("SMTP_USERNAME", text, None, "login")
     smtp_password: str | None = setting("SMTP_PASSWORD", text, None, "password", secret=True)
     smtp_tls: str = setting("SMTP_TLS", tls_mode, "starttls", "`none`, `starttls` or `tls`")
-    smtp_from: str | None = setting("SMTP_FROM", text, None, "sender address", shown="none (required with `SMTP_HOST`)")
+    smtp_from: Sender | None = setting(
+        "SMTP_FROM",
+        sender,
+        None,
+        "sender: `noreply@acme.example` or `Acme Heating <noreply@acme.example>`; the address is the envelope"
+        " sender, the name (else the company name) is shown in `From`; anything but one address stops start-up",
+        shown="none (required with `SMTP_HOST`)",
+    )
     demo: bool = False  # set by ``portal demo``, never from the environment
 
     @property
     def sqlite_path(self) -> Path | None:
         """The database file for a ``sqlite:///`` store, else None."""
-        if not self.store_url.startswith("sqlite:///"):
-            return None
-        return Path(self.store_url.removeprefix("sqlite:///"))
+        return sqlite_path_of(self.store_url)
 
     def with_public_url(self, url: str) -> Settings:
         """A copy whose public URL is ``url`` unless one was configured."""

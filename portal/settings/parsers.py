@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
+from email.headerregistry import Address
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, TypeVar, overload
 from urllib.parse import urlsplit
 
 import phonenumbers
+
+log = logging.getLogger("portal.settings")
 
 T = TypeVar("T")
 N = TypeVar("N", int, float)
@@ -81,13 +87,71 @@ def text(name: str, raw: str) -> str:
     return raw
 
 
+SQLITE_PREFIX = "sqlite:///"  # then a relative path, or (a fourth slash) an absolute one
+
+
+def sqlite_path_of(url: str) -> Path | None:
+    """SQLAlchemy's convention: ``sqlite:///portal.db`` is relative, ``sqlite:////srv/portal.db`` absolute."""
+    if not url.startswith(SQLITE_PREFIX):
+        return None
+    return Path(url.removeprefix(SQLITE_PREFIX))
+
+
 def store_address(name: str, raw: str) -> str:
-    if raw.startswith("sqlite:///") and len(raw) > len("sqlite:///"):
+    if raw.startswith(SQLITE_PREFIX) and len(raw) > len(SQLITE_PREFIX):
+        _check_sqlite_path(name, raw)
         return raw
     if raw.startswith(("redis://", "rediss://")):
         return raw
     shown = raw.split("@")[-1]  # never echo a password given in the URL
-    raise ConfigError(f"{name} must look like sqlite:///path/to/file.db or redis://host:port/db; got {shown!r}")
+    raise ConfigError(
+        f"{name} must look like sqlite:///relative/file.db, sqlite:////absolute/file.db or redis://host:port/db;"
+        f" got {shown!r}"
+    )
+
+
+def _check_sqlite_path(name: str, url: str) -> None:
+    """Refuse a relative path that is surely an absolute one missing its fourth slash; warn when it may be."""
+    path = sqlite_path_of(url)
+    if path is None or path.is_absolute() or path.parent == Path("."):
+        return
+    top, absolute = Path(path.parts[0]), Path("/") / path
+    if not (Path("/") / top).is_dir():
+        return  # srv/ at the root of the disk would hint at an absolute path; there is none
+    four = f"{SQLITE_PREFIX}{absolute}"
+    if not top.exists():
+        raise ConfigError(
+            f"{name} {url} is the relative path {path} (three slashes), and there is no {top}/ here;"
+            f" for the absolute path {absolute} write {four} (four slashes)"
+        )
+    if top.resolve() != (Path("/") / top).resolve():
+        log.warning("%s %s is the relative path %s; for %s write %s", name, url, path, absolute, four)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """``SMTP_FROM``, parsed once: the envelope sender and the display name the operator gave (if any)."""
+
+    address: str
+    name: str | None = None
+
+
+def sender(name: str, raw: str) -> Sender:
+    """One address, as operators write it: bare, ``Name <addr>``, a quoted name, or ``addr (Name)``.
+
+    Anything a mail server would refuse as an envelope sender stops start-up, so no email can
+    fail on it later.
+    """
+    example = "noreply@acme.example or Acme Heating <noreply@acme.example>"
+    header = None if "\r" in raw or "\n" in raw else SMTP_POLICY.header_factory("From", raw)
+    addresses: tuple[Address, ...] = getattr(header, "addresses", ())
+    if header is None or len(addresses) != 1:
+        raise ConfigError(f"{name} must be one address such as {example}; got {raw!r}")
+    found = addresses[0]
+    if header.defects or not found.domain or "." not in found.domain or not found.addr_spec.isascii():
+        raise ConfigError(f"{name} must be one address such as {example}; got {raw!r}")
+    display = found.display_name or parseaddr(raw)[0]
+    return Sender(found.addr_spec, display.strip() or None)
 
 
 def key_list(name: str, raw: str) -> tuple[str, ...]:

@@ -128,7 +128,11 @@ class Console:
         history = await self.store.link_history(job_id)
         outbox = await self.store.list_outbox(job_id)
         await self.audit(staff, "view_job", client, job_id=job_id, detail=via)
-        return job_document(record, messages, history, outbox, now=self.clock(), ttl_days=self.ttl_days)
+        phone = record.job.values.get("customer.phone_e164")
+        opted_out = bool(phone) and await self.store.is_opted_out(str(phone))
+        return job_document(
+            record, messages, history, outbox, now=self.clock(), ttl_days=self.ttl_days, sms_opted_out=opted_out
+        )
 
     async def resend_link(self, job_id: str, staff: str, client: str) -> list[str]:
         """Queue the link by each of the customer's channels with a contact; the worker sends them."""

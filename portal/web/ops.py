@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from portal.web.common import runtime_of
 from portal.web.openapi import openapi_document
+
+FAVICON = "/static/favicon.svg"
 
 
 async def healthz(request: Request) -> Response:
@@ -32,7 +34,13 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
 
 
+async def favicon(request: Request) -> Response:
+    """Browsers ask for /favicon.ico before reading a page's icon link (and for JSON and files)."""
+    return RedirectResponse(FAVICON, status_code=301)
+
+
 routes = [
+    Route("/favicon.ico", favicon, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),

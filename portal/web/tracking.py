@@ -7,7 +7,7 @@ import contextlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
 
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -17,6 +17,7 @@ from portal.customer.tracking import LinkRefused, PageEvent
 from portal.i18n import Localizer
 from portal.web.common import client_key, runtime_of
 from portal.web.security import page_csp
+from portal.web.streams import EndingEventSourceResponse
 
 SSE_PING_SECONDS = 15  # under the 30-60 s idle timeouts of common proxies and mobile carriers
 SSE_SEND_TIMEOUT = 30  # a client that cannot take an event for this long is dropped
@@ -97,7 +98,7 @@ async def events(request: Request) -> Response:
     except LinkRefused as refused:
         return JSONResponse({"error": PROBLEMS[refused.status][0]}, refused.status, headers=NO_STORE)
     stream = _frames(tracking.event_stream(record, request.headers.get("last-event-id")))
-    return EventSourceResponse(stream, ping=SSE_PING_SECONDS, send_timeout=SSE_SEND_TIMEOUT, headers=NO_STORE)
+    return EndingEventSourceResponse(stream, ping=SSE_PING_SECONDS, send_timeout=SSE_SEND_TIMEOUT, headers=NO_STORE)
 
 
 def _frame(event: PageEvent) -> ServerSentEvent:

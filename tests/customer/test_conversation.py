@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,9 +127,10 @@ def test_reschedule_offers_three_slots_and_a_number_requests_one(client: TestCli
     assert request["data"] == {"job_id": "WO-1", "slot": SLOTS[1], "channel": "sms"}
     state = client.get(call(client, portal_of(client).link_url, "WO-1").removeprefix(PUBLIC) + "/state").json()
     assert state["reschedule"]["slot"] == SLOTS[1] and state["can_reschedule"] is False
-    # A second "R" while the request waits offers nothing more.
+    # A second "R" while the request waits says so, and offers nothing more.
     again = reply_of(sms(client, "R"))
-    assert again is not None and "call us" in again
+    assert again is not None and "Mon Mar 4, 1:00-3:00 PM is waiting for our confirmation" in again
+    assert inbound(client)[-1].meta["understood"] == "reschedule: a request is already waiting"
 
 
 def test_a_number_that_was_not_offered_is_asked_again(client: TestClient) -> None:
@@ -153,6 +155,20 @@ def test_a_rating_by_text_after_completion_offers_the_review_link(client: TestCl
     [submitted] = callbacks(client)
     assert submitted["type"] == "rating.submitted"
     assert submitted["data"] == {"job_id": "WO-1", "score": 5, "comment": "⭐ Great job, thank you", "channel": "sms"}
+
+
+def test_a_rating_by_text_replaces_one_given_on_the_page_the_same_day(client: TestClient) -> None:
+    post_event(client, status_changed("WO-1", "completed"))
+    page = call(client, portal_of(client).link_url, "WO-1").removeprefix(PUBLIC)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(page).text)
+    assert token is not None
+    form = {"score": "2", "comment": "", "csrf_token": token.group(1)}
+    assert client.post(f"{page}/rating", data=form, follow_redirects=False).status_code == 303
+    assert job_values(client)["portal.rating"]["score"] == 2
+    reply = reply_of(sms(client, "5"))
+    assert reply is not None and "Thanks for your rating" in reply
+    assert (job_values(client)["portal.rating"]["score"], job_values(client)["portal.rating"]["channel"]) == (5, "sms")
+    assert [c["data"]["score"] for c in callbacks(client) if c["type"] == "rating.submitted"] == [2, 5]
 
 
 def test_a_low_rating_is_offered_the_review_link_too(client: TestClient) -> None:

@@ -13,7 +13,7 @@ from portal.app import create_app
 from portal.notify.outbox import Backoff
 from portal.notify.worker import WorkerConfig
 from portal.runtime import Runtime
-from portal.settings import Settings
+from portal.settings import Sender, Settings
 from portal.store.base import Message, OutboxRow
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN
 from tests.helpers import make_settings, wait_until
@@ -34,7 +34,7 @@ def notify_settings(
             twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, twilio_from=SENDER, twilio_api_url=twilio_url
         )
     if smtp_port:
-        changes.update(smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_tls="none", smtp_from=MAIL_FROM)
+        changes.update(smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_tls="none", smtp_from=Sender(MAIL_FROM))
     changes.update(extra)
     return make_settings(tmp_path, **changes)
 

@@ -310,3 +310,21 @@ def test_statuses_after_status_callbacks(console: TestClient) -> None:
     assert messages["SM8"]["status"] == "delivered" and messages["SM8"]["updated_at"] == later
     page = console.get("/staff/jobs/WO-1").text
     assert "Not delivered" in page and "The phone is switched off or out of coverage." in page
+
+
+def test_stop_and_start_show_as_events_and_the_customer_is_marked_while_opted_out(console: TestClient) -> None:
+    runtime = console.app.state.runtime  # type: ignore[attr-defined]
+    _store_call(console, runtime.conversation.handle_inbound_sms, "+13125550142", "STOP", "SMstop")
+    page = console.get("/staff/jobs/WO-1").text
+    assert "Opted out of text messages: no SMS goes to this number until it texts START." in page
+    assert "opted out of SMS (texted STOP)" in page
+    api = console.get("/staff/api/jobs/WO-1").json()
+    assert api["job"]["customer"]["sms_opted_out"] is True
+    _store_call(console, runtime.conversation.handle_inbound_sms, "+13125550142", "START", "SMstart")
+    page = console.get("/staff/jobs/WO-1").text
+    assert "Opted back in to text messages." in page and "opted out of SMS (texted STOP)" not in page
+    events = [m["event"] for m in console.get("/staff/api/jobs/WO-1").json()["messages"] if m["event"]]
+    assert events == [
+        "Opted out of text messages: no SMS goes to this number until it texts START.",
+        "Opted back in to text messages.",
+    ]

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from portal.channels.record import SIMULATED as SIMULATED
 from portal.core.public import local_iso, zone
 from portal.customer.conversation import Conversation
 from portal.demo.scenario import JOB_IDS

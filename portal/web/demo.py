@@ -13,7 +13,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from portal.channels.record import SIMULATED
 from portal.demo import phone
 from portal.web.common import runtime_of
 
@@ -39,7 +38,7 @@ async def page(request: Request) -> Response:
         "phones": [(p, translations.localizer(p.locale)) for p in found],
         "csrf_token": token,
         "done": request.query_params.get("done") in ("sent",),
-        "simulated": SIMULATED,
+        "simulated": phone.SIMULATED,
         "i18n": translations.negotiate(request.headers.get("accept-language")),
     }
     response: Response = request.app.state.templates.TemplateResponse(

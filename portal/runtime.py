@@ -16,6 +16,7 @@ from portal.bus import open_bus
 from portal.bus.base import Bus
 from portal.core.actions import settle_requests
 from portal.core.eta import KMH, EtaConfig
+from portal.core.eta_log import observe as observe_eta
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.core.policy import Policy, notices
 from portal.core.public import live_events, utc_now
@@ -156,6 +157,7 @@ class Portal:
             now = utc_now()
             # A new window (or a closed job) answers the customer's pending requests.
             after = settle_requests(mark_progress(apply_event(before, event, region), now, eta_config))
+            after = observe_eta(after, now, eta_config)  # the range the page shows now, for ETA accuracy
             outbox = [from_notice(n) for n in notices(before, after, now, policy)]
             check = late_check_item(before, after)  # due when the window ends, if not started by then
             if check is not None:

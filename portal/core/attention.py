@@ -87,7 +87,7 @@ def valid_email(raw: object) -> bool:
     """Exactly one plain address: no list, display name or line break (CONTRACT §3)."""
     if not isinstance(raw, str) or raw.count("@") != 1:
         return False
-    return not any(ch.isspace() or ch in ",;<>\"" for ch in raw) and all(raw.split("@"))
+    return not any(ch.isspace() or ch in ',;<>"' for ch in raw) and all(raw.split("@"))
 
 
 def standing(job: Job | None) -> dict[str, tuple[str, str]]:
@@ -107,9 +107,9 @@ def standing(job: Job | None) -> dict[str, tuple[str, str]]:
         if isinstance(request, dict) and request.get("requested_at"):
             asked = str(request["requested_at"])
             found[reason] = (asked, iso_utc(parse_iso(asked) + PENDING_AFTER))
-    if job.status not in CLOSED_STATUSES and not values.get("customer.phone_e164"):
-        if not valid_email(job.customer.get("email")):
-            found["contact_invalid"] = ("-", "")
+    reachable = values.get("customer.phone_e164") or valid_email(job.customer.get("email"))
+    if job.status not in CLOSED_STATUSES and not reachable:
+        found["contact_invalid"] = ("-", "")
     rating = values.get("portal.rating")
     if isinstance(rating, dict) and int(rating.get("score", 5)) <= LOW_RATING_MAX:
         found["low_rating"] = (str(rating["at"]), str(rating["at"]))

@@ -25,7 +25,9 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from portal.core.attention import callback_flags, job_flags
 from portal.core.jobs import Job, iso_utc, now_iso, parse_iso
+from portal.core.tallies import job_tallies
 from portal.links import new_link_key
 from portal.store.base import (
     EVENT_LOG_CAP,
@@ -40,6 +42,7 @@ from portal.store.base import (
     Rejection,
     StoredEvent,
 )
+from portal.store.redis.insight import RedisInsightQueries, queue_flags, queue_tallies
 from portal.store.redis.keys import (
     Keys,
     begin,
@@ -92,7 +95,14 @@ def _event_from_entry(job_id: str, entry_id: Any, data: Any) -> StoredEvent:
     return StoredEvent(job_id, seq, values["type"], json.loads(values["data"]), values["at"])
 
 
-class RedisStore(RedisSearchQueries, RedisStaffQueries, RedisOutboxQueries, RedisReplyQueries, RedisPurgeQueries):
+class RedisStore(
+    RedisSearchQueries,
+    RedisStaffQueries,
+    RedisOutboxQueries,
+    RedisReplyQueries,
+    RedisPurgeQueries,
+    RedisInsightQueries,
+):
     def __init__(self, url: str) -> None:
         self.url, prefix = split_url(url)
         self.keys = Keys(prefix)
@@ -169,9 +179,14 @@ class RedisStore(RedisSearchQueries, RedisStaffQueries, RedisOutboxQueries, Redi
         pipe.zadd(keys("jobs-updated"), {job_id: micros(now)})
         queue_closed(pipe, keys, job_id, job.closed_at)
         stored = self._queue_events(pipe, job_id, record.last_seq if record else 0, decision.events, now)
+        before = record.job if record else None
+        flags = job_flags(before, job, parse_iso(now))
+        queue_flags(pipe, keys, flags)
+        queue_tallies(pipe, keys, job_tallies(before, job, parse_iso(now)))
         for outbox_id, item in zip(outbox_ids, fresh, strict=True):
             queue_outbox(pipe, keys, outbox_id, item, now)
-        return ChangeResult(duplicate=False, job_id=job_id, events=stored, queued=len(fresh))
+        raised = bool(flags) or any(callback_flags(item.job_id, item.payload, now) for item in fresh)
+        return ChangeResult(duplicate=False, job_id=job_id, events=stored, queued=len(fresh), attention=raised)
 
     def _queue_events(
         self, pipe: Pipeline, job_id: str, seq: int, events: list[tuple[str, dict[str, Any]]], now: str

@@ -20,7 +20,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from portal.core.jobs import Job, iso_utc, now_iso
+from portal.core.attention import callback_flags, job_flags
+from portal.core.jobs import Job, iso_utc, now_iso, parse_iso
+from portal.core.tallies import job_tallies
 from portal.links import new_link_key
 from portal.store.base import (
     EVENT_LOG_CAP,
@@ -35,6 +37,7 @@ from portal.store.base import (
     StoredEvent,
     StoreUnavailable,
 )
+from portal.store.sqlite.insight import SQLiteInsightQueries, record_flags, record_tallies
 from portal.store.sqlite.messages import MESSAGE_COLUMNS, insert_message, message_from_row
 from portal.store.sqlite.migrations import migrate
 from portal.store.sqlite.outbox import SQLiteOutboxQueries, insert_outbox
@@ -122,7 +125,9 @@ def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None)
 
 # Parts in their own modules: staff (sqlite_staff.py), outbox (sqlite_outbox.py), SMS replies
 # (sqlite_replies.py), retention (sqlite_purge.py).
-class SQLiteStore(SQLiteStaffQueries, SQLiteOutboxQueries, SQLiteReplyQueries, SQLitePurgeQueries):
+class SQLiteStore(
+    SQLiteStaffQueries, SQLiteOutboxQueries, SQLiteReplyQueries, SQLitePurgeQueries, SQLiteInsightQueries
+):
     def __init__(self, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
@@ -351,5 +356,10 @@ def _change_job(conn: sqlite3.Connection, job_id: str, decide: Decide, webhook_i
     if stored:
         conn.execute("UPDATE jobs SET last_seq = ? WHERE id = ?", (seq, job_id))
         conn.execute("DELETE FROM job_events WHERE job_id = ? AND seq <= ?", (job_id, seq - EVENT_LOG_CAP))
+    before = record.job if record else None
+    flags = job_flags(before, job, parse_iso(now))
+    record_flags(conn, flags)
+    record_tallies(conn, job_tallies(before, job, parse_iso(now)))
     queued = sum(insert_outbox(conn, item, now) for item in decision.outbox)
-    return ChangeResult(duplicate=False, job_id=job_id, events=stored, queued=queued)
+    raised = bool(flags) or any(callback_flags(item.job_id, item.payload, now) for item in decision.outbox)
+    return ChangeResult(duplicate=False, job_id=job_id, events=stored, queued=queued, attention=raised)

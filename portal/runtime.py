@@ -32,7 +32,7 @@ from portal.notify.worker import Worker, WorkerConfig
 from portal.resources import data_dir
 from portal.settings import Settings
 from portal.store import open_store
-from portal.store.base import ChangeResult, Decision, Store, StoreUnavailable
+from portal.store.base import ChangeResult, Decision, Store, StoredEvent, StoreUnavailable
 from portal.store.retention import purge_expired
 from portal.web.throttle import open_throttle
 
@@ -41,6 +41,9 @@ log = logging.getLogger("portal")
 BAD_LINK_LIMIT = 20  # bad tokens one client may try ...
 BAD_LINK_WINDOW = 300.0  # ... per 5 minutes before being answered 429
 MAINTENANCE_INTERVAL = 3600.0  # hourly: dedup records, bounded lists and retention need no more
+# The bus channel that tells open attention pages the queue changed. Job ids are at most 128
+# characters (the webhook schema), so this longer name can never be a job's channel.
+STAFF_CHANNEL = "staff-attention:" + "-" * 128
 
 
 class Portal:
@@ -76,6 +79,7 @@ class Portal:
                 self.public_url,
                 worker_config,
                 late_check=self.check_late,
+                on_attention=self.nudge_staff,
             )
 
     @property
@@ -125,7 +129,13 @@ class Portal:
                 self.metrics.events_published.labels(event.type).inc()
         elif result.duplicate:
             await self.republish_newest(job_id)
+        if result.attention:
+            await self.nudge_staff()
         return result
+
+    async def nudge_staff(self) -> None:
+        """Tell open attention pages (in every process) that the queue changed; they re-read it."""
+        await self.bus.publish([StoredEvent(STAFF_CHANNEL, 0, "attention", {}, iso_utc(utc_now()))])
 
     async def republish_newest(self, job_id: str) -> None:
         """Publish a job's newest stored event again, for a webhook seen before.

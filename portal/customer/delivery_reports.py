@@ -12,6 +12,7 @@ from typing import Any
 
 from twilio.request_validator import RequestValidator
 
+from portal.core.attention import FAILED_STATUSES
 from portal.core.jobs import iso_utc
 from portal.core.public import utc_now
 from portal.runtime import Portal
@@ -68,4 +69,6 @@ async def record_twilio_status(portal: Portal, url: str, params: Mapping[str, An
     message = await portal.store.update_message_status(sid, status, error, iso_utc(utc_now()))
     if message is None:
         log.info("status %s for unknown message %s", status, sid)
+    elif status in FAILED_STATUSES and message.direction == "out":
+        await portal.nudge_staff()  # the store raised message_failed with the status
     return True

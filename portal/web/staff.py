@@ -25,10 +25,12 @@ from portal.staff import console
 from portal.staff.auth import COOKIE_NAME, FAILURE_WINDOW_SECONDS, LoginRefused, StaffAuth, StaffSession, csrf_matches
 from portal.staff.job_view import MESSAGE_STATUS_LABELS, in_zone
 from portal.store.base import StoreUnavailable
+from portal.web import staff_insight
 from portal.web.common import client_key, portal_of
 from portal.web.staff_guard import StaffGuard, clear_session_cookie, set_session_cookie, staff_base
 from portal.web.templating import make_templates
 
+LANDING = "/attention"  # after sign-in: who needs a person now (CONTRACT §7)
 MAX_FORM_BYTES = 16 * 1024  # a sign-in or button form is tiny; anything larger is not ours
 REJECTED_SHOWN = 100
 DONE_MESSAGES = {  # outcomes after a form, by fixed key: no request text is ever reflected
@@ -82,10 +84,10 @@ def _quote(job_id: str) -> str:
 
 
 def _safe_next(raw: object) -> str:
-    """A path inside the console to return to after sign-in; anything else goes to search."""
+    """A path inside the console to return to after sign-in; anything else goes to the attention queue."""
     if isinstance(raw, str) and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
         return raw
-    return "/"
+    return LANDING
 
 
 # -- sign-in ---------------------------------------------------------------------------
@@ -95,7 +97,7 @@ async def login_page(request: Request) -> Response:
     auth = _auth(request)
     session, _ = await auth.authenticate(request.cookies.get(COOKIE_NAME))
     if session is not None:
-        return RedirectResponse(f"{staff_base(request.scope)}/", 303)
+        return RedirectResponse(f"{staff_base(request.scope)}{LANDING}", 303)
     return _login_form(request, next_path=request.query_params.get("next"))
 
 
@@ -264,6 +266,7 @@ def create_staff_app(portal: Portal, auth: StaffAuth | None = None) -> Starlette
         Route("/api/jobs/{job_id}", job_api, methods=["GET"]),
         Route("/rejected", rejected, methods=["GET"]),
         Route("/audit", audit, methods=["GET"]),
+        *staff_insight.routes(),
     ]
     app = Starlette(
         routes=routes,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -108,6 +109,21 @@ async def handle_inbound_sms(portal: Portal, from_number: str, body: str, messag
         updated_at=stamp,
     )
     await store.add_message(message)
+    if reply:
+        # The answer goes back inside the TwiML response, so Twilio sends it: kept in the
+        # thread as the portal's own message, sent (no provider id or delivery report).
+        answer_meta = {"twiml_reply_to": message_sid}
+        await store.add_message(
+            replace(
+                message,
+                direction="out",
+                to_addr=phone,
+                from_addr=portal.settings.twilio_from,
+                body=reply,
+                status="sent",
+                meta=answer_meta,
+            )
+        )
     return reply
 
 

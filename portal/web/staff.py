@@ -6,7 +6,6 @@ change something carry the session's CSRF token, and a missing or wrong one answ
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +23,7 @@ from portal.runtime import Portal
 from portal.staff import console
 from portal.staff.auth import COOKIE_NAME, FAILURE_WINDOW_SECONDS, LoginRefused, StaffAuth, StaffSession, csrf_matches
 from portal.staff.job_view import MESSAGE_STATUS_LABELS, in_zone
+from portal.staff.thread import request_sentences, understood_sentence
 from portal.store.base import StoreUnavailable
 from portal.web import staff_insight
 from portal.web.common import client_key, portal_of
@@ -248,10 +248,6 @@ async def _on_http(request: Request, exc: Exception) -> Response:
     return Response(status_code=status)
 
 
-def _pretty(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
-
-
 def create_staff_app(portal: Portal, auth: StaffAuth | None = None) -> Starlette:
     """The console as its own app, so one guard covers every route in it."""
     auth = auth or StaffAuth(portal.settings, portal.store)
@@ -276,7 +272,8 @@ def create_staff_app(portal: Portal, auth: StaffAuth | None = None) -> Starlette
     )
     templates = make_templates(portal.settings)
     templates.env.filters["in_zone"] = in_zone
-    templates.env.filters["pretty"] = _pretty
+    templates.env.filters["sentences"] = request_sentences
+    templates.env.filters["understood"] = understood_sentence
     app.state.portal = portal
     app.state.auth = auth
     app.state.templates = templates

@@ -24,7 +24,9 @@ def _store(client: TestClient) -> Any:
     return client.app.state.portal.store  # type: ignore[attr-defined]
 
 
-def _change(client: TestClient, job_id: str, at: str, status: str | None = None, **values: Any) -> None:
+def _change(
+    client: TestClient, job_id: str, at: str, status: str | None = None, values: dict[str, Any] | None = None
+) -> None:
     """One field event at ``at`` (a job.updated, or a status change), plus portal values."""
     if status is None:
         event = FieldEvent(
@@ -35,7 +37,7 @@ def _change(client: TestClient, job_id: str, at: str, status: str | None = None,
 
     def decide(before: Job | None) -> Decision:
         after = apply_event(before, event)
-        after.values.update(values)
+        after.values.update(values or {})
         return Decision(after)
 
     _call(client, _store(client).change_job, job_id, decide)
@@ -64,19 +66,25 @@ def figures(client: TestClient) -> TestClient:
         client,
         "A",
         "2030-01-10T14:00:00Z",
-        **{"portal.eta_log": _shown(15, "2030-01-10T15:20:00Z", "2030-01-10T15:15:00Z", "2030-01-10T15:25:00Z")},
+        values={"portal.eta_log": _shown(15, "2030-01-10T15:20:00Z", "2030-01-10T15:15:00Z", "2030-01-10T15:25:00Z")},
     )
     _change(client, "A", "2030-01-10T15:23:00Z", "in_progress")
-    _change(client, "A", "2030-01-10T17:00:00Z", "completed", **{"portal.rating": _rating(5, "2030-01-10T18:00:00Z")})
+    _change(
+        client, "A", "2030-01-10T17:00:00Z", "completed", values={"portal.rating": _rating(5, "2030-01-10T18:00:00Z")}
+    )
     _change(
         client,
         "B",
         "2030-01-11T03:00:00Z",
-        **{"portal.eta_log": _shown("first", "2030-01-11T16:00:00Z", "2030-01-11T15:50:00Z", "2030-01-11T16:10:00Z")},
+        values={
+            "portal.eta_log": _shown("first", "2030-01-11T16:00:00Z", "2030-01-11T15:50:00Z", "2030-01-11T16:10:00Z")
+        },
     )
     _change(client, "B", "2030-01-11T16:30:00Z", "in_progress")
-    _change(client, "B", "2030-01-11T18:00:00Z", "completed", **{"portal.rating": _rating(2, "2030-01-11T19:00:00Z")})
-    _change(client, "C", "2030-01-11T15:00:00Z", **{"portal.rating": _rating(4, "2030-01-11T20:00:00Z")})
+    _change(
+        client, "B", "2030-01-11T18:00:00Z", "completed", values={"portal.rating": _rating(2, "2030-01-11T19:00:00Z")}
+    )
+    _change(client, "C", "2030-01-11T15:00:00Z", values={"portal.rating": _rating(4, "2030-01-11T20:00:00Z")})
     add_staff(client, timezone=ZONE)
     login(client)
     return client

@@ -8,7 +8,6 @@ daylight-saving change makes 23 or 25 hours long are summed right.
 
 from __future__ import annotations
 
-import bisect
 import csv
 import io
 from dataclasses import dataclass
@@ -72,12 +71,10 @@ def day_starts(days: DayRange) -> list[int]:
 
 
 def summarise(rows: list[tuple[int, str, float]], days: DayRange) -> dict[str, Any]:
-    """The report from (quarter hour, counter, amount) rows. Pure."""
-    starts = day_starts(days)
+    """The report from (day index, counter, total) rows. Pure."""
     per_day: list[dict[str, float]] = [{} for _ in days.days]
     totals: dict[str, float] = {}
-    for bucket, name, amount in rows:
-        index = bisect.bisect_right(starts, bucket) - 1
+    for index, name, amount in rows:
         if not 0 <= index < len(per_day):
             continue
         per_day[index][name] = per_day[index].get(name, 0) + amount
@@ -166,9 +163,7 @@ def _day_row(day: date, figures: dict[str, float]) -> dict[str, Any]:
 
 
 async def report(portal: Portal, days: DayRange) -> dict[str, Any]:
-    starts = day_starts(days)
-    rows = await store_of(portal).tallies(starts[0], starts[-1] - 1)
-    return summarise(rows, days)
+    return summarise(await store_of(portal).tallies(day_starts(days)), days)
 
 
 CSV_COLUMNS = (

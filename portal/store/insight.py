@@ -27,5 +27,10 @@ class InsightStore(Protocol):
     async def acknowledge(self, job_id: str, now: str, audit: AuditEntry) -> list[str]:
         """Clear the job's reasons due by ``now`` and record ``audit``, in one step; the reasons cleared."""
 
-    async def tallies(self, first_bucket: int, last_bucket: int) -> list[tuple[int, str, float]]:
-        """(bucket, counter, amount) for the quarter hours ``first_bucket`` to ``last_bucket`` inclusive."""
+    async def tallies(self, edges: list[int]) -> list[tuple[int, str, float]]:
+        """Counter totals per day: (day index, counter, total) for each day ``edges[i]`` to ``edges[i + 1]``.
+
+        ``edges`` are quarter hours (``core/tallies.py``): each day's first, then one past the last
+        day's end. The sums are made where the counters are (SQL, a Lua script), so a report moves
+        a few hundred numbers, not every quarter hour's counters.
+        """

@@ -148,7 +148,9 @@ async def test_counters_follow_jobs_ratings_arrivals_and_messages(store: Any) ->
     await store.change_job("J", lambda before: Decision(apply_event(before, event)))
     rating = {"score": 4, "comment": "", "channel": "web", "at": at(90)}
     await change(store, "J", lambda v: v.update({"portal.rating": rating}))
-    rows = await store.tallies(bucket_of(at(-60)), bucket_of(at(120)))
+    edges = [bucket_of(at(-60)), bucket_of(at(30)), bucket_of(at(120))]
+    rows = await store.tallies(edges)
+    assert {(day, name) for day, name, _ in rows} >= {(0, "jobs"), (0, "arrivals"), (1, "ratings")}
     totals: dict[str, float] = {}
     for _, name, amount in rows:
         totals[name] = totals.get(name, 0) + amount
@@ -165,7 +167,7 @@ async def test_counters_follow_jobs_ratings_arrivals_and_messages(store: Any) ->
     better = {**rating, "score": 5}
     await change(store, "J", lambda v: v.update({"portal.rating": better}))
     after = {name: 0.0 for _, name, _ in rows}
-    for _, name, amount in await store.tallies(bucket_of(at(-60)), bucket_of(at(120))):
+    for _, name, amount in await store.tallies(edges):
         after[name] = after.get(name, 0) + amount
     assert after["ratings"] == 1 and after["rating_sum"] == 5 and after["rating.4"] == 0 and after["rating.5"] == 1
 

@@ -88,10 +88,15 @@ class SQLiteInsightQueries:
     async def acknowledge(self, job_id: str, now: str, audit: AuditEntry) -> list[str]:
         return await self.write(lambda c: _acknowledge(c, job_id, now, audit))
 
-    async def tallies(self, first_bucket: int, last_bucket: int) -> list[tuple[int, str, float]]:
-        rows = await self.read(
-            lambda c: c.execute(
-                "SELECT bucket, name, amount FROM tallies WHERE bucket BETWEEN ? AND ?", (first_bucket, last_bucket)
-            ).fetchall()
+    async def tallies(self, edges: list[int]) -> list[tuple[int, str, float]]:
+        if len(edges) < 2:
+            return []
+        days = ", ".join("(?, ?, ?)" for _ in edges[1:])
+        params = [value for i in range(len(edges) - 1) for value in (i, edges[i], edges[i + 1])]
+        query = (
+            f"WITH days (i, lo, hi) AS (VALUES {days})"
+            " SELECT days.i, t.name, SUM(t.amount) FROM days"
+            " JOIN tallies t ON t.bucket >= days.lo AND t.bucket < days.hi GROUP BY days.i, t.name"
         )
+        rows = await self.read(lambda c: c.execute(query, params).fetchall())
         return [(int(r[0]), str(r[1]), float(r[2])) for r in rows]

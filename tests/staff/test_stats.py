@@ -7,9 +7,11 @@ import io
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 from starlette.testclient import TestClient
 
 from portal.core.jobs import FieldEvent, Job, apply_event, parse_iso
+from portal.staff.openapi_insight import STATS
 from portal.store.base import Decision, Message
 from tests.staff_support import add_staff, login
 
@@ -98,6 +100,8 @@ def test_figures_match_the_hand_computed_fixture(figures: TestClient) -> None:
     days = [(d["date"], d["jobs"], d["completed"], d["rating_average"], d["eta_within_range"]) for d in doc["by_day"]]
     assert days == [("2030-01-10", 2, 1, 5.0, 1.0), ("2030-01-11", 1, 1, 3.0, 0.0)]
     assert doc["timezone"] == ZONE and doc["from"] == "2030-01-10" and doc["to"] == "2030-01-11"
+    Draft202012Validator(STATS).validate(doc)  # the shape the OpenAPI document publishes
+    assert "/staff/api/stats" in figures.get("/openapi.json").json()["paths"]
 
 
 def test_days_are_the_staff_members_days(figures: TestClient) -> None:

@@ -11,7 +11,6 @@ next one or by a reconnect, since every message carries the whole queue.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -44,7 +43,10 @@ REASON_HELP = {
     "customer_message": "The customer sent a text the portal did not understand.",
     "low_rating": "The customer rated the visit 1 or 2 out of 5.",
 }
-MAX_WAIT_SECONDS = 24 * 3600.0  # a timer further out than a day is set again by the next change anyway
+# A stream ends after this long and the page's EventSource reconnects, passing the console's
+# guard again: a signed-out or expired session stops receiving the queue within this time.
+STREAM_LIFETIME_SECONDS = 10 * 60.0  # 10 minutes
+DUE_SLACK_SECONDS = 0.5  # wake just after a reason falls due, so the store already counts it as due
 
 
 def store_of(portal: Portal) -> InsightStore:
@@ -96,23 +98,30 @@ async def stream(portal: Portal) -> AsyncIterator[ServerSentEvent]:
     """``queue`` events: the whole queue now, then again whenever it changes."""
     subscription = portal.bus.subscribe(STAFF_CHANNEL)
     portal.metrics.sse_open.inc()
+    ends = asyncio.get_running_loop().time() + STREAM_LIFETIME_SECONDS
     try:
         while True:
             document = await queue(portal)
             yield ServerSentEvent(data=json.dumps(document, separators=(",", ":")), event="queue")
-            await _next_change(portal, subscription.queue)
+            left = ends - asyncio.get_running_loop().time()
+            if left <= 0 or not await _next_change(portal, subscription.queue, left):
+                return
     finally:
         portal.bus.unsubscribe(subscription)
         portal.metrics.sse_open.dec()
 
 
-async def _next_change(portal: Portal, changes: asyncio.Queue[Any]) -> None:
-    """Wait for a change on the bus or for the next reason to fall due, then drain the backlog."""
+async def _next_change(portal: Portal, changes: asyncio.Queue[Any], left: float) -> bool:
+    """Wait for a change on the bus or the next reason falling due (True), or the stream's end (False)."""
     due = await store_of(portal).next_attention_due(iso_utc(utc_now()))
-    timeout = None
+    timeout, is_due = left, False
     if due is not None:
-        timeout = min(MAX_WAIT_SECONDS, max(0.0, (parse_iso(due) - utc_now()).total_seconds()) + 0.5)
-    with contextlib.suppress(TimeoutError):
+        until_due = max(0.0, (parse_iso(due) - utc_now()).total_seconds()) + DUE_SLACK_SECONDS
+        timeout, is_due = min(left, until_due), until_due <= left
+    try:
         await asyncio.wait_for(changes.get(), timeout)
+    except TimeoutError:
+        return is_due
     while not changes.empty():  # one re-read covers every change that arrived meanwhile
         changes.get_nowait()
+    return True

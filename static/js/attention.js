@@ -75,6 +75,20 @@
     status.textContent = text;
   }
 
+  /* How long each item has waited, kept current between changes (a local clock, no requests). */
+  function waited(since) {
+    var minutes = Math.max(0, Math.floor((Date.now() - Date.parse(since)) / 60000));
+    if (minutes < 60) { return minutes + " min"; }
+    var hours = Math.floor(minutes / 60), rest = minutes % 60;
+    if (hours < 48) { return rest ? hours + " h " + rest + " min" : hours + " h"; }
+    return Math.floor(hours / 24) + " days";
+  }
+  window.setInterval(function () {
+    Array.prototype.forEach.call(holder.querySelectorAll("time[datetime]"), function (node) {
+      node.textContent = waited(node.getAttribute("datetime"));
+    });
+  }, 60000);
+
   var source = new EventSource(status.getAttribute("data-events"));
   source.addEventListener("queue", function (event) { draw(JSON.parse(event.data)); });
 })();

@@ -100,8 +100,6 @@ def queue_message(pipe: Pipeline, keys: Keys, message_id: int, m: Message, outbo
     )
     mapping.setdefault("body", "")
     pipe.hset(keys.message(message_id), mapping=wire(mapping))
-    if m.direction == "out":
-        queue_tallies(pipe, keys, message_tallies(m.channel, None, m.status, m.error, m.created_at))
     if m.job_id is not None:
         pipe.rpush(keys.job_messages(m.job_id), str(message_id))
     if m.provider_id is not None:

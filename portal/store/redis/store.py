@@ -27,7 +27,7 @@ from redis.backoff import ExponentialBackoff
 
 from portal.core.attention import callback_flags, job_flags
 from portal.core.jobs import Job, iso_utc, now_iso, parse_iso
-from portal.core.tallies import job_tallies
+from portal.core.tallies import job_tallies, message_tallies
 from portal.links import new_link_key
 from portal.store.base import (
     EVENT_LOG_CAP,
@@ -271,6 +271,12 @@ class RedisStore(
         message_id = int(await self.redis.incr(self.keys("msg-next")))
         async with self.pipeline() as pipe:
             queue_message(pipe, self.keys, message_id, message)
+            if message.direction == "out":  # counted here, not in a copy (``portal migrate-store``)
+                queue_tallies(
+                    pipe,
+                    self.keys,
+                    message_tallies(message.channel, None, message.status, message.error, message.created_at),
+                )
             await pipe.execute()
         return message_id
 

@@ -3,7 +3,8 @@
 For the operator who outgrows one machine (SQLite to Redis) or goes back (Redis to SQLite).
 Jobs with their link keys (revoked ones too) and event logs, remembered webhook ids, rejected
 webhooks, the outbox (pending rows stay pending), the message history, opt-outs, the SMS
-conversation state of each phone, staff accounts and the audit log are copied with their ids.
+conversation state of each phone, staff accounts, the audit log, the staff's attention queue and
+the statistics counters are copied with their ids.
 On a Redis target the derived keys are rebuilt as the portal itself writes them: the search
 indexes, the ``jobs-closed`` index of the retention purge and the outbox's due queues.
 
@@ -23,19 +24,34 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any, TextIO
 
+from portal.core.attention import Flag, Flags
 from portal.core.jobs import Job
+from portal.core.tallies import Tally
 from portal.settings import ConfigError, Settings
 from portal.store import open_store
 from portal.store.base import Message, Store, StoredEvent, StoreUnavailable
 from portal.store.redis.search import search_fields
 from portal.store.redis.store import RedisStore
+from portal.store.sqlite.insight import record_flags, record_tallies
 from portal.store.sqlite.messages import message_from_row
 from portal.store.sqlite.store import SQLiteStore
 from portal.store.transfer.progress import Progress
 from portal.store.transfer.redis import Record, RedisTransfer
 
 # In this order: outbox rows before the messages that point at them.
-KINDS = ("jobs", "webhook_ids", "rejections", "outbox", "messages", "opt_outs", "conversations", "staff", "audit")
+KINDS = (
+    "jobs",
+    "webhook_ids",
+    "rejections",
+    "outbox",
+    "messages",
+    "opt_outs",
+    "conversations",
+    "staff",
+    "audit",
+    "attention",
+    "tallies",
+)
 STORE_SCHEMES = ("sqlite:///", "redis://", "rediss://")
 # The SQLite table each kind is read from.
 TABLES = {
@@ -48,6 +64,8 @@ TABLES = {
     "conversations": "conversations",
     "staff": "staff_accounts",
     "audit": "staff_audit",
+    "attention": "attention",
+    "tallies": "tallies",
 }
 MESSAGE_SELECT = (
     "SELECT id, job_id, channel, direction, to_addr, from_addr, body, status, provider_id, error, meta,"
@@ -70,7 +88,7 @@ class SQLiteTransfer:
         return await self.store.read(count) == 0
 
     async def count(self, kind: str) -> int:
-        sql = f"SELECT COUNT(*) FROM {TABLES[kind]}"
+        sql = f"SELECT COUNT({'DISTINCT bucket' if kind == 'tallies' else '*'}) FROM {TABLES[kind]}"
         found: int = await self.store.read(lambda c: c.execute(sql).fetchone()[0])
         return found
 
@@ -128,13 +146,24 @@ class SQLiteTransfer:
                 "SELECT id, at, username, action, job_id, client, detail FROM staff_audit ORDER BY id"
             ):
                 yield {"id": audit_row[0], "row": list(audit_row[1:])}
+        elif kind == "attention":
+            for job_id, reason, since in await self._rows("SELECT job_id, reason, since FROM attention"):
+                yield {"job_id": job_id, "reason": reason, "since": since}
+        elif kind == "tallies":
+            counts: dict[int, dict[str, float]] = {}
+            for bucket, name, amount in await self._rows("SELECT bucket, name, amount FROM tallies"):
+                counts.setdefault(int(bucket), {})[str(name)] = float(amount)
+            for bucket, named in counts.items():
+                yield {"bucket": bucket, "counts": named}
 
     async def write(self, kind: str, record: Record) -> None:
         await self.store.write(lambda conn: _insert(conn, kind, record))
 
 
 def _insert(conn: sqlite3.Connection, kind: str, r: Record) -> None:
-    if kind == "jobs":
+    if kind in ("attention", "tallies"):
+        _insert_insight(conn, kind, r)
+    elif kind == "jobs":
         job = Job.from_dict(json.loads(r["doc"]))
         values = search_fields(job)
         conn.execute(
@@ -208,6 +237,14 @@ def _insert(conn: sqlite3.Connection, kind: str, r: Record) -> None:
             "INSERT INTO staff_audit (id, at, username, action, job_id, client, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (r["id"], *r["row"]),
         )
+
+
+def _insert_insight(conn: sqlite3.Connection, kind: str, r: Record) -> None:
+    """The attention queue and the statistics counters (``store/insight.py``)."""
+    if kind == "attention":
+        record_flags(conn, Flags((Flag(r["job_id"], r["reason"], r["since"]),)))
+    else:
+        record_tallies(conn, [Tally(r["bucket"], name, amount) for name, amount in r["counts"].items()])
 
 
 def _message_columns(m: Message) -> tuple[Any, ...]:

@@ -12,8 +12,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from portal.core.attention import Flag, Flags
 from portal.core.jobs import Job, iso_utc, parse_iso
+from portal.core.tallies import Tally
 from portal.store.base import Message, OutboxItem, StoredEvent
+from portal.store.redis.insight import queue_flags, queue_tallies
 from portal.store.redis.keys import fields, iso_from_micros, micros, need, strings, text, wire
 from portal.store.redis.outbox import message_from_hash, queue_message, queue_outbox
 from portal.store.redis.purge import queue_closed
@@ -24,8 +27,8 @@ from portal.store.redis.store import EVENT_LOG_TTL_SECONDS, WEBHOOK_ID_SECONDS, 
 Record = dict[str, Any]
 SCAN_COUNT = 500
 # Keys whose presence means the store holds data (a fresh store has none of them).
-DATA_KEYS = ("jobs-updated", "webhooks", "rejected", "outbox-next", "msg-next", "audit")
-DATA_PATTERNS = ("staff:*", "opt-out:*", "conversation:*")
+DATA_KEYS = ("jobs-updated", "webhooks", "rejected", "outbox-next", "msg-next", "audit", "attention-due")
+DATA_PATTERNS = ("staff:*", "opt-out:*", "conversation:*", "tally:*")
 
 
 class RedisTransfer:
@@ -52,7 +55,14 @@ class RedisTransfer:
             return await self._counter("outbox-next" if kind == "outbox" else "msg-next")
         if kind == "audit":
             return int(await redis.hlen(keys("audit")))
-        pattern = {"opt_outs": "opt-out:*", "conversations": "conversation:*", "staff": "staff:*"}[kind]
+        if kind == "attention":
+            return int(await redis.zcard(keys("attention-due")))
+        pattern = {
+            "tallies": "tally:*",
+            "opt_outs": "opt-out:*",
+            "conversations": "conversation:*",
+            "staff": "staff:*",
+        }[kind]
         return len([key async for key in self._scan(pattern)])
 
     async def _scan(self, pattern: str) -> AsyncIterator[str]:
@@ -132,6 +142,15 @@ class RedisTransfer:
             rows = strings(await redis.hgetall(keys("audit")))
             for entry_id in sorted(rows, key=int):
                 yield {"id": int(entry_id), "row": json.loads(rows[entry_id])}
+        elif kind == "attention":
+            due: list[Any] = await redis.zrange(keys("attention-due"), 0, -1, withscores=True)
+            for member, score in due:
+                reason, _, job_id = need(member).partition(":")
+                yield {"job_id": job_id, "reason": reason, "since": iso_from_micros(float(score))}
+        elif kind == "tallies":
+            async for key in self._scan("tally:*"):
+                counts = {name: float(amount) for name, amount in strings(await redis.hgetall(keys(key))).items()}
+                yield {"bucket": int(key.removeprefix("tally:")), "counts": counts}
 
     # -- writing --------------------------------------------------------------------
 
@@ -140,6 +159,11 @@ class RedisTransfer:
             keys = self.keys
             if kind == "jobs":
                 self._queue_job(pipe, record)
+            elif kind == "attention":
+                queue_flags(pipe, keys, Flags((Flag(record["job_id"], record["reason"], record["since"]),)))
+            elif kind == "tallies":
+                counts = record["counts"].items()
+                queue_tallies(pipe, keys, [Tally(record["bucket"], name, amount) for name, amount in counts])
             elif kind == "webhook_ids":
                 left = parse_iso(record["received_at"]) + timedelta(seconds=WEBHOOK_ID_SECONDS) - datetime.now(UTC)
                 if left.total_seconds() < 1:

@@ -18,10 +18,11 @@ from typing import Any, cast
 
 from sse_starlette import ServerSentEvent
 
+from portal.clock import utc_now
 from portal.core.attention import Item
 from portal.core.jobs import iso_utc, parse_iso
-from portal.core.public import utc_now
-from portal.runtime import STAFF_CHANNEL, Portal
+from portal.notify.changes import STAFF_CHANNEL
+from portal.runtime import Runtime
 from portal.store.base import AuditEntry
 from portal.store.insight import ATTENTION_PAGE, InsightStore
 
@@ -49,7 +50,7 @@ STREAM_LIFETIME_SECONDS = 10 * 60.0  # 10 minutes
 DUE_SLACK_SECONDS = 0.5  # wake just after a reason falls due, so the store already counts it as due
 
 
-def store_of(portal: Portal) -> InsightStore:
+def store_of(portal: Runtime) -> InsightStore:
     """The store in its insight role (every backend implements it)."""
     return cast(InsightStore, portal.store)
 
@@ -77,24 +78,24 @@ def item_document(item: Item, now: datetime) -> dict[str, Any]:
     }
 
 
-async def queue(portal: Portal, limit: int = ATTENTION_PAGE) -> dict[str, Any]:
+async def queue(portal: Runtime, limit: int = ATTENTION_PAGE) -> dict[str, Any]:
     """``{"items": [...], "total": n, "at": now}``: most urgent first, at most ``limit`` items."""
     now = utc_now()
     items, total = await store_of(portal).attention(iso_utc(now), limit)
     return {"items": [item_document(item, now) for item in items], "total": total, "at": iso_utc(now)}
 
 
-async def acknowledge(portal: Portal, job_id: str, staff: str, client: str) -> list[str]:
+async def acknowledge(portal: Runtime, job_id: str, staff: str, client: str) -> list[str]:
     """Clear the job's current reasons (audited as ``acknowledge``); the reasons cleared."""
     now = iso_utc(utc_now())
     entry = AuditEntry(at=now, username=staff, action="acknowledge", job_id=job_id, client=client)
     cleared = await store_of(portal).acknowledge(job_id, now, entry)
     if cleared:
-        await portal.nudge_staff()
+        await portal.changes.nudge_staff()
     return cleared
 
 
-async def stream(portal: Portal) -> AsyncIterator[ServerSentEvent]:
+async def stream(portal: Runtime) -> AsyncIterator[ServerSentEvent]:
     """``queue`` events: the whole queue now, then again whenever it changes."""
     subscription = portal.bus.subscribe(STAFF_CHANNEL)
     portal.metrics.sse_open.inc()
@@ -111,7 +112,7 @@ async def stream(portal: Portal) -> AsyncIterator[ServerSentEvent]:
         portal.metrics.sse_open.dec()
 
 
-async def _next_change(portal: Portal, changes: asyncio.Queue[Any], left: float) -> bool:
+async def _next_change(portal: Runtime, changes: asyncio.Queue[Any], left: float) -> bool:
     """Wait for a change on the bus or the next reason falling due (True), or the stream's end (False)."""
     due = await store_of(portal).next_attention_due(iso_utc(utc_now()))
     timeout, is_due = left, False

@@ -15,12 +15,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from portal.core.public import utc_now
+from portal.clock import utc_now
 from portal.staff import attention, statistics
 from portal.staff.auth import StaffSession, csrf_matches
 from portal.staff.charts import bar_chart
 from portal.staff.job_view import tz_or_utc
-from portal.web.common import client_key, portal_of
+from portal.web.common import client_key
+from portal.web.common import runtime_of as portal_of
 from portal.web.staff_guard import staff_base
 
 SSE_PING_SECONDS = 15  # under the 30-60 s idle timeouts of common proxies

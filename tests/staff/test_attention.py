@@ -29,7 +29,7 @@ def queue(client: TestClient) -> list[dict[str, Any]]:
 
 
 def _audit(client: TestClient, job_id: str) -> list[tuple[str, str | None]]:
-    store = client.app.state.portal.store  # type: ignore[attr-defined]
+    store = client.app.state.runtime.store  # type: ignore[attr-defined]
     entries = client.portal.call(lambda: store.list_audit(limit=10, job_id=job_id))  # type: ignore[union-attr]
     return [(e.action, e.detail) for e in entries]
 
@@ -92,8 +92,8 @@ def test_a_late_job_leaves_the_queue_on_arrival(console: TestClient) -> None:
     window = {"start": now_iso(-4 * 3600), "end": now_iso(-2 * 3600)}
     job = sample_job("WO-5", status="dispatched", window=window)
     assert post_event(console, job_updated(job, now_iso(-5 * 3600))).status_code == 202
-    portal = console.app.state.portal  # type: ignore[attr-defined]
-    assert console.portal.call(portal.check_late, "WO-5", job["window"]["end"])  # type: ignore[union-attr]
+    portal = console.app.state.runtime  # type: ignore[attr-defined]
+    assert console.portal.call(portal.changes.check_late, "WO-5", job["window"]["end"])  # type: ignore[union-attr]
     assert [i["reasons"] for i in queue(console)] == [["late"]]
     post_event(console, status_changed("WO-5", "in_progress", now_iso(-60)))
     assert queue(console) == []

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from portal.clock import utc_now
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
-from portal.core.public import utc_now
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.staff.attention import stream
 from portal.store.base import Decision
 from tests.helpers import make_settings
@@ -28,8 +28,8 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-async def portal(tmp_path: Path) -> AsyncIterator[Portal]:
-    running = Portal(make_settings(tmp_path), run_worker=False)
+async def portal(tmp_path: Path) -> AsyncIterator[Runtime]:
+    running = Runtime(make_settings(tmp_path), run_worker=False)
     await running.start()
     try:
         yield running
@@ -37,7 +37,7 @@ async def portal(tmp_path: Path) -> AsyncIterator[Portal]:
         await running.stop()
 
 
-async def change(portal: Portal, job_id: str, **values: Any) -> None:
+async def change(portal: Runtime, job_id: str, **values: Any) -> None:
     event = FieldEvent(
         f"w-{job_id}-{len(values)}", "job.updated", utc_now(), {"job": {"id": job_id, "reference": job_id}}
     )
@@ -47,7 +47,7 @@ async def change(portal: Portal, job_id: str, **values: Any) -> None:
         after.values.update({"customer.phone_e164": "+13125550142", **values})
         return Decision(after)
 
-    await portal.change(job_id, decide)
+    await portal.changes.change(job_id, decide)
 
 
 async def next_queue(events: AsyncIterator[Any]) -> list[tuple[str, list[str]]]:
@@ -56,7 +56,7 @@ async def next_queue(events: AsyncIterator[Any]) -> list[tuple[str, list[str]]]:
     return [(item["job_id"], item["reasons"]) for item in json.loads(event.data)["items"]]
 
 
-async def test_the_stream_sends_the_queue_on_each_change_and_when_a_request_falls_due(portal: Portal) -> None:
+async def test_the_stream_sends_the_queue_on_each_change_and_when_a_request_falls_due(portal: Runtime) -> None:
     events = stream(portal)
     try:
         assert await next_queue(events) == []

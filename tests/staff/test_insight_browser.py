@@ -40,7 +40,7 @@ def sign_in(page: Page, url: str) -> None:
 def test_the_queue_updates_live_and_acknowledges(settings: Settings, browser: Browser) -> None:
     app = create_app(settings)
     with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
-        server.call(app.state.portal.store.save_staff_account("ann", hash_password(PASSWORD, TEST_COST), "UTC"))
+        server.call(app.state.runtime.store.save_staff_account("ann", hash_password(PASSWORD, TEST_COST), "UTC"))
         page = browser.new_page()
         dialogs: list[str] = []
         page.on("dialog", lambda dialog: dialogs.append(dialog.message))
@@ -67,7 +67,7 @@ def test_the_queue_updates_live_and_acknowledges(settings: Settings, browser: Br
 def test_the_stats_page_passes_axe(settings: Settings, browser: Browser) -> None:
     app = create_app(settings)
     with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
-        server.call(app.state.portal.store.save_staff_account("ann", hash_password(PASSWORD, TEST_COST), "UTC"))
+        server.call(app.state.runtime.store.save_staff_account("ann", hash_password(PASSWORD, TEST_COST), "UTC"))
         assert post_event(http, job_updated(sample_job("WO-1"))).status_code == 202
         page = browser.new_page()
         sign_in(page, server.url)

@@ -23,7 +23,7 @@ def _call(client: TestClient, fn: Any, *args: Any) -> Any:
 
 
 def _store(client: TestClient) -> Any:
-    return client.app.state.portal.store  # type: ignore[attr-defined]
+    return client.app.state.runtime.store  # type: ignore[attr-defined]
 
 
 def _change(

@@ -10,8 +10,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from portal.staff.thread import request_sentences, understood_sentence
-from tests.customer.test_conversation import PATH, SLOTS, reply_of
-from tests.customer.test_conversation import sms as signed_sms
+from tests.customer.conversation_support import PATH, SLOTS, reply_of
+from tests.customer.conversation_support import sms as signed_sms
 from tests.fakes.twilio_server import AUTH_TOKEN
 from tests.helpers import job_updated, make_settings, post_event, sample_job
 from tests.notify.support import running

@@ -15,15 +15,13 @@ from typing import Any
 import httpx
 
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
-from portal.core.tallies import bucket_of
 from portal.settings import Settings
 from portal.store import open_store
 from portal.store.base import AuditEntry, Decision, JobSearch, Message, OutboxItem, Rejection, Settlement, Store
-from portal.store.transfer.command import KINDS
+from portal.store.exchange import KINDS
 from portal.store.transfer.progress import BAR_WIDTH, Progress
 from tests.helpers import SECRET_KEY, job_updated, post_event, sample_job
-from tests.processes import PortalProcess, portal_env
-from tests.test_cli import PORTAL
+from tests.processes import PORTAL, PortalProcess, portal_env
 
 NOW = dt.datetime.now(dt.UTC)
 JOBS = ["WO-1", "WO-2", "WO-3"]
@@ -122,9 +120,6 @@ async def everything(store: Store, revoked_key: str) -> dict[str, Any]:
     seen["due"] = {kind: await store.next_outbox_due((kind,)) for kind in ("sms", "email", "callback")}
     seen["counts"] = await store.outbox_counts()
     seen["depth"] = await store.outbox_depth()
-    seen["attention"] = await store.attention("2999-01-01T00:00:00.000000Z")  # type: ignore[attr-defined]
-    days = [bucket_of(at(-2 * 86400)), bucket_of(at(0)), bucket_of(at(2 * 86400))]  # two days either side
-    seen["tallies"] = sorted(await store.tallies(days))  # type: ignore[attr-defined]
     return seen
 
 
@@ -165,19 +160,7 @@ def migrate(tmp_path: Path, source: str, target: str) -> subprocess.CompletedPro
 def test_sqlite_to_redis_and_back_keeps_everything(tmp_path: Path, redis_url: str) -> None:
     first, back = f"sqlite:///{tmp_path / 'first.db'}", f"sqlite:///{tmp_path / 'back.db'}"
     revoked_key = asyncio.run(on_store(first, fill))
-
-    async def rated_low(store: Store) -> None:  # a reason in the attention queue to copy
-        def rate(job: Job | None) -> Decision:
-            assert job is not None
-            rated = job.copy()
-            rated.values["portal.rating"] = {"score": 1, "comment": "", "channel": "web", "at": at(5)}
-            return Decision(rated)
-
-        await store.change_job("WO-3", rate)  # completed; purged later, the queue with it
-
-    asyncio.run(on_store(first, rated_low))
     original = asyncio.run(on_store(first, lambda store: everything(store, revoked_key)))
-    assert original["attention"][1] >= 1 and original["tallies"]
     assert original["revoked"].revoked and original["conversations"][0] is None
     there = migrate(tmp_path, first, redis_url)
     assert there.returncode == 0, there.stderr

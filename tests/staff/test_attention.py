@@ -93,7 +93,8 @@ def test_a_late_job_leaves_the_queue_on_arrival(console: TestClient) -> None:
     job = sample_job("WO-5", status="dispatched", window=window)
     assert post_event(console, job_updated(job, now_iso(-5 * 3600))).status_code == 202
     portal = console.app.state.runtime  # type: ignore[attr-defined]
-    assert console.portal.call(portal.changes.check_late, "WO-5", job["window"]["end"])  # type: ignore[union-attr]
+    # The worker may have run the check already (it fell due at once); either way the job is late.
+    console.portal.call(portal.changes.check_late, "WO-5", job["window"]["end"])  # type: ignore[union-attr]
     assert [i["reasons"] for i in queue(console)] == [["late"]]
     post_event(console, status_changed("WO-5", "in_progress", now_iso(-60)))
     assert queue(console) == []

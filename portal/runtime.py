@@ -90,7 +90,9 @@ class Runtime:
         )
         self.forms = PageForms(self.changes, FormTokens(settings.secret_keys), settings.review_url)
         self.conversation = Conversation(self.store, self.changes, settings)
-        self.delivery_reports = DeliveryReports(self.store, self.metrics, settings.twilio_auth_token)
+        self.delivery_reports = DeliveryReports(
+            self.store, self.metrics, settings.twilio_auth_token, on_attention=self.changes.nudge_staff
+        )
         self.console = Console(
             self.store, self.changes, region=settings.default_region, ttl_days=settings.link_ttl_days
         )
@@ -105,6 +107,7 @@ class Runtime:
                 self.public_url,
                 worker_config,
                 late_check=self.changes.check_late,
+                on_attention=self.changes.nudge_staff,
             )
             self.changes.wake = self.worker.wake
 

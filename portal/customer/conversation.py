@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -107,6 +108,19 @@ class Conversation:
             updated_at=stamp,
         )
         await store.add_message(message)
+        if reply:
+            # The answer goes back inside the TwiML response, so Twilio sends it: kept in the
+            # thread as the portal's own message, sent (no provider id or delivery report).
+            answered = replace(
+                message,
+                direction="out",
+                to_addr=phone,
+                from_addr=settings.twilio_from,
+                body=reply,
+                status="sent",
+                meta={"twiml_reply_to": message_sid},
+            )
+            await store.add_message(answered)
         return reply
 
     async def _act(self, phone: str, action: Action, records: list[JobRecord], sid: str | None) -> str:

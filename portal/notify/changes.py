@@ -16,6 +16,7 @@ from portal.bus.base import Bus
 from portal.clock import Clock, utc_now
 from portal.core.actions import settle_requests
 from portal.core.eta import EtaConfig
+from portal.core.eta_log import observe as observe_eta
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.core.policy import Policy, notices
 from portal.core.public import live_events
@@ -24,9 +25,14 @@ from portal.core.trip import mark_progress
 from portal.metrics import Metrics
 from portal.notify.lateness import NothingLate, late_decision
 from portal.notify.outbox import from_notice, late_check_item
-from portal.store.base import ChangeResult, Decision, OutboxItem, Store, StoreUnavailable
+from portal.store.base import ChangeResult, Decision, OutboxItem, Store, StoredEvent, StoreUnavailable
 
 log = logging.getLogger("portal")
+
+
+# The bus channel that tells open attention pages the queue changed. Job ids are at most 128
+# characters (the webhook schema), so this longer name can never be a job's channel.
+STAFF_CHANNEL = "staff-attention:" + "-" * 128
 
 
 def _no_worker() -> None:
@@ -76,7 +82,13 @@ class JobChanges:
                 self.metrics.events_published.labels(event.type).inc()
         elif result.duplicate:
             await self.republish_newest(job_id)
+        if result.attention:
+            await self.nudge_staff()
         return result
+
+    async def nudge_staff(self) -> None:
+        """Tell open attention pages (in every process) that the queue changed; they re-read it."""
+        await self.bus.publish([StoredEvent(STAFF_CHANNEL, 0, "attention", {}, iso_utc(self.clock()))])
 
     async def republish_newest(self, job_id: str) -> None:
         """Publish a job's newest stored event again, for a webhook seen before.
@@ -106,6 +118,7 @@ class JobChanges:
             now = clock()
             # A new window (or a closed job) answers the customer's pending requests.
             after = settle_requests(mark_progress(apply_event(before, event, region), now, self.eta_config))
+            after = observe_eta(after, now, self.eta_config)  # the range the page shows now, for ETA accuracy
             outbox = [from_notice(n) for n in notices(before, after, now, policy)]
             check = late_check_item(before, after)  # due when the window ends, if not started by then
             if check is not None:

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from portal.channels import make_channels
 from portal.channels.base import Channel, DeliveryError, Outgoing, Receipt
 from portal.clock import utc_now
+from portal.core.attention import FAILED_STATUSES, callback_flags
 from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.core.policy import still_valid
 from portal.links import LinkSigner
@@ -80,6 +81,7 @@ class Worker:
         channels: dict[str, Channel] | None = None,
         clock: Callable[[], datetime] = utc_now,
         late_check: Callable[[str, str], Awaitable[bool]] | None = None,
+        on_attention: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -95,6 +97,8 @@ class Worker:
         # (job id, window end) -> whether the job was marked late; see ``JobChanges.check_late``.
         self.late_check = late_check
         self.kinds = (*SENDABLE_KINDS, LATE_CHECK) if late_check is not None else SENDABLE_KINDS
+        # Called after a settlement that put a job in the staff's attention queue (a failure).
+        self.on_attention = on_attention
         self._random = random.Random()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -333,6 +337,8 @@ class Worker:
             self.metrics.messages.labels(row.kind, outcome).inc()
         if settlement.follow_ups:
             self.wake()
+        if self.on_attention is not None and _needs_attention(settlement):
+            await self.on_attention()
         return settlement
 
     async def _record(self, row: OutboxRow, settlement: Settlement) -> bool:
@@ -391,3 +397,10 @@ class Worker:
 
 def _items(item: OutboxItem | None) -> tuple[OutboxItem, ...]:
     return (item,) if item is not None else ()
+
+
+def _needs_attention(settlement: Settlement) -> bool:
+    """Whether a settlement raised ``message_failed`` (``core/attention.py``)."""
+    return settlement.message_status in FAILED_STATUSES or any(
+        callback_flags(item.job_id, item.payload, "") for item in settlement.follow_ups
+    )

@@ -53,6 +53,7 @@ class ChangeResult:
     job_id: str
     events: list[StoredEvent] = field(default_factory=list)
     queued: int = 0  # outbox rows added (a taken dedup key adds none)
+    attention: bool = False  # the change raised or cleared a reason in the staff's attention queue
 
 
 @dataclass(frozen=True)

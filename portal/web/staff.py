@@ -6,7 +6,6 @@ change something carry the session's CSRF token, and a missing or wrong one answ
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote
 
@@ -24,11 +23,14 @@ from portal.runtime import Runtime
 from portal.staff import console
 from portal.staff.auth import COOKIE_NAME, FAILURE_WINDOW_SECONDS, LoginRefused, StaffAuth, StaffSession, csrf_matches
 from portal.staff.job_view import MESSAGE_STATUS_LABELS, in_zone
+from portal.staff.thread import request_sentences, understood_sentence
 from portal.store.base import StoreUnavailable
+from portal.web import staff_insight
 from portal.web.common import client_key, runtime_of
 from portal.web.staff_guard import StaffGuard, clear_session_cookie, set_session_cookie, staff_base
 from portal.web.templating import make_templates
 
+LANDING = "/attention"  # after sign-in: who needs a person now (CONTRACT §7)
 MAX_FORM_BYTES = 16 * 1024  # a sign-in or button form is tiny; anything larger is not ours
 REJECTED_SHOWN = 100
 DONE_MESSAGES = {  # outcomes after a form, by fixed key: no request text is ever reflected
@@ -82,10 +84,10 @@ def _quote(job_id: str) -> str:
 
 
 def _safe_next(raw: object) -> str:
-    """A path inside the console to return to after sign-in; anything else goes to search."""
+    """A path inside the console to return to after sign-in; anything else goes to the attention queue."""
     if isinstance(raw, str) and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
         return raw
-    return "/"
+    return LANDING
 
 
 # -- sign-in ---------------------------------------------------------------------------
@@ -95,7 +97,7 @@ async def login_page(request: Request) -> Response:
     auth = _auth(request)
     session, _ = await auth.authenticate(request.cookies.get(COOKIE_NAME))
     if session is not None:
-        return RedirectResponse(f"{staff_base(request.scope)}/", 303)
+        return RedirectResponse(f"{staff_base(request.scope)}{LANDING}", 303)
     return _login_form(request, next_path=request.query_params.get("next"))
 
 
@@ -247,10 +249,6 @@ async def _on_http(request: Request, exc: Exception) -> Response:
     return Response(status_code=status, headers=headers)
 
 
-def _pretty(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
-
-
 def create_staff_app(runtime: Runtime, auth: StaffAuth | None = None) -> Starlette:
     """The console as its own app, so one guard covers every route in it."""
     auth = auth or StaffAuth(runtime.settings, runtime.store)
@@ -265,6 +263,7 @@ def create_staff_app(runtime: Runtime, auth: StaffAuth | None = None) -> Starlet
         Route("/api/jobs/{job_id}", job_api, methods=["GET"]),
         Route("/rejected", rejected, methods=["GET"]),
         Route("/audit", audit, methods=["GET"]),
+        *staff_insight.routes(),
     ]
     app = Starlette(
         routes=routes,
@@ -274,7 +273,8 @@ def create_staff_app(runtime: Runtime, auth: StaffAuth | None = None) -> Starlet
     )
     templates = make_templates(runtime.settings)
     templates.env.filters["in_zone"] = in_zone
-    templates.env.filters["pretty"] = _pretty
+    templates.env.filters["sentences"] = request_sentences
+    templates.env.filters["understood"] = understood_sentence
     app.state.runtime = runtime
     app.state.auth = auth
     app.state.templates = templates

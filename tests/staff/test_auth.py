@@ -82,7 +82,7 @@ def test_next_cannot_leave_the_console(staff_client: TestClient) -> None:
         data={"username": "ann", "password": PASSWORD, "csrf_token": csrf_of(form.text), "next": "//evil.example"},
         follow_redirects=False,
     )
-    assert answer.headers["location"] == "/staff/"
+    assert answer.headers["location"] == "/staff/attention"  # the landing page, never elsewhere
 
 
 def test_a_signed_in_member_reaches_every_page(staff_client: TestClient) -> None:
@@ -91,7 +91,7 @@ def test_a_signed_in_member_reaches_every_page(staff_client: TestClient) -> None
         assert staff_client.get(path).status_code == 200, path
     assert staff_client.get("/staff/nowhere").status_code == 404
     assert staff_client.get("/staff/api/jobs/WO-1").status_code == 200
-    assert staff_client.get("/staff/login", follow_redirects=False).headers["location"] == "/staff/"
+    assert staff_client.get("/staff/login", follow_redirects=False).headers["location"] == "/staff/attention"
 
 
 def test_a_tampered_cookie_is_no_session(staff_client: TestClient) -> None:

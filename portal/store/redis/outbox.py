@@ -16,7 +16,10 @@ from typing import Any
 from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT
 
+from portal.core.attention import callback_flags, status_flags
+from portal.core.tallies import message_tallies
 from portal.store.records import Message, OutboxItem, OutboxRow, Settlement
+from portal.store.redis.insight import queue_flags, queue_tallies
 from portal.store.redis.keys import (
     Keys,
     RedisParts,
@@ -132,8 +135,21 @@ def queue_outbox(pipe: Pipeline, keys: Keys, outbox_id: int, item: OutboxItem, n
     pipe.set(keys.outbox_key(item.dedup_key), str(outbox_id))
     pipe.zadd(keys.due(item.kind), {str(outbox_id): micros(due)})
     pipe.sadd(keys("outbox-kinds"), item.kind)
+    if item.kind == "callback":
+        queue_flags(pipe, keys, callback_flags(item.job_id, item.payload, now))
     if item.job_id is not None:
         pipe.rpush(keys.job_outbox(item.job_id), str(outbox_id))
+
+
+def _track_status(
+    pipe: Pipeline, keys: Keys, old: list[str | None], status: str | None, error: str | None, now: str
+) -> None:
+    """Count a message's status change and raise ``message_failed`` (inside the MULTI)."""
+    job_id, channel, before, direction = old
+    if channel is None or direction != "out":
+        return
+    queue_tallies(pipe, keys, message_tallies(channel, before, status, error, now))
+    queue_flags(pipe, keys, status_flags(job_id, before, status, now))
 
 
 def row_from_hash(outbox_id: int, raw: dict[str, str]) -> OutboxRow:
@@ -236,6 +252,12 @@ class RedisOutboxQueries(RedisParts):
             kind, lease = (text(value) for value in await pipe.hmget(row_key, ["kind", "lease_until"]))
             if kind is None or (s.lease_until is not None and lease != s.lease_until):
                 return False  # gone, or no longer held by the claim this attempt came from
+            message = None
+            if s.message_id is not None:
+                await pipe.watch(self.keys.message(s.message_id))
+                message = await pipe.hmget(
+                    self.keys.message(s.message_id), ["job_id", "channel", "status", "direction"]
+                )
             follow_ups = await self._fresh_outbox(pipe, list(s.follow_ups))
             new_ids = [int(await pipe.incr(self.keys("outbox-next"))) for _ in follow_ups]
             begin(pipe)
@@ -246,6 +268,8 @@ class RedisOutboxQueries(RedisParts):
                 pipe.zadd(self.keys.due(kind), {str(s.outbox_id): micros(s.next_attempt_at)})
             elif s.state != "pending":
                 pipe.zrem(self.keys.due(kind), str(s.outbox_id))
+            if message is not None:
+                _track_status(pipe, self.keys, [text(v) for v in message], s.message_status, s.error, now)
             if s.message_id is not None:
                 key = self.keys.message(s.message_id)
                 update = fields(status=s.message_status, provider_id=s.provider_id, error=s.error)
@@ -276,10 +300,12 @@ class RedisOutboxQueries(RedisParts):
                 return None
             if not status_advances(raw["status"], status):
                 return message_from_hash(int(message_id), raw)
+            old = [raw.get("job_id"), raw.get("channel"), raw.get("status"), raw.get("direction")]
             raw.update(status=status, updated_at=now)
             if error is not None:
                 raw["error"] = error
             begin(pipe)
+            _track_status(pipe, self.keys, old, status, error, now)
             pipe.hset(key, mapping={name: raw[name] for name in ("status", "updated_at", "error") if name in raw})
             return message_from_hash(int(message_id), raw)
 

@@ -27,6 +27,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from portal.clock import now_iso
+from portal.core.attention import callback_flags, job_flags
+from portal.core.jobs import parse_iso
+from portal.core.tallies import job_tallies, message_tallies
 from portal.links import new_link_key
 from portal.store.records import (
     ChangeResult,
@@ -38,6 +41,7 @@ from portal.store.records import (
     Rejection,
     StoredEvent,
 )
+from portal.store.redis.insight import RedisInsightQueries, queue_flags, queue_tallies
 from portal.store.redis.jobs import queue_events, queue_job
 from portal.store.redis.keys import (
     WEBHOOK_ID_SECONDS,
@@ -82,6 +86,7 @@ class RedisStore(
     RedisReplyQueries,
     RedisPurgeQueries,
     RedisTransferQueries,
+    RedisInsightQueries,
     DepthFromCounts,
 ):
     def __init__(self, url: str) -> None:
@@ -155,9 +160,14 @@ class RedisStore(
         queue_events(pipe, keys, job_id, stored)
         if stored:
             pipe.hset(job_key, "last_seq", str(stored[-1].seq))
+        before = record.job if record else None
+        flags = job_flags(before, job, parse_iso(now))
+        queue_flags(pipe, keys, flags)
+        queue_tallies(pipe, keys, job_tallies(before, job, parse_iso(now)))
         for outbox_id, item in zip(outbox_ids, fresh, strict=True):
             queue_outbox(pipe, keys, outbox_id, item, now)
-        return ChangeResult(duplicate=False, job_id=job_id, events=stored, queued=len(fresh))
+        raised = bool(flags) or any(callback_flags(item.job_id, item.payload, now) for item in fresh)
+        return ChangeResult(duplicate=False, job_id=job_id, events=stored, queued=len(fresh), attention=raised)
 
     @guarded
     async def get_job(self, job_id: str) -> JobRecord | None:
@@ -227,6 +237,12 @@ class RedisStore(
         message_id = int(await self.redis.incr(self.keys("msg-next")))
         async with self.pipeline() as pipe:
             queue_message(pipe, self.keys, message_id, message)
+            if message.direction == "out":  # counted here, not in a copy (``portal migrate-store``)
+                queue_tallies(
+                    pipe,
+                    self.keys,
+                    message_tallies(message.channel, None, message.status, message.error, message.created_at),
+                )
             await pipe.execute()
         return message_id
 

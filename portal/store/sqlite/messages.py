@@ -6,7 +6,9 @@ import json
 import sqlite3
 from typing import Any
 
+from portal.core.tallies import message_tallies
 from portal.store.records import Message
+from portal.store.sqlite.insight import record_tallies
 
 MESSAGE_COLUMNS = (
     "id, job_id, channel, direction, to_addr, from_addr, body, status, provider_id, error, meta, created_at, updated_at"
@@ -52,4 +54,6 @@ def insert_message(conn: sqlite3.Connection, m: Message, outbox_id: int | None =
             m.updated_at,
         ),
     )
+    if m.direction == "out":
+        record_tallies(conn, message_tallies(m.channel, None, m.status, m.error, m.created_at))
     return int(cursor.lastrowid or 0)

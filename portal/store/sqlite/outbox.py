@@ -13,8 +13,11 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from portal.core.attention import callback_flags, status_flags
+from portal.core.tallies import message_tallies
 from portal.store.records import Message, OutboxItem, OutboxRow, Settlement
 from portal.store.rules import claim_order, status_advances
+from portal.store.sqlite.insight import record_flags, record_tallies
 from portal.store.sqlite.messages import MESSAGE_COLUMNS, insert_message, message_from_row
 
 T = TypeVar("T")
@@ -53,6 +56,8 @@ def insert_outbox(conn: sqlite3.Connection, item: OutboxItem, now: str) -> int:
         " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING",
         (item.dedup_key, item.kind, item.job_id, json.dumps(item.payload), item.not_before or now, now, now),
     )
+    if cursor.rowcount and item.kind == "callback":
+        record_flags(conn, callback_flags(item.job_id, item.payload, now))
     return cursor.rowcount
 
 
@@ -101,6 +106,7 @@ def _settle(conn: sqlite3.Connection, s: Settlement, now: str) -> bool:
     if not settled:
         return False
     if s.message_id is not None:
+        _track_status(conn, s.message_id, s.message_status, s.error, now)
         conn.execute(
             "UPDATE messages SET status = COALESCE(?, status), provider_id = COALESCE(?, provider_id), error = ?,"
             " updated_at = ? WHERE id = ?",
@@ -122,12 +128,22 @@ def _update_status(
     current = str(row[7])
     if not status_advances(current, status):
         return message_from_row(row)
+    _track_status(conn, int(row[0]), status, error, now)
     conn.execute(
         "UPDATE messages SET status = ?, error = COALESCE(?, error), updated_at = ? WHERE id = ?",
         (status, error, now, row[0]),
     )
     updated = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (row[0],)).fetchone()
     return message_from_row(updated)
+
+
+def _track_status(conn: sqlite3.Connection, message_id: int, status: str | None, error: str | None, now: str) -> None:
+    """Count a message's status change and raise ``message_failed``, before the row is updated."""
+    row = conn.execute("SELECT job_id, channel, status, direction FROM messages WHERE id = ?", (message_id,)).fetchone()
+    if row is None or row[3] != "out":
+        return
+    record_tallies(conn, message_tallies(str(row[1]), row[2], status, error, now))
+    record_flags(conn, status_flags(row[0], row[2], status, now))
 
 
 def _set_opt_out(conn: sqlite3.Connection, address: str, opted_out: bool, source: str, now: str) -> None:

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from portal.clock import now_iso
-from portal.core.jobs import Job
+from portal.core.attention import callback_flags, job_flags
+from portal.core.jobs import Job, parse_iso
+from portal.core.tallies import job_tallies
 from portal.links import new_link_key
 from portal.store.records import (
     ChangeResult,
@@ -41,6 +43,7 @@ from portal.store.rules import (
     search_fields,
     webhook_ids_cutoff,
 )
+from portal.store.sqlite.insight import SQLiteInsightQueries, record_flags, record_tallies
 from portal.store.sqlite.messages import MESSAGE_COLUMNS, insert_message, message_from_row
 from portal.store.sqlite.migrations import migrate
 from portal.store.sqlite.outbox import SQLiteOutboxQueries, insert_outbox
@@ -135,6 +138,7 @@ class SQLiteStore(
     SQLiteReplyQueries,
     SQLitePurgeQueries,
     SQLiteTransferQueries,
+    SQLiteInsightQueries,
     DepthFromCounts,
 ):
     def __init__(self, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
@@ -350,5 +354,10 @@ def _change_job(conn: sqlite3.Connection, job_id: str, decide: Decide, webhook_i
     if stored:
         conn.execute("UPDATE jobs SET last_seq = ? WHERE id = ?", (seq, job_id))
         conn.execute("DELETE FROM job_events WHERE job_id = ? AND seq <= ?", (job_id, seq - EVENT_LOG_CAP))
+    before = record.job if record else None
+    flags = job_flags(before, job, parse_iso(now))
+    record_flags(conn, flags)
+    record_tallies(conn, job_tallies(before, job, parse_iso(now)))
     queued = sum(insert_outbox(conn, item, now) for item in decision.outbox)
-    return ChangeResult(duplicate=False, job_id=job_id, events=stored, queued=queued)
+    raised = bool(flags) or any(callback_flags(item.job_id, item.payload, now) for item in decision.outbox)
+    return ChangeResult(duplicate=False, job_id=job_id, events=stored, queued=queued, attention=raised)

@@ -26,7 +26,7 @@ MAX_BODY_BYTES = 256 * 1024  # CONTRACT §3
 TOLERANCE_SECONDS = 5 * 60  # the Standard Webhooks replay window
 MAX_WEBHOOK_ID_LENGTH = 256
 MAX_DETAILS = 20  # enough to fix a payload; bounded so a hostile one cannot make a huge answer
-EVENT_TYPES = ("job.updated", "job.status_changed", "technician.location", "job.eta")
+EVENT_TYPES = ("job.updated", "job.status_changed", "technician.location", "job.eta", "job.progress")
 
 
 @dataclass

@@ -82,17 +82,21 @@ def calendar_of(portal: Portal, record: JobRecord) -> bytes | None:
     return appointment_ics(record.job, link, portal.public_url, portal.settings.company_name, utc_now())
 
 
+# Everything that says where the technician is or is heading, shown only while on the way.
+EN_ROUTE_ONLY = ("location", "eta", "trail", "route", "destination")
+
+
 def _redact(event: StoredEvent, en_route_now: bool) -> ServerSentEvent | None:
     """Replayed events must not reveal a position once the technician is no longer en route.
 
-    The ETA goes with it: it carries the distance from the last position.
+    The ETA, trail, route and destination go with it: each tells where the technician was.
     """
     data = event.data
     if not en_route_now:
         if event.type in ("location", "eta"):
             return None
-        if data.get("location") is not None or data.get("eta") is not None:
-            data = {**data, "location": None, "eta": None}
+        if any(data.get(key) is not None for key in EN_ROUTE_ONLY):
+            data = {**data, **dict.fromkeys(EN_ROUTE_ONLY)}
     return _sse(event.type, event.seq, data)
 
 

@@ -15,6 +15,7 @@ from tests.helpers import event, job_updated, post_event, sample_job, status_cha
 PUBLIC_KEYS = {
     "reference", "service", "status", "status_label", "window", "timezone", "technician", "eta",
     "location", "timeline", "can_reschedule", "slots", "reschedule", "rating", "invoice_url", "late",
+    "destination", "trail", "route", "progress",
 }  # fmt: skip
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -38,7 +39,7 @@ def test_state_has_exactly_the_public_keys(client: TestClient) -> None:
     post_event(client, job_updated(sample_job()))
     state = client.get(path_of(client) + "/state").json()
     assert set(state) == PUBLIC_KEYS
-    assert state["technician"] == {"name": "Dana", "photo_url": "https://cdn.example.com/t/7.jpg"}
+    assert state["technician"] == {"name": "Dana", "photo_url": "https://cdn.example.com/t/7.jpg", "vehicle": None}
     assert state["window"] == {"start": "2030-03-03T09:00:00-06:00", "end": "2030-03-03T11:00:00-06:00"}
     assert state["timezone"] == "America/Chicago"
     assert state["status_label"] == "Scheduled"

@@ -8,11 +8,11 @@ from starlette.templating import Jinja2Templates
 from portal import i18n
 from portal.resources import data_dir
 from portal.settings import Settings
+from portal.web.assets import Assets, static_assets
+from portal.web.brand import brand_style
 
-BRAND_CSS_PATH = "/static-brand.css"  # served by portal.web.brand: the brand colour, CSP-safe
 
-
-def make_templates(settings: Settings) -> Jinja2Templates:
+def make_templates(settings: Settings, assets: Assets | None = None) -> Jinja2Templates:
     loaders = [FileSystemLoader(str(settings.templates_dir))] if settings.templates_dir else []
     loaders.append(FileSystemLoader(str(data_dir("templates"))))
     env = Environment(
@@ -26,7 +26,8 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         logo_url=settings.logo_url,
         support_phone=settings.support_phone,
         support_email=settings.support_email,
-        brand_css=BRAND_CSS_PATH,
+        brand_style=brand_style(settings.brand_color),
+        asset=(assets or static_assets()).url,
     )
     # ``t()`` and the date, time and distance filters read the page's ``i18n`` Localizer
     # (the customer's language on customer pages); without one they read English.

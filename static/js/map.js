@@ -70,11 +70,11 @@
     trail = L.polyline([], { className: "map-trail", color: LIVE, weight: 4, opacity: 0.8, dashArray: "2 8", lineCap: "round", interactive: false }).addTo(map);
     circle = L.circle([loc.lat, loc.lon], { className: "map-accuracy", radius: loc.accuracy_m || 0, weight: 1, interactive: false }).addTo(map);
     home = L.circleMarker([0, 0], { className: "map-home", radius: 8, weight: 3, color: "#fff", fillColor: HOME, fillOpacity: 1, interactive: false });
+    lines(data); // before the technician's marker, which is drawn on top
     marker = L.circleMarker([loc.lat, loc.lon], {
       className: "map-tech", radius: 10, weight: 3, color: "#fff", fillColor: LIVE, fillOpacity: 1, interactive: false
     }).addTo(map);
     shown = { lat: loc.lat, lon: loc.lon };
-    lines(data);
     settled(loc, true);
   }
 

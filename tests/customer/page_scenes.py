@@ -103,7 +103,7 @@ def en_route(http: httpx.Client) -> None:
     book(http, "scheduled")
     post(http, status_changed("WO-1", "dispatched"))
     post(http, status_changed("WO-1", "en_route"))
-    for i, lat in enumerate((41.9060, 41.9030, 41.9000, 41.8975)):
+    for i, lat in enumerate((41.9300, 41.9240, 41.9180, 41.9120)):
         post(http, ping(lat, -87.6574 + i * 0.0012, seconds_ago=40 - i * 10))
 
 

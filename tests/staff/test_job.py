@@ -310,3 +310,14 @@ def test_statuses_after_status_callbacks(console: TestClient) -> None:
     assert messages["SM8"]["status"] == "delivered" and messages["SM8"]["updated_at"] == later
     page = console.get("/staff/jobs/WO-1").text
     assert "Not delivered" in page and "The phone is switched off or out of coverage." in page
+
+
+def test_staff_see_the_same_steps_of_the_work_as_the_customer(console: TestClient) -> None:
+    step = {"job_id": "WO-1", "id": "s1", "title": HOSTILE, "note": "Valve replaced", "percent": 40,
+            "photo_url": "https://photos.example.com/1.jpg", "recorded_at": "2030-03-03T15:20:00Z"}  # fmt: skip
+    assert post_event(console, event("job.progress", step, "2030-03-03T15:20:01Z")).status_code == 202
+    (shown,) = console.get("/staff/api/jobs/WO-1").json()["job"]["progress"]
+    assert (shown["id"], shown["title"], shown["percent"], shown["note"]) == ("s1", HOSTILE, 40, "Valve replaced")
+    page = console.get("/staff/jobs/WO-1").text
+    assert "Work on site (1)" in page and ESCAPED in page and HOSTILE not in page
+    assert 'href="https://photos.example.com/1.jpg"' in page and "40% done" in page

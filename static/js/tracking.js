@@ -59,10 +59,11 @@
   function isStale(eta) { return !!eta.stale || (!!eta.stale_at && Date.now() >= new Date(eta.stale_at).getTime()); }
 
   function renderEta() {
-    var eta = state && state.eta;
+    if (!state) { return; } // until the snapshot, the server's rendering stands
+    var eta = state.eta;
     show("eta", !!eta);
     // Late by the live estimate, or by the clock (the window ended before the visit started).
-    show("eta-late", !!(state && state.late) || !!(eta && eta.late));
+    show("eta-late", !!state.late || !!(eta && eta.late));
     if (!eta) { return; }
     var stale = isStale(eta);
     var box = document.getElementById("eta");

@@ -47,6 +47,8 @@ def measure(url: str, out: Path) -> dict[str, float]:
     subprocess.run(command, check=True, env={**os.environ, "CHROME_PATH": CHROMIUM})
     report = json.loads(out.read_text())
     audits = report["audits"]
+    lcp = audits.get("largest-contentful-paint-element", {}).get("details", {}).get("items", [{}])[0]
+    print("  LCP element:", json.dumps(lcp)[:300], file=sys.stderr)
     return {
         "performance": round(report["categories"]["performance"]["score"] * 100),
         "accessibility": round(report["categories"]["accessibility"]["score"] * 100),

@@ -109,6 +109,7 @@
       item.querySelector(".step-current").textContent = kind === "current" ? " (" + say("current_step", "current step") + ")" : "";
       var time = item.querySelector(".step-at");
       var at = i <= current ? reached[i] : null;
+      if ((at || null) === time.getAttribute("datetime")) { return; } // as the server wrote it: no reflow
       time.textContent = at ? (i < 2 ? shortDay(at) : clock(at)) : "";
       if (at) { time.setAttribute("datetime", at); } else { time.removeAttribute("datetime"); }
     });

@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Mount
 
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import Settings
 from portal.web import brand, field, ops, staff, tracking, twilio
 from portal.web.assets import AssetFiles, static_assets
@@ -22,17 +22,17 @@ GZIP_MINIMUM_BYTES = 1024  # smaller answers fit one packet anyway
 GZIP_LEVEL = 6  # nearly level 9's size at a fraction of its CPU, on every page view
 
 
-def create_app(settings: Settings, *, portal: Portal | None = None) -> Starlette:
-    portal = portal or Portal(settings)
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlette:
+    runtime = runtime or Runtime(settings)
     assets = static_assets()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await portal.start()
+        await runtime.start()
         try:
             yield
         finally:
-            await portal.stop()
+            await runtime.stop()
 
     routes = [
         *ops.routes,
@@ -41,7 +41,7 @@ def create_app(settings: Settings, *, portal: Portal | None = None) -> Starlette
         *twilio.routes,
         *brand.routes,
         *_demo_routes(settings),
-        staff.mount(portal),
+        staff.mount(runtime),
         Mount("/static", AssetFiles(assets), name="static"),
     ]
     csp = page_csp(settings.map_tiles, settings.logo_url, styles=(style_source(brand_style(settings.brand_color)),))
@@ -52,8 +52,7 @@ def create_app(settings: Settings, *, portal: Portal | None = None) -> Starlette
         Middleware(SecurityHeaders, csp=csp),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
-    app.state.portal = portal
-    app.state.csp = csp
+    app.state.runtime = runtime
     app.state.templates = make_templates(settings, assets)
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import sys
@@ -17,6 +18,8 @@ from portal.store.transfer import command as transfer
 
 log = logging.getLogger("portal.cli")
 APP_FACTORY = "portal.app:app_from_env"  # what each process of ``serve --workers N`` runs
+# docs/cli.md is wrapped at this width whatever the terminal, so regenerating it changes nothing.
+REFERENCE_WIDTH = 100
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,6 +40,33 @@ def _parser() -> argparse.ArgumentParser:
     staff_cli.add_commands(commands)
     transfer.add_command(commands)
     return parser
+
+
+def reference() -> str:
+    """docs/cli.md: the ``--help`` of every command and subcommand, as the parser prints it."""
+    sections = ["# Command line reference\n", _REFERENCE_INTRO]
+    for parser in _every_parser(_parser()):
+        parser.formatter_class = functools.partial(argparse.HelpFormatter, width=REFERENCE_WIDTH)
+        command = parser.prog.removeprefix("portal").strip()
+        title = f"## portal {command}" if command else "## portal"
+        sections.append(f"{title}\n\n```text\n$ {parser.prog} --help\n{parser.format_help().rstrip()}\n```\n")
+    return "\n".join(sections)
+
+
+_REFERENCE_INTRO = """\
+Generated from the parser's own help: run `python docs/generate.py` after changing a command
+(a test fails while this page is out of date). What each command does is in the README.
+"""
+
+
+def _every_parser(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and its subcommands' parsers, depth first, in the order they were added."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += _every_parser(sub)
+    return found
 
 
 def _settings() -> Settings:
@@ -101,14 +131,14 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
 
 
 async def print_link(settings: Settings, job_id: str) -> int:
-    from portal.runtime import Portal
+    from portal.runtime import Runtime
 
-    portal = Portal(settings, run_worker=False)
-    await portal.store.open()
+    runtime = Runtime(settings, run_worker=False)
+    await runtime.store.open()
     try:
-        url = await portal.link_url(job_id)
+        url = await runtime.link_url(job_id)
     finally:
-        await portal.store.close()
+        await runtime.store.close()
     if url is None:
         print(f"portal: no job with id {job_id!r} in {_where(settings)}", file=sys.stderr)
         return 1
@@ -118,7 +148,7 @@ async def print_link(settings: Settings, job_id: str) -> int:
 
 async def purge(settings: Settings) -> int:
     """Delete the personal data of every job closed more than PORTAL_RETENTION_DAYS ago."""
-    from portal.core.public import utc_now
+    from portal.clock import utc_now
     from portal.store import open_store
     from portal.store.base import StoreUnavailable
     from portal.store.retention import purge_closed, retention_cutoff
@@ -145,10 +175,10 @@ async def run_worker(settings: Settings) -> int:
     """Deliver notifications until SIGINT or SIGTERM; in-flight deliveries finish or are retried."""
     import signal
 
-    from portal.runtime import Portal
+    from portal.runtime import Runtime
 
-    portal = Portal(settings)
-    await portal.start()
+    runtime = Runtime(settings)
+    await runtime.start()
     print(f"portal {__version__}: notification worker on {_where(settings)}", file=sys.stderr)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -157,5 +187,5 @@ async def run_worker(settings: Settings) -> int:
     try:
         await stopping.wait()
     finally:
-        await portal.stop()
+        await runtime.stop()
     return 0

@@ -14,8 +14,8 @@ from portal.i18n import CATALOGUE_DIR, Translations, language_of
 from portal.notify.render import MessageRenderer
 from portal.resources import data_dir
 from portal.settings import Settings
-from tests.helpers import job_updated, post_event, sample_job, status_changed
-from tests.notify.support import messages, notify_settings, portal_of, running, settled, wait_for
+from tests.helpers import job_updated, post_event, sample_job, status_changed, wait_until
+from tests.notify.support import messages, notify_settings, portal_of, running, settled
 
 TEMPLATES = data_dir("templates")
 CATALOGUES = TEMPLATES / CATALOGUE_DIR
@@ -97,7 +97,7 @@ def test_spanish_end_to_end(tmp_path: Path) -> None:
     with running(notify_settings(tmp_path)) as client:
         assert post_event(client, job_updated(job)).status_code == 202
         settled(client)
-        found = wait_for(lambda: len(messages(client)) >= 2 and messages(client), what="both messages")
+        found = wait_until(lambda: len(messages(client)) >= 2 and messages(client), what="both messages")
         sms = next(m for m in found if m.channel == "sms")
         email = next(m for m in found if m.channel == "email")
         assert sms.status == "not_sent"
@@ -111,7 +111,7 @@ def test_spanish_end_to_end(tmp_path: Path) -> None:
         assert "domingo 3 de marzo, 9:00 – 11:00" in page and "Scheduled" not in page
         assert client.get(path + "/state").json()["status_label"] == "Programada"
         post_event(client, status_changed("WO-1", "en_route"))
-        en_route = wait_for(
+        en_route = wait_until(
             lambda: [m for m in messages(client) if m.channel == "sms" and "camino" in m.body], what="en_route SMS"
         )
         assert "Sigalo en vivo" in en_route[0].body  # "Sígalo", spelled in GSM-7
@@ -173,7 +173,7 @@ def test_branding_reaches_pages_and_emails(tmp_path: Path) -> None:
         assert "img-src 'self' https:" in page.headers["content-security-policy"]  # the https logo may load
         assert 'href="tel:+13125550100"' in page.text and "mailto:help@acme.example" in page.text
         settled(client)
-        email = wait_for(lambda: [m for m in messages(client) if m.channel == "email"], what="the email")[0]
+        email = wait_until(lambda: [m for m in messages(client) if m.channel == "email"], what="the email")[0]
         assert "Questions? Call +1 312 555 0100 or email help@acme.example" in email.body
     html = MessageRenderer(Settings(brand_color="#aa3300", logo_url="https://cdn.acme.example/logo.png")).render(
         "email",

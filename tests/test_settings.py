@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import stat
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 
-from portal.settings import SETTINGS, ConfigError, from_env
+from portal.settings import SETTINGS, ConfigError, Setting, Settings, docs_table, from_env
+from tests.helpers import docs_generator
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -49,6 +51,18 @@ def test_rotation_keys_are_comma_separated(tmp_path: Path) -> None:
         ({"SMTP_HOST": "mail.example.com"}, "SMTP_FROM"),
         ({"SMTP_TLS": "maybe"}, "SMTP_TLS"),
         ({"SMTP_PORT": "lots"}, "SMTP_PORT"),
+        ({"PORTAL_QUIET_HOURS": "08:00-08:00"}, "PORTAL_QUIET_HOURS"),
+        ({"PORTAL_NOTIFICATIONS": "booking_confirmed,fireworks"}, "PORTAL_NOTIFICATIONS"),
+        ({"PORTAL_WORKER_LEASE_SECONDS": "2"}, "PORTAL_WORKER_LEASE_SECONDS"),
+        ({"PORTAL_ETA_DETOUR_FACTOR": "0.9"}, "PORTAL_ETA_DETOUR_FACTOR"),
+        ({"PORTAL_ARRIVAL_RADIUS_M": "nan"}, "PORTAL_ARRIVAL_RADIUS_M"),
+        ({"PORTAL_MAP_TILES": "https://tiles.example.com/"}, "PORTAL_MAP_TILES"),
+        ({"PORTAL_BRAND_COLOR": "red"}, "PORTAL_BRAND_COLOR"),
+        ({"PORTAL_SUPPORT_EMAIL": "Help <help@example.com>"}, "PORTAL_SUPPORT_EMAIL"),
+        ({"PORTAL_RESCHEDULE_SLOTS": "11:00-09:00"}, "PORTAL_RESCHEDULE_SLOTS"),
+        ({"PORTAL_REMINDER_TIME": "6pm"}, "PORTAL_REMINDER_TIME"),
+        ({"PORTAL_CALLBACK_SECRET": "whsec_c2hvcnQ="}, "PORTAL_CALLBACK_SECRET"),
+        ({"PORTAL_RETENTION_DAYS": "7"}, "PORTAL_RETENTION_DAYS"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, env: dict[str, str], named: str) -> None:
@@ -56,7 +70,7 @@ def test_bad_values_name_the_variable(tmp_path: Path, env: dict[str, str], named
     with pytest.raises(ConfigError) as raised:
         from_env(env)
     message = str(raised.value)
-    assert named in message
+    assert message.startswith(named)
     assert "\n" not in message
 
 
@@ -101,3 +115,45 @@ def test_a_wrong_store_url_is_refused_without_echoing_its_password() -> None:
     with pytest.raises(ConfigError, match="PORTAL_STORE") as refused:
         from_env({"PORTAL_STORE": "postgres://portal:store-password-value@db.internal/portal"})
     assert "store-password-value" not in str(refused.value)
+
+
+def test_the_docs_table_is_the_one_the_settings_make() -> None:
+    page = (DOCS / "configuration.md").read_text()
+    generate = docs_generator()
+    table = page.split(generate.START, 1)[1].split(generate.END, 1)[0]
+    assert table == docs_table(), "docs/configuration.md is out of date: run python docs/generate.py"
+    assert all(f"| `{s.name}` | " in table for s in SETTINGS)
+
+
+def test_every_field_read_from_the_environment_has_one_row() -> None:
+    names = [s.name for s in SETTINGS]
+    assert len(names) == len(set(names))
+    assert [f.name for f in fields(Settings) if f.name != "demo"] == [
+        f.name for f in fields(Settings) if "portal.setting" in f.metadata
+    ]
+
+
+def test_unset_variables_give_the_dataclass_defaults(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'p.db'}"
+    settings = from_env({"PORTAL_STORE": store, "PORTAL_SECRET_KEY": "k" * 20})
+    assert settings == replace(Settings(), store_url=store, secret_keys=("k" * 20,))
+
+
+@pytest.mark.parametrize("row", [s for s in SETTINGS if s.default and s.name != "PORTAL_STORE"], ids=lambda s: s.name)
+def test_each_default_written_out_means_the_same_as_unset(tmp_path: Path, row: Setting) -> None:
+    base = {"PORTAL_STORE": f"sqlite:///{tmp_path / 'p.db'}", "PORTAL_SECRET_KEY": "k" * 20}
+    assert row.default is not None
+    assert from_env({**base, row.name: row.default}) == from_env(base)
+
+
+def test_blank_values_take_the_default_except_where_empty_means_none(tmp_path: Path) -> None:
+    base = {"PORTAL_STORE": f"sqlite:///{tmp_path / 'p.db'}", "PORTAL_SECRET_KEY": "k" * 20}
+    blank = from_env({**base, **{s.name: "  " for s in SETTINGS if s.name not in base}})
+    assert blank == replace(from_env(base), quiet_hours=None)
+
+
+def test_the_smtp_port_follows_the_tls_mode_unless_given(tmp_path: Path) -> None:
+    base = {"PORTAL_STORE": f"sqlite:///{tmp_path / 'p.db'}", "PORTAL_SECRET_KEY": "k" * 20}
+    assert from_env({**base, "SMTP_TLS": "TLS"}).smtp_port == 465
+    assert from_env({**base, "SMTP_TLS": "none"}).smtp_port == 25
+    assert from_env({**base, "SMTP_TLS": "none", "SMTP_PORT": "2525"}).smtp_port == 2525

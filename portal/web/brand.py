@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal.web.common import portal_of
+from portal.web.common import runtime_of
 
 ICON_SIZE = 32  # pixels: the size browsers ask for in tabs and bookmarks
 CACHE_SECONDS = 86400  # a changed colour shows within a day of a restart; tabs ask once
@@ -63,12 +63,12 @@ def _png(size: int, raw: bytes) -> bytes:
 
 
 async def favicon_svg(request: Request) -> Response:
-    color = portal_of(request).settings.brand_color  # validated as #rrggbb at start-up
+    color = runtime_of(request).settings.brand_color  # validated as #rrggbb at start-up
     return Response(icon_svg(color), media_type="image/svg+xml", headers=ICON_HEADERS)
 
 
 async def favicon_ico(request: Request) -> Response:
-    color = portal_of(request).settings.brand_color
+    color = runtime_of(request).settings.brand_color
     return Response(icon_ico(color), media_type="image/x-icon", headers=ICON_HEADERS)
 
 

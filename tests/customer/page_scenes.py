@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, Route
 
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from tests.helpers import ThreadedServer, event, job_updated, post_event, sample_job, status_changed
 
 HOME = (41.8868, -87.6574)  # sample_job's address
@@ -136,6 +136,6 @@ SCENES = {"en-route": en_route, "on-site": on_site, "completed": completed}
 
 
 def link(server: ThreadedServer, app: Any, job_id: str = "WO-1") -> str:
-    portal: Portal = app.state.portal
+    portal: Runtime = app.state.runtime
     record = server.call(portal.store.get_job(job_id))
     return f"{server.url}/t/{portal.links.token(record.link_key)}"

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 from portal.app import create_app
 from portal.core.jobs import Job
 from portal.core.public import ROUTE, live_events, utc_now
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import Settings
 from portal.store.base import Decision
 from tests.customer import page_scenes as scenes
@@ -51,7 +51,7 @@ def inside(page: Page, selector: str) -> bool:
     return box["x"] <= cx <= box["x"] + box["width"] and box["y"] <= cy <= box["y"] + box["height"]
 
 
-def set_route(server: ThreadedServer, portal: Portal, coordinates: list[list[float]]) -> None:
+def set_route(server: ThreadedServer, portal: Runtime, coordinates: list[list[float]]) -> None:
     """Store a road route the way routing does (CONTRACT §10) and push its live events."""
 
     def decide(before: Job | None) -> Decision:
@@ -60,7 +60,7 @@ def set_route(server: ThreadedServer, portal: Portal, coordinates: list[list[flo
         after.values[ROUTE] = {"geometry": {"type": "LineString", "coordinates": coordinates}}
         return Decision(job=after, events=live_events(before, after, utc_now()), outbox=[])
 
-    server.call(portal.change("WO-1", decide))
+    server.call(portal.changes.change("WO-1", decide))
 
 
 def test_both_ends_the_trail_and_the_route_follow_pings_without_reload(settings: Settings, browser: Browser) -> None:
@@ -86,7 +86,7 @@ def test_both_ends_the_trail_and_the_route_follow_pings_without_reload(settings:
         assert trail.count("L") == 2  # three positions: a line with two segments
         assert inside(page, "#map .map-home") and inside(page, "#map .map-tech")
 
-        portal: Portal = app.state.portal
+        portal: Runtime = app.state.runtime
         set_route(server, portal, [[-87.6600, 41.9000], [-87.6574, 41.8950], [-87.6574, 41.8868]])
         expect(page.locator("#map .map-route")).to_have_attribute("d", re.compile(r"^M.*L.*L"))  # three points
         assert page.evaluate("window.sameDocument") is True

@@ -6,7 +6,6 @@ import itertools
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,21 +16,11 @@ from starlette.testclient import TestClient
 
 from portal.app import create_app
 from portal.demo.scenario import DRIVE_ADDRESS, build, metres
-from tests.helpers import free_port, job_updated, make_settings, post_event, sample_job
+from tests.helpers import free_port, job_updated, make_settings, post_event, sample_job, wait_until
 from tests.processes import portal_env
 
 DEADLINE_SECONDS = 45.0
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/t/\S+)")
-
-
-def wait_for(check: Any, what: str, timeout: float = DEADLINE_SECONDS) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +34,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with out.open("wb") as sink:
         proc = subprocess.Popen(command, cwd=tmp, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
-        text = wait_for(lambda: "Demo phone:" in out.read_text() and out.read_text(), "the demo's links")
+        text = wait_until(
+            lambda: "Demo phone:" in out.read_text() and out.read_text(), "the demo's links", DEADLINE_SECONDS
+        )
         yield {"url": f"http://127.0.0.1:{port}", "text": text, "links": LINK.findall(text), "proc": proc}
     finally:
         proc.terminate()
@@ -68,8 +59,10 @@ def test_the_technician_moves_toward_the_customer(demo: dict[str, Any]) -> None:
     def location() -> Any:
         return httpx.get(state_url, timeout=5).json()["location"]
 
-    first = wait_for(location, "a first position")
-    second = wait_for(lambda: (loc := location()) and loc["updated_at"] != first["updated_at"] and loc, "a move")
+    first = wait_until(location, "a first position", DEADLINE_SECONDS)
+    second = wait_until(
+        lambda: (loc := location()) and loc["updated_at"] != first["updated_at"] and loc, "a move", DEADLINE_SECONDS
+    )
     target = (DRIVE_ADDRESS["lat"], DRIVE_ADDRESS["lon"])
     assert metres((second["lat"], second["lon"]), target) < metres((first["lat"], first["lon"]), target)
     state = httpx.get(state_url, timeout=5).json()
@@ -78,7 +71,11 @@ def test_the_technician_moves_toward_the_customer(demo: dict[str, Any]) -> None:
 
 def test_the_demo_phone_shows_messages_and_takes_replies(demo: dict[str, Any]) -> None:
     with httpx.Client(base_url=demo["url"], timeout=5) as http:
-        wait_for(lambda: "Visit booked" in http.get("/demo/phone").text, "the booking SMS on the demo phone")
+        wait_until(
+            lambda: "Visit booked" in http.get("/demo/phone").text,
+            "the booking SMS on the demo phone",
+            DEADLINE_SECONDS,
+        )
         page = http.get("/demo/phone").text
         assert "Email" in page and "Hola, Lucía:" in page  # emails are on the phone too
         assert "Sigalo en vivo" in page  # the Spanish customer's SMS, GSM-7 spelled

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from portal.settings import Settings
 from portal.staff.openapi import JOB_DOCUMENT
 from portal.store.base import Decision, Message, OutboxItem
 from portal.web.openapi import openapi_document
-from tests.helpers import event, job_updated, post_event, sample_job, status_changed
+from tests.helpers import event, job_updated, post_event, sample_job, status_changed, wait_until
 from tests.staff_support import add_staff, job_id_url, login, page_csrf
 
 HOSTILE = "<script>alert(1)</script>"
@@ -69,13 +68,13 @@ def _outbox(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def _audit(client: TestClient, **filters: Any) -> list[tuple[str, str, str | None, str | None]]:
-    store = client.app.state.portal.store  # type: ignore[attr-defined]
+    store = client.app.state.runtime.store  # type: ignore[attr-defined]
     entries = client.portal.call(lambda: store.list_audit(limit=50, **filters))  # type: ignore[union-attr]
     return [(e.username, e.action, e.job_id, e.detail) for e in entries]
 
 
 def test_the_api_document_has_the_contract_shape(console: TestClient) -> None:
-    store = console.app.state.portal.store  # type: ignore[attr-defined]
+    store = console.app.state.runtime.store  # type: ignore[attr-defined]
     _store_call(console, store.add_message, _message("2030-03-01T15:01:00.000000Z", error="30003", status="failed"))
     doc = console.get("/staff/api/jobs/WO-1").json()
     doc["messages"] = _mine(doc["messages"])
@@ -91,7 +90,7 @@ def test_the_api_document_has_the_contract_shape(console: TestClient) -> None:
 
 
 def test_the_thread_is_chronological_with_every_status(console: TestClient) -> None:
-    store = console.app.state.portal.store  # type: ignore[attr-defined]
+    store = console.app.state.runtime.store  # type: ignore[attr-defined]
     stored = [  # inserted out of order: an inbound reply recorded after a later outbound
         _message("2030-03-01T15:05:00.000000Z", body="Reply R to reschedule", status="delivered", provider_id="SM1"),
         _message(
@@ -153,12 +152,13 @@ def test_resend_queues_the_link_by_each_channel(console: TestClient, settings: S
 def test_the_worker_delivers_a_resent_link(console: TestClient) -> None:
     console.post("/staff/jobs/WO-1/resend", data={"csrf_token": page_csrf(console)})
     link = job_id_url(console, "WO-1")
-    deadline = time.monotonic() + 20
-    while True:
-        sent = [m for m in console.get("/staff/api/jobs/WO-1").json()["messages"] if m["meta"].get("message") == "link"]
-        if len(sent) == 2 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+
+    def links_sent() -> list[dict[str, Any]]:
+        messages = console.get("/staff/api/jobs/WO-1").json()["messages"]
+        sent = [m for m in messages if m["meta"].get("message") == "link"]
+        return sent if len(sent) == 2 else []
+
+    sent = wait_until(links_sent, what="the link by SMS and email")
     assert sorted(m["channel"] for m in sent) == ["email", "sms"]
     sms = next(m for m in sent if m["channel"] == "sms")
     assert sms["body"] == f"Your service team: Follow your visit here: http://testserver{link}"
@@ -226,7 +226,7 @@ def test_the_audit_trail_records_who_opened_which_job(console: TestClient) -> No
 
 
 def test_customer_actions_are_shown(console: TestClient) -> None:
-    portal = console.app.state.portal  # type: ignore[attr-defined]
+    portal = console.app.state.runtime  # type: ignore[attr-defined]
 
     def decide(job: Job | None) -> Decision:
         assert job is not None
@@ -234,7 +234,7 @@ def test_customer_actions_are_shown(console: TestClient) -> None:
         job.values["portal.rating"] = {"score": 4, "comment": HOSTILE}
         return Decision(job=job)
 
-    console.portal.call(portal.change, "WO-1", decide)  # type: ignore[union-attr]
+    console.portal.call(portal.changes.change, "WO-1", decide)  # type: ignore[union-attr]
     page = console.get("/staff/jobs/WO-1").text
     assert "Reschedule" in page and "2030-03-04T09:00:00-06:00" in page and "Rating" in page
     assert ESCAPED in page and HOSTILE not in page
@@ -245,7 +245,7 @@ def test_customer_actions_are_shown(console: TestClient) -> None:
 def test_hostile_text_is_escaped_on_the_job_page(console: TestClient) -> None:
     customer = {"name": HOSTILE, "phone": "(312) 555-0142", "email": "x@example.com"}
     post_event(console, job_updated(sample_job("WO-9", customer=customer, notes=HOSTILE, service=HOSTILE)))
-    store = console.app.state.portal.store  # type: ignore[attr-defined]
+    store = console.app.state.runtime.store  # type: ignore[attr-defined]
     reply = _message(
         "2030-03-01T15:09:00.000000Z",
         job_id="WO-9",
@@ -274,14 +274,14 @@ def test_rejected_webhooks_are_listed_with_an_escaped_excerpt(console: TestClien
 
 
 def test_queued_deliveries_and_callbacks_are_shown(console: TestClient) -> None:
-    portal = console.app.state.portal  # type: ignore[attr-defined]
+    portal = console.app.state.runtime  # type: ignore[attr-defined]
     callback = OutboxItem("cb-1", "callback", "WO-1", {"type": "rating.submitted", "data": {"job_id": "WO-1"}})
 
     def decide(job: Job | None) -> Decision:
         assert job is not None
         return Decision(job=job, outbox=[callback])
 
-    console.portal.call(portal.change, "WO-1", decide)  # type: ignore[union-attr]
+    console.portal.call(portal.changes.change, "WO-1", decide)  # type: ignore[union-attr]
     deliveries = console.get("/staff/api/jobs/WO-1").json()["job"]["deliveries"]
     (row,) = [d for d in deliveries if d["kind"] == "callback"]
     assert row["what"] == "rating.submitted" and row["attempts"] >= 0
@@ -290,7 +290,7 @@ def test_queued_deliveries_and_callbacks_are_shown(console: TestClient) -> None:
 
 
 def test_the_api_document_matches_the_published_schema(console: TestClient) -> None:
-    store = console.app.state.portal.store  # type: ignore[attr-defined]
+    store = console.app.state.runtime.store  # type: ignore[attr-defined]
     _store_call(console, store.add_message, _message("2030-03-01T15:01:00.000000Z", status="delivered"))
     doc = console.get("/staff/api/jobs/WO-1").json()
     Draft202012Validator(JOB_DOCUMENT).validate(doc)
@@ -298,7 +298,7 @@ def test_the_api_document_matches_the_published_schema(console: TestClient) -> N
 
 
 def test_statuses_after_status_callbacks(console: TestClient) -> None:
-    store = console.app.state.portal.store  # type: ignore[attr-defined]
+    store = console.app.state.runtime.store  # type: ignore[attr-defined]
     _store_call(console, store.add_message, _message("2030-03-01T15:01:00.000000Z", status="sent", provider_id="SM9"))
     _store_call(console, store.add_message, _message("2030-03-01T15:02:00.000000Z", status="sent", provider_id="SM8"))
     later = "2030-03-01T15:03:00.000000Z"

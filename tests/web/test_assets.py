@@ -22,7 +22,7 @@ ASSET = re.compile(r'(?:href|src)="(/static/(?:css|js)/[^"]+)"')
 
 
 def page_of(client: TestClient) -> str:
-    url: str = client.portal.call(client.app.state.portal.link_url, "WO-1")  # type: ignore[attr-defined,union-attr]
+    url: str = client.portal.call(client.app.state.runtime.link_url, "WO-1")  # type: ignore[attr-defined,union-attr]
     return url.removeprefix("http://testserver")
 
 

@@ -15,8 +15,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from portal.app import create_app
+from portal.clock import utc_now
 from portal.core.jobs import Job
-from portal.core.public import ROUTE, live_events, utc_now
+from portal.core.public import ROUTE, live_events
 from portal.runtime import Runtime
 from portal.settings import Settings
 from portal.store.base import Decision

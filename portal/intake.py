@@ -47,7 +47,7 @@ TOLERANCE_SECONDS = 5 * 60  # the Standard Webhooks replay window
 MAX_WEBHOOK_ID_LENGTH = 256
 MAX_DETAILS = 20  # enough to fix a payload; bounded so a hostile one cannot make a huge answer
 FUTURE_SLACK_HOURS = int(FUTURE_SLACK.total_seconds() // 3600)
-EVENT_TYPES = ("job.updated", "job.status_changed", "technician.location", "job.eta")
+EVENT_TYPES = ("job.updated", "job.status_changed", "technician.location", "job.eta", "job.progress")
 RETRY_AFTER_SECONDS = 5  # the store is usually back within seconds; senders retry anyway
 
 

@@ -195,3 +195,29 @@ def test_metrics_count_webhooks_by_outcome(client: TestClient) -> None:
 
 def test_settings_fixture_is_sane(settings: Settings) -> None:
     assert replace(settings).webhook_secrets
+
+
+def progress(photo_url: str | None = None, **extra: Any) -> dict[str, Any]:
+    data = {"job_id": "WO-1", "id": "s1", "title": "Old heater drained", "recorded_at": "2030-03-03T15:20:00Z"}
+    return event("job.progress", {**data, **({"photo_url": photo_url} if photo_url else {}), **extra})
+
+
+@pytest.mark.parametrize(
+    "photo_url",
+    ["http://photos.example.com/1.jpg", "javascript:alert(1)", "https://user@evil.example/1.jpg", "//x.example/1"],
+)
+def test_progress_photos_must_be_https_else_400_and_nothing_changes(client: TestClient, photo_url: str) -> None:
+    post_event(client, job_updated(sample_job()))
+    response = post_event(client, progress(photo_url))
+    assert response.status_code == 400
+    assert response.json()["detail"][0]["loc"] == "data.photo_url"
+    assert state(client, "WO-1")["progress"] == []
+
+
+def test_a_progress_step_is_stored_and_its_id_updates_it(client: TestClient) -> None:
+    post_event(client, job_updated(sample_job()))
+    assert post_event(client, progress("https://photos.example.com/1.jpg", percent=40)).status_code == 202
+    assert post_event(client, progress(None, title="Heater drained and removed", percent=50)).status_code == 202
+    steps = state(client, "WO-1")["progress"]
+    assert [(s["id"], s["title"], s["percent"]) for s in steps] == [("s1", "Heater drained and removed", 50)]
+    assert post_event(client, progress(percent=101)).status_code == 400

@@ -14,6 +14,8 @@ from typing import Any
 
 import phonenumbers
 
+from portal.core.progress import PROGRESS, merge_step, step_of, steps_in
+
 STATUSES = (
     "created",
     "scheduled",
@@ -51,6 +53,11 @@ MAX_STATUS_OBSERVATIONS = 200
 # where the technician went. Older pings are dropped, not archived.
 TRAIL_SIZE = 6
 TRAIL_SPAN_SECONDS = 600  # 10 minutes: older driving says little about the next few minutes
+# The line the tracking page draws behind the technician: a longer memory than the ETA's
+# window, so the customer sees where the van came from, yet short enough to say nothing of
+# earlier stops (a trip's last half hour at most).
+PUBLIC_TRAIL_SIZE = 20
+PUBLIC_TRAIL_SPAN_SECONDS = 30 * 60
 
 Stamp = tuple[str, str]
 
@@ -185,6 +192,9 @@ def apply_event(job: Job | None, event: FieldEvent, region: str = "US") -> Job:
     elif event.type == "job.eta":
         if _wins(new, "eta", stamp):
             _set(new, "eta", {"at": event.data["eta"], "reported_at": stamp[0]}, stamp)
+    elif event.type == "job.progress":
+        step = step_of(event.data, stamp, iso_utc(parse_iso(event.data["recorded_at"])))
+        new.values[PROGRESS] = merge_step(steps_in(new.values), step)
     else:
         raise ValueError(f"unknown event type {event.type!r}")
     return new
@@ -217,8 +227,9 @@ def _apply_location(job: Job, data: dict[str, Any], stamp: Stamp) -> None:
     order = [recorded, *stamp]
     ping = {"lat": data["lat"], "lon": data["lon"], "speed_mps": data.get("speed_mps"), "order": order}
     trail = merge_trail(job.location.get("trail", []) if job.location else [], ping)
+    path = merge_path(job.location.get("path", []) if job.location else [], ping)
     if job.location is not None and job.location.get("order", [job.location["recorded_at"]]) >= order:
-        job.location = {**job.location, "trail": trail}  # a new dict: copies share the old one
+        job.location = {**job.location, "trail": trail, "path": path}  # a new dict: copies share the old one
         return
     job.location = {
         "lat": data["lat"],
@@ -229,6 +240,7 @@ def _apply_location(job: Job, data: dict[str, Any], stamp: Stamp) -> None:
         "recorded_at": recorded,
         "order": order,  # recorded_at, then the event stamp: simultaneous pings resolve the same way
         "trail": trail,
+        "path": path,
     }
 
 
@@ -243,6 +255,19 @@ def merge_trail(trail: list[dict[str, Any]], ping: dict[str, Any]) -> list[dict[
     merged = sorted([*trail, ping], key=lambda p: p["order"], reverse=True)[:TRAIL_SIZE]
     newest = parse_iso(merged[0]["order"][0])
     return [p for p in merged if (newest - parse_iso(p["order"][0])).total_seconds() <= TRAIL_SPAN_SECONDS]
+
+
+def merge_path(path: list[dict[str, Any]], ping: dict[str, Any]) -> list[dict[str, Any]]:
+    """The public trail: the newest ``PUBLIC_TRAIL_SIZE`` positions within its span, newest first.
+
+    Kept apart from the ETA's ``trail`` so that neither window changes the other.
+    """
+    point = {"lat": ping["lat"], "lon": ping["lon"], "order": ping["order"]}
+    if any(p["order"] == point["order"] for p in path):
+        return path
+    merged = sorted([*path, point], key=lambda p: p["order"], reverse=True)[:PUBLIC_TRAIL_SIZE]
+    newest = parse_iso(merged[0]["order"][0])
+    return [p for p in merged if (newest - parse_iso(p["order"][0])).total_seconds() <= PUBLIC_TRAIL_SPAN_SECONDS]
 
 
 def _observe_status(job: Job, status: str, stamp: Stamp) -> None:

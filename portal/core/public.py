@@ -23,6 +23,7 @@ from portal.core.eta import (
 )
 from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.core.plausible import is_zone
+from portal.core.progress import public_steps
 from portal.core.slots import NO_POLICY, RESCHEDULABLE, SlotPolicy, offered_slots
 from portal.core.trip import overdue
 
@@ -52,7 +53,12 @@ DETAIL_KEYS = (
     "rating",
     "invoice_url",
     "timeline",
+    "destination",
+    "route",
 )
+# The job value where road routing (CONTRACT §10) keeps the route it found: ``{"geometry":
+# GeoJSON LineString, ...}``. The page draws the line while the technician is on the way.
+ROUTE = "portal.route"
 
 
 def zone(job: Job) -> ZoneInfo:
@@ -91,21 +97,29 @@ def public_state(
         "status_label": STATUS_LABELS[status],
         "window": ({"start": local_iso(window["start"], tz), "end": local_iso(window["end"], tz)} if window else None),
         "timezone": tz.key,
-        "technician": (
-            {"name": first_name(technician.get("name")), "photo_url": technician.get("photo_url")}
-            if technician
-            else None
-        ),
+        "technician": _technician(technician) if technician else None,
         "eta": eta,
         # Running late: the live estimate passes the window's end, or the clock already has.
         "late": overdue(job, now) or bool(eta and eta["late"]),
         "location": _location(job, tz) if en_route else None,
+        "destination": _destination(job) if en_route else None,
+        "trail": _trail(job) if en_route else None,
+        "route": _route(job) if en_route else None,
+        "progress": public_steps(values, lambda raw: local_iso(raw, tz)),
         "timeline": [{"status": t["status"], "at": local_iso(t["at"], tz)} for t in job.timeline],
         "can_reschedule": status in RESCHEDULABLE and bool(slots) and pending is None and not cancelling,
         "slots": slots,
         "reschedule": pending,
         "rating": values.get("portal.rating"),
         "invoice_url": values.get("invoice_url"),
+    }
+
+
+def _technician(technician: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": first_name(technician.get("name")),
+        "photo_url": technician.get("photo_url"),
+        "vehicle": technician.get("vehicle"),
     }
 
 
@@ -145,6 +159,33 @@ def _location(job: Job, tz: ZoneInfo) -> dict[str, Any] | None:
     }
 
 
+def _destination(job: Job) -> dict[str, float] | None:
+    """Where the technician is going: the job's address, when the field system gave its coordinates."""
+    lat, lon = job.address.get("lat"), job.address.get("lon")
+    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+        return None
+    return {"lat": lat, "lon": lon}
+
+
+def _trail(job: Job) -> list[dict[str, float]]:
+    """Recent positions, oldest first, so the page draws the line the way the van went."""
+    path = job.location.get("path", []) if job.location else []
+    return [{"lat": p["lat"], "lon": p["lon"]} for p in reversed(path)]
+
+
+def _route(job: Job) -> dict[str, Any] | None:
+    found = job.values.get(ROUTE)
+    geometry = found.get("geometry") if isinstance(found, dict) else None
+    if not isinstance(geometry, dict) or geometry.get("type") != "LineString":
+        return None
+    return {"type": "LineString", "coordinates": geometry.get("coordinates", [])}
+
+
+def location_event(state: dict[str, Any]) -> dict[str, Any]:
+    """A ``location`` event: the position and the trail that leads to it."""
+    return {**state["location"], "trail": state["trail"]}
+
+
 def live_events(
     before: Job | None,
     after: Job,
@@ -158,10 +199,12 @@ def live_events(
     events: list[tuple[str, dict[str, Any]]] = []
     if old is None or old["status"] != new["status"]:
         events.append(("status", status_event(new, after)))
-    elif old["location"] != new["location"] and new["location"] is not None:
-        events.append(("location", new["location"]))
+    elif (old["location"], old["trail"]) != (new["location"], new["trail"]) and new["location"] is not None:
+        events.append(("location", location_event(new)))
     if old is not None and old["eta"] != new["eta"] and new["status"] == old["status"]:
         events.append(("eta", new["eta"] or NO_ETA))
+    if old is not None and old["progress"] != new["progress"]:
+        events.append(("progress", {"progress": new["progress"]}))
     if old is None or any(old[k] != new[k] for k in DETAIL_KEYS):
         events.append(("job", new))
     return events
@@ -176,6 +219,9 @@ def status_event(state: dict[str, Any], job: Job) -> dict[str, Any]:
         "late": state["late"],
         "eta": state["eta"],
         "location": state["location"],
+        "destination": state["destination"],
+        "trail": state["trail"],
+        "route": state["route"],
     }
 
 

@@ -194,17 +194,21 @@ def _relabel(event: PageEvent, labels: dict[str, str]) -> PageEvent:
     return PageEvent(event.kind, event.seq, {**event.data, "status_label": label})
 
 
+# Everything that says where the technician is or is heading, shown only while on the way.
+EN_ROUTE_ONLY = ("location", "eta", "trail", "route", "destination")
+
+
 def _redact(event: StoredEvent, en_route_now: bool) -> PageEvent | None:
     """Replayed events must not reveal a position once the technician is no longer en route.
 
-    The ETA goes with it: it carries the distance from the last position.
+    The ETA, trail, route and destination go with it: each tells where the technician was.
     """
     data = event.data
     if not en_route_now:
         if event.type in ("location", "eta"):
             return None
-        if data.get("location") is not None or data.get("eta") is not None:
-            data = {**data, "location": None, "eta": None}
+        if any(data.get(key) is not None for key in EN_ROUTE_ONLY):
+            data = {**data, **dict.fromkeys(EN_ROUTE_ONLY)}
     return PageEvent(event.type, event.seq, data)
 
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from portal.channels.record import SIMULATED
 from portal.core.jobs import iso_utc, parse_iso
 from portal.core.plausible import is_zone
+from portal.core.progress import steps_in
 from portal.core.public import STATUS_LABELS, zone
 from portal.staff.errors import error_code, error_meaning
 from portal.store.base import JobRecord, LinkKeyInfo, Message, OutboxRow
@@ -94,6 +95,7 @@ def job_document(
         "invoice_url": values.get("invoice_url"),
         "eta": values.get("eta"),
         "location": location,
+        "progress": [{k: v for k, v in step.items() if k != "stamp"} for step in steps_in(values)],
         "customer_actions": customer_actions(values),
         "link": link_state(record, history, now, ttl_days),
         "deliveries": [delivery_document(row) for row in outbox],

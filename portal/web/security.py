@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# Images on most pages may come from any https host: technician photos are hosted wherever the
-# field system keeps them. The tracking page narrows this to the origins it actually shows
-# (``page_csp``): its own files, the map tiles and this job's technician photo.
-DEFAULT_IMG_SOURCES = ("'self'", "https:", "data:")
+# Images may come from any https host, on the tracking page too: technician photos and the
+# photos of work in progress are hosted wherever the field system keeps them, and a photo
+# pushed live must show without a reload, so no list made when the page was rendered would
+# do. This is acceptable because an image cannot run code (scripts stay 'self' only, with no
+# inline script), ``Referrer-Policy: no-referrer`` keeps the private link out of every image
+# request, ``connect-src 'self'`` keeps scripts from sending anything elsewhere, and only the
+# signed field system can name a photo (https only, checked at intake). Plain-http origins
+# that the operator configured (a local tile server, a logo) are added by name.
+SELF = "'self'"
+DEFAULT_IMG_SOURCES = (SELF, "https:", "data:")
 
 
-def _csp(img_sources: tuple[str, ...]) -> str:
+def style_source(css: str) -> str:
+    """The CSP source that allows exactly this inline ``<style>`` (the brand colour) and no other."""
+    digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
+    return f"'sha256-{digest}'"
+
+
+def _csp(img_sources: tuple[str, ...], style_sources: tuple[str, ...] = ()) -> str:
     return "; ".join(
         (
             "default-src 'none'",
             "script-src 'self'",
-            "style-src 'self'",
+            " ".join(("style-src", SELF, *style_sources)),
             f"img-src {' '.join(img_sources)}",
             "connect-src 'self'",
             "font-src 'self'",
@@ -44,10 +58,13 @@ def origin(url: str | None) -> str | None:
     return f"{parts.scheme}://{host}"
 
 
-def page_csp(*image_urls: str | None) -> str:
-    """The policy of a page whose images come only from itself and the origins of ``image_urls``."""
-    origins = sorted({o for url in image_urls if (o := origin(url)) is not None})
-    return _csp(("'self'", "data:", *origins))
+def page_csp(*image_urls: str | None, styles: tuple[str, ...] = ()) -> str:
+    """The policy of pages: images from https and from the plain-http origins of ``image_urls``.
+
+    ``styles`` are the hashes of the page's inline ``<style>`` elements (``style_source``).
+    """
+    extra = sorted({o for url in image_urls if (o := origin(url)) is not None and o.startswith("http:")})
+    return _csp((*DEFAULT_IMG_SOURCES, *extra), styles)
 
 
 HEADERS = [
@@ -60,8 +77,11 @@ HEADERS = [
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
+    """Adds ``HEADERS`` to every response that does not set its own; ``csp`` replaces the default policy."""
+
+    def __init__(self, app: ASGIApp, csp: str = CSP) -> None:
         self.app = app
+        self.headers = [(b"content-security-policy", csp.encode()), *HEADERS[1:]]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,7 +91,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in HEADERS if k not in present]
+                extra = [(k, v) for k, v in self.headers if k not in present]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 

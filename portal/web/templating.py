@@ -13,8 +13,8 @@ from starlette.templating import Jinja2Templates, _TemplateResponse
 from portal import i18n
 from portal.resources import data_dir
 from portal.settings import Settings
-
-BRAND_CSS_PATH = "/static-brand.css"  # served by portal.web.brand: the brand colour, CSP-safe
+from portal.web.assets import Assets, static_assets
+from portal.web.brand import brand_style
 
 
 class PageTemplates(Jinja2Templates):
@@ -37,7 +37,7 @@ class PageTemplates(Jinja2Templates):
         return super().TemplateResponse(request, name, context, status_code, headers, media_type, background)
 
 
-def make_templates(settings: Settings) -> Jinja2Templates:
+def make_templates(settings: Settings, assets: Assets | None = None) -> Jinja2Templates:
     loaders = [FileSystemLoader(str(settings.templates_dir))] if settings.templates_dir else []
     loaders.append(FileSystemLoader(str(data_dir("templates"))))
     env = Environment(
@@ -51,7 +51,8 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         logo_url=settings.logo_url,
         support_phone=settings.support_phone,
         support_email=settings.support_email,
-        brand_css=BRAND_CSS_PATH,
+        brand_style=brand_style(settings.brand_color),
+        asset=(assets or static_assets()).url,
     )
     # ``t()`` and the date, time and distance filters read the page's ``i18n`` Localizer
     # (the customer's language on customer pages); without one they read English.

@@ -12,11 +12,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from portal.core.stepper import stepper
 from portal.customer.actions import PAGE_ACTIONS, FormRefused
 from portal.customer.tracking import LinkRefused, PageEvent
 from portal.i18n import Localizer
 from portal.web.common import client_key, runtime_of
-from portal.web.security import page_csp
 from portal.web.streams import EndingEventSourceResponse
 
 SSE_PING_SECONDS = 15  # under the 30-60 s idle timeouts of common proxies and mobile carriers
@@ -66,6 +66,7 @@ async def page(request: Request) -> Response:
     context = {
         "i18n": loc,
         "state": current,
+        "stepper": stepper(current["status"], current["timeline"]),
         "labels": loc.status_labels(),
         "events_url": f"/t/{request.path_params['token']}/events",
         "map_tiles": settings.map_tiles,
@@ -74,8 +75,7 @@ async def page(request: Request) -> Response:
         "token": request.path_params["token"],
         "actions": runtime.forms.context(record, request.query_params.get("done")),
     }
-    photo = current["technician"]["photo_url"] if current["technician"] else None
-    headers = {**NO_STORE, "Content-Security-Policy": page_csp(settings.map_tiles, photo, settings.logo_url)}
+    headers = NO_STORE
     response: Response = request.app.state.templates.TemplateResponse(
         request, "pages/tracking.html", context, headers=headers
     )

@@ -60,6 +60,11 @@
       return new Intl.DateTimeFormat(lang, { weekday: "long", month: "long", day: "numeric", hour: "numeric", minute: "2-digit", timeZone: zone }).format(new Date(iso));
     } catch (e) { return iso; }
   }
+  function shortDay(iso) {
+    try {
+      return new Intl.DateTimeFormat(lang, { weekday: "short", month: "short", day: "numeric", timeZone: zone }).format(new Date(iso));
+    } catch (e) { return iso; }
+  }
   function minutesUntil(iso) { return Math.max(0, Math.round((new Date(iso).getTime() - Date.now()) / 60000)); }
 
   function distance(metres) {
@@ -74,10 +79,11 @@
   function isStale(eta) { return !!eta.stale || (!!eta.stale_at && Date.now() >= new Date(eta.stale_at).getTime()); }
 
   function renderEta() {
-    var eta = state && state.eta;
+    if (!state) { return; } // until the snapshot, the server's rendering stands
+    var eta = state.eta;
     show("eta", !!eta);
     // Late by the live estimate, or by the clock (the window ended before the visit started).
-    show("eta-late", !!(state && state.late) || !!(eta && eta.late));
+    show("eta-late", !!state.late || !!(eta && eta.late));
     if (!eta) { return; }
     var stale = isStale(eta);
     var box = document.getElementById("eta");
@@ -103,25 +109,92 @@
     var loc = (state && state.location) || null;
     show("location", !!loc);
     if (loc) { setText("location_at", clock(loc.updated_at)); }
-    // map.js draws it; null tells it the position is gone.
-    document.dispatchEvent(new CustomEvent("portal:location", { detail: loc }));
+    show("legend-home", !!(loc && state.destination));
+    // map.js draws it all; a null location tells it the position is gone.
+    document.dispatchEvent(new CustomEvent("portal:location", { detail: loc && {
+      location: loc, trail: state.trail || [], destination: state.destination || null, route: state.route || null
+    } }));
   }
-  function renderTimeline() {
-    var list = document.getElementById("timeline");
+  // The five steps (portal/core/stepper.py: keep STEP_OF the same).
+  var STEPS = ["booked", "assigned", "on_the_way", "on_site", "done"];
+  var STEP_OF = { created: 0, scheduled: 0, dispatched: 1, en_route: 2, in_progress: 3, completed: 4 };
+  function renderStepper() {
+    var list = document.getElementById("stepper");
     if (!list || !state.timeline) { return; }
+    var reached = {};
+    state.timeline.forEach(function (t) { if (t.status in STEP_OF) { reached[STEP_OF[t.status]] = t.at; } });
+    var seen = Object.keys(reached).map(Number);
+    var current = state.status in STEP_OF ? STEP_OF[state.status] : (seen.length ? Math.max.apply(null, seen) : 0);
+    list.hidden = state.status === "cancelled";
+    show("held", state.status === "on_hold");
+    STEPS.forEach(function (key, i) {
+      var item = list.querySelector('[data-step="' + key + '"]');
+      if (!item) { return; }
+      var kind = i < current ? "done" : i === current ? "current" : "upcoming";
+      item.className = "step is-" + kind;
+      if (kind === "current") { item.setAttribute("aria-current", "step"); } else { item.removeAttribute("aria-current"); }
+      item.querySelector(".step-current").textContent = kind === "current" ? " (" + say("current_step", "current step") + ")" : "";
+      var time = item.querySelector(".step-at");
+      var at = i <= current ? reached[i] : null;
+      if ((at || null) === time.getAttribute("datetime")) { return; } // as the server wrote it: no reflow
+      time.textContent = at ? (i < 2 ? shortDay(at) : clock(at)) : "";
+      if (at) { time.setAttribute("datetime", at); } else { time.removeAttribute("datetime"); }
+    });
+  }
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) { node.className = cls; }
+    if (text != null) { node.textContent = String(text); }
+    return node;
+  }
+  // Work on site: each step with its time, percent, note and photo (lazy, sized, titled).
+  function renderWork() {
+    var list = document.getElementById("work-steps");
+    var steps = state.progress;
+    if (!list || !steps) { return; }
+    show("work", steps.length > 0);
+    show("work-now", state.status !== "completed");
+    show("work-done", state.status === "completed");
     list.textContent = "";
-    state.timeline.forEach(function (step) {
-      var item = document.createElement("li");
-      var label = document.createElement("span");
-      label.className = "step";
-      label.textContent = (state.labels && state.labels[step.status]) || step.status_label || step.status;
-      var time = document.createElement("time");
+    steps.forEach(function (step) {
+      var item = el("li", "work-step");
+      var title = el("p", "work-title", step.title + " ");
+      var time = el("time", null, clock(step.at));
       time.setAttribute("datetime", step.at);
-      time.textContent = dayClock(step.at);
-      item.appendChild(label);
-      item.appendChild(document.createTextNode(" "));
-      item.appendChild(time);
+      title.appendChild(time);
+      item.appendChild(title);
+      if (step.percent != null) {
+        var line = el("p", "work-percent");
+        var bar = el("progress");
+        bar.max = 100; bar.value = step.percent; bar.setAttribute("aria-hidden", "true");
+        line.appendChild(bar);
+        line.appendChild(document.createTextNode(" " + say("percent", "{n}% done", { n: step.percent })));
+        item.appendChild(line);
+      }
+      if (step.note) { item.appendChild(el("p", "work-note", step.note)); }
+      if (step.photo_url && /^https:\/\//.test(step.photo_url)) {
+        var link = el("a", "work-photo");
+        link.href = step.photo_url; link.target = "_blank"; link.rel = "noopener noreferrer";
+        var img = el("img");
+        img.src = step.photo_url; img.alt = step.title; img.width = 320; img.height = 240;
+        img.loading = "lazy"; img.decoding = "async";
+        link.appendChild(img);
+        item.appendChild(link);
+      }
       list.appendChild(item);
+    });
+  }
+  function renderTechnician() {
+    var tech = state.technician;
+    show("technician", !!tech);
+    setText("tech_name", tech ? tech.name : say("your_technician", "Your technician"));
+    setText("tech_initial", tech && tech.name ? tech.name.charAt(0) : "");
+    setText("tech_vehicle", tech && tech.vehicle ? tech.vehicle : "");
+    show("tech-vehicle", !!(tech && tech.vehicle));
+    fields("tech_photo").forEach(function (img) {
+      var url = tech && tech.photo_url;
+      img.hidden = !url;
+      if (url && img.getAttribute("src") !== url) { img.src = url; }
     });
   }
   function renderAll() {
@@ -130,17 +203,15 @@
     setText("status_label", state.status_label);
     setText("service", state.service || "");
     setText("reference", state.reference);
-    var tech = state.technician;
-    show("technician", !!tech);
-    setText("tech_name", tech ? tech.name : say("your_technician", "Your technician"));
-    fields("tech_photo").forEach(function (img) { if (tech && tech.photo_url) { img.src = tech.photo_url; } });
+    renderTechnician();
     show("window", !!state.window);
     if (state.window) { setText("window", dayClock(state.window.start) + " – " + clock(state.window.end)); }
     var heading = root.querySelector("h1.status");
     if (heading) { heading.className = "status status-" + state.status; }
     renderEta();
     renderLocation();
-    renderTimeline();
+    renderStepper();
+    renderWork();
     renderRequests();
   }
   // A pending reschedule shows until the field system answers it; the slot form only while possible.
@@ -164,11 +235,20 @@
     state = state || {};
     state.status = data.status; state.status_label = data.status_label;
     state.timeline = data.timeline; state.eta = data.eta; state.location = data.location; state.late = !!data.late;
+    state.trail = data.trail; state.destination = data.destination; state.route = data.route;
     state.labels = labels;
     renderAll();
   }
   function onEta(ev) { var data = JSON.parse(ev.data); if (state) { state.eta = data.at ? data : null; renderEta(); } }
-  function onLocation(ev) { if (state) { state.location = JSON.parse(ev.data); renderLocation(); } }
+  function onLocation(ev) {
+    if (!state) { return; }
+    var data = JSON.parse(ev.data);
+    state.trail = data.trail || state.trail;
+    delete data.trail;
+    state.location = data;
+    renderLocation();
+  }
+  function onProgress(ev) { if (state) { state.progress = JSON.parse(ev.data).progress || []; renderWork(); } }
 
   function connect() {
     source = new EventSource(url);
@@ -177,6 +257,7 @@
     source.addEventListener("status", onStatus);
     source.addEventListener("eta", onEta);
     source.addEventListener("location", onLocation);
+    source.addEventListener("progress", onProgress);
     source.onopen = function () { retryMs = 1000; document.documentElement.setAttribute("data-live", "1"); };
     source.onerror = function () {
       document.documentElement.removeAttribute("data-live");
@@ -187,6 +268,11 @@
       }
     };
   }
+  // A photo that cannot load leaves the initial beneath it in view.
+  fields("tech_photo").forEach(function (img) {
+    img.addEventListener("error", function () { img.hidden = true; });
+    if (img.complete && img.getAttribute("src") && !img.naturalWidth) { img.hidden = true; } // failed before this ran
+  });
   setInterval(renderEta, TICK_MS);
   connect();
 })();

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from tests.helpers import event, job_updated, post_event, sample_job, status_cha
 PUBLIC_KEYS = {
     "reference", "service", "status", "status_label", "window", "timezone", "technician", "eta",
     "location", "timeline", "can_reschedule", "slots", "reschedule", "rating", "invoice_url", "late",
+    "destination", "trail", "route", "progress",
 }  # fmt: skip
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -38,7 +40,7 @@ def test_state_has_exactly_the_public_keys(client: TestClient) -> None:
     post_event(client, job_updated(sample_job()))
     state = client.get(path_of(client) + "/state").json()
     assert set(state) == PUBLIC_KEYS
-    assert state["technician"] == {"name": "Dana", "photo_url": "https://cdn.example.com/t/7.jpg"}
+    assert state["technician"] == {"name": "Dana", "photo_url": "https://cdn.example.com/t/7.jpg", "vehicle": None}
     assert state["window"] == {"start": "2030-03-03T09:00:00-06:00", "end": "2030-03-03T11:00:00-06:00"}
     assert state["timezone"] == "America/Chicago"
     assert state["status_label"] == "Scheduled"
@@ -54,7 +56,7 @@ def test_the_page_reads_at_a_glance(client: TestClient) -> None:
     assert "Sunday, March 3, 9:00 AM – 11:00 AM" in text
     assert "Dana" in text and "Whitfield" not in text
     assert "Your service team" in text
-    assert 'src="/static/js/tracking.js"' in text
+    assert re.search(r'src="/static/js/tracking\.[0-9a-f]{10}\.js"', text)
 
 
 def test_page_headers_are_strict(client: TestClient) -> None:

@@ -330,3 +330,14 @@ def test_stop_and_start_show_as_events_and_the_customer_is_marked_while_opted_ou
         "Opted out of text messages: no SMS goes to this number until it texts START.",
         "Opted back in to text messages.",
     ]
+
+
+def test_staff_see_the_same_steps_of_the_work_as_the_customer(console: TestClient) -> None:
+    step = {"job_id": "WO-1", "id": "s1", "title": HOSTILE, "note": "Valve replaced", "percent": 40,
+            "photo_url": "https://photos.example.com/1.jpg", "recorded_at": "2026-03-03T15:20:00Z"}  # fmt: skip
+    assert post_event(console, event("job.progress", step, "2026-03-03T15:20:01Z")).status_code == 202
+    (shown,) = console.get("/staff/api/jobs/WO-1").json()["job"]["progress"]
+    assert (shown["id"], shown["title"], shown["percent"], shown["note"]) == ("s1", HOSTILE, 40, "Valve replaced")
+    page = console.get("/staff/jobs/WO-1").text
+    assert "Work on site (1)" in page and ESCAPED in page and HOSTILE not in page
+    assert 'href="https://photos.example.com/1.jpg"' in page and "40% done" in page

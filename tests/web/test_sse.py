@@ -132,3 +132,23 @@ def test_open_streams_are_counted_and_released(http: httpx.Client, server: Threa
     deadline = dt.datetime.now() + dt.timedelta(seconds=10)
     while "portal_sse_streams_open 0.0" not in http.get("/metrics").text:
         assert dt.datetime.now() < deadline, "the stream was not released after the client left"
+
+
+def test_the_stream_is_never_compressed_and_progress_arrives_as_an_event(
+    http: httpx.Client, server: ThreadedServer
+) -> None:
+    post_event(http, job_updated(sample_job(status="in_progress")))
+    path = events_path(http, server)
+    with connect_sse(http, "GET", path, headers={"Accept-Encoding": "gzip, br"}) as source:
+        assert "content-encoding" not in source.response.headers
+        take(source, 1)
+        step = {
+            "job_id": "WO-1",
+            "id": "s1",
+            "title": "Heater drained",
+            "recorded_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        assert post_event(http, event("job.progress", step)).status_code == 202
+        (progress,) = take(source, 1)
+        assert progress.event == "progress"
+        assert [s["title"] for s in json.loads(progress.data)["progress"]] == ["Heater drained"]

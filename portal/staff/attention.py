@@ -14,16 +14,17 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sse_starlette import ServerSentEvent
 
+from portal.bus.base import Bus
 from portal.clock import utc_now
 from portal.core.attention import Item
 from portal.core.jobs import iso_utc, parse_iso
-from portal.notify.changes import STAFF_CHANNEL
-from portal.runtime import Runtime
-from portal.store.base import AuditEntry
+from portal.metrics import Metrics
+from portal.notify.changes import STAFF_CHANNEL, JobChanges
+from portal.store.base import AuditEntry, Store
 from portal.store.insight import ATTENTION_PAGE, InsightStore
 
 REASON_LABELS = {
@@ -50,7 +51,16 @@ STREAM_LIFETIME_SECONDS = 10 * 60.0  # 10 minutes
 DUE_SLACK_SECONDS = 0.5  # wake just after a reason falls due, so the store already counts it as due
 
 
-def store_of(portal: Runtime) -> InsightStore:
+class Parts(Protocol):
+    """What the queue uses of the running portal: named, so this module never needs the runtime."""
+
+    store: Store
+    bus: Bus
+    metrics: Metrics
+    changes: JobChanges
+
+
+def store_of(portal: Parts) -> InsightStore:
     """The store in its insight role (every backend implements it)."""
     return cast(InsightStore, portal.store)
 
@@ -78,14 +88,14 @@ def item_document(item: Item, now: datetime) -> dict[str, Any]:
     }
 
 
-async def queue(portal: Runtime, limit: int = ATTENTION_PAGE) -> dict[str, Any]:
+async def queue(portal: Parts, limit: int = ATTENTION_PAGE) -> dict[str, Any]:
     """``{"items": [...], "total": n, "at": now}``: most urgent first, at most ``limit`` items."""
     now = utc_now()
     items, total = await store_of(portal).attention(iso_utc(now), limit)
     return {"items": [item_document(item, now) for item in items], "total": total, "at": iso_utc(now)}
 
 
-async def acknowledge(portal: Runtime, job_id: str, staff: str, client: str) -> list[str]:
+async def acknowledge(portal: Parts, job_id: str, staff: str, client: str) -> list[str]:
     """Clear the job's current reasons (audited as ``acknowledge``); the reasons cleared."""
     now = iso_utc(utc_now())
     entry = AuditEntry(at=now, username=staff, action="acknowledge", job_id=job_id, client=client)
@@ -95,7 +105,7 @@ async def acknowledge(portal: Runtime, job_id: str, staff: str, client: str) -> 
     return cleared
 
 
-async def stream(portal: Runtime) -> AsyncIterator[ServerSentEvent]:
+async def stream(portal: Parts) -> AsyncIterator[ServerSentEvent]:
     """``queue`` events: the whole queue now, then again whenever it changes."""
     subscription = portal.bus.subscribe(STAFF_CHANNEL)
     portal.metrics.sse_open.inc()
@@ -112,7 +122,7 @@ async def stream(portal: Runtime) -> AsyncIterator[ServerSentEvent]:
         portal.metrics.sse_open.dec()
 
 
-async def _next_change(portal: Runtime, changes: asyncio.Queue[Any], left: float) -> bool:
+async def _next_change(portal: Parts, changes: asyncio.Queue[Any], left: float) -> bool:
     """Wait for a change on the bus or the next reason falling due (True), or the stream's end (False)."""
     due = await store_of(portal).next_attention_due(iso_utc(utc_now()))
     timeout, is_due = left, False

@@ -40,7 +40,6 @@ async def favicon(request: Request) -> Response:
 
 
 routes = [
-    Route("/favicon.ico", favicon, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),

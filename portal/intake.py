@@ -112,6 +112,7 @@ FORMAT_MESSAGES = {
 EVENT_TIMES = {
     "technician.location": ("recorded_at",),
     "job.eta": ("eta",),
+    "job.progress": ("recorded_at",),
 }
 
 

@@ -198,7 +198,7 @@ def test_settings_fixture_is_sane(settings: Settings) -> None:
 
 
 def progress(photo_url: str | None = None, **extra: Any) -> dict[str, Any]:
-    data = {"job_id": "WO-1", "id": "s1", "title": "Old heater drained", "recorded_at": "2030-03-03T15:20:00Z"}
+    data = {"job_id": "WO-1", "id": "s1", "title": "Old heater drained", "recorded_at": "2026-03-03T15:20:00Z"}
     return event("job.progress", {**data, **({"photo_url": photo_url} if photo_url else {}), **extra})
 
 

@@ -16,8 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from portal.core.tallies import TENTHS, bucket_of
-from portal.runtime import Runtime
-from portal.staff.attention import store_of
+from portal.staff.attention import Parts, store_of
 
 DEFAULT_DAYS = 30  # CONTRACT §7: the last 30 days unless asked otherwise
 MAX_DAYS = 366  # a year at most per request: longer ranges are an export, not a page
@@ -162,7 +161,7 @@ def _day_row(day: date, figures: dict[str, float]) -> dict[str, Any]:
     }
 
 
-async def report(portal: Runtime, days: DayRange) -> dict[str, Any]:
+async def report(portal: Parts, days: DayRange) -> dict[str, Any]:
     return summarise(await store_of(portal).tallies(day_starts(days)), days)
 
 

@@ -1,9 +1,5 @@
-// The technician and the customer's address on a map, for the tracking page. It listens to the
-// "portal:location" event that tracking.js dispatches (detail: {location, trail, destination,
-// route}, or null once the position is gone), loads the vendored Leaflet only when there is a
-// position to show, fits the map to both ends, draws the recent trail and the road route, and
-// glides the marker from one ping to the next. The page says how far away and when in words;
-// the map is extra, so any failure here (no tiles, no Leaflet) leaves the rest of the page as it is.
+// The map (technician, address, trail, route) for the tracking page; see docs/templates.md.
+// Optional: any failure here leaves the rest of the page as it is.
 (function () {
   "use strict";
   var box = document.getElementById("map");
@@ -57,13 +53,11 @@
 
   function build(data) {
     var L = window.L, loc = data.location;
-    // No keyboard focus on the map itself (its zoom buttons have it) and no role around them:
-    // a focusable picture holding buttons is a nested control to a screen reader.
+    // No focus or role on the map itself: its zoom buttons would be nested controls.
     map = L.map(box, { attributionControl: false, zoomControl: false, keyboard: false, scrollWheelZoom: false, maxZoom: MAX_ZOOM });
     L.control.zoom({ zoomInTitle: words.zoom_in || "Zoom in", zoomOutTitle: words.zoom_out || "Zoom out" }).addTo(map);
     map.setView([loc.lat, loc.lon], ZOOM);
-    // Tiles get the page's origin as referrer (tile servers ask for one), never its path: the
-    // path is the customer's private link.
+    // Tiles see the page's origin, never its path (the customer's private link).
     L.tileLayer(tiles, { maxZoom: MAX_ZOOM, referrerPolicy: "strict-origin" }).addTo(map);
     // Class names let the page's tests find each layer.
     route = L.polyline([], { className: "map-route", color: LIVE, weight: 5, opacity: 0.35, interactive: false }).addTo(map);

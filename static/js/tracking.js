@@ -1,12 +1,11 @@
-// Live updates for the tracking page: an EventSource that re-renders the changing parts.
-// Text is only ever set with textContent, so nothing from the server is parsed as HTML.
+// Live updates by EventSource. Text is only set with textContent: nothing is parsed as HTML.
 (function () {
   "use strict";
   var root = document.getElementById("job");
   if (!root || !window.EventSource) { return; }
   var url = root.getAttribute("data-events");
   var zone = root.getAttribute("data-timezone") || "UTC";
-  // The customer's language: the page's own strings (data-i18n) and its locale for dates.
+  // The page's strings (data-i18n) and locale.
   var lang = root.getAttribute("data-lang") || undefined;
   var words = {};
   try { words = JSON.parse(root.getAttribute("data-i18n") || "{}"); } catch (e) { words = {}; }
@@ -15,7 +14,7 @@
     Object.keys(values || {}).forEach(function (name) { text = text.split("{" + name + "}").join(String(values[name])); });
     return text;
   }
-  // A counted phrase: the form for n by the language's plural rules (CLDR, as the server's catalogue).
+  // A counted phrase by the language's CLDR plural rules.
   function sayCount(key, n) {
     var forms = words[key];
     if (!forms || typeof forms !== "object") { return null; }
@@ -23,7 +22,7 @@
     try { category = new Intl.PluralRules(lang).select(n); } catch (e) { category = n === 1 ? "one" : "other"; }
     return forms[category] || forms.other || null;
   }
-  // Re-word a sentence around its live parts: "{name}" and "{minutes}" keep their elements.
+  // Re-word a sentence; "{name}" and "{minutes}" keep their elements.
   function reword(id, text) {
     var el = document.getElementById(id);
     if (!el || !text) { return; }
@@ -82,7 +81,7 @@
     if (!state) { return; } // until the snapshot, the server's rendering stands
     var eta = state.eta;
     show("eta", !!eta);
-    // Late by the live estimate, or by the clock (the window ended before the visit started).
+    // Late by the estimate, or the window ended unstarted.
     show("eta-late", !!state.late || !!(eta && eta.late));
     if (!eta) { return; }
     var stale = isStale(eta);
@@ -98,7 +97,7 @@
     setText("eta_minutes", minutes);
     setText("eta_clock", clock(eta.at));
     setText("eta_range", eta.range ? clock(eta.range.start) + " – " + clock(eta.range.end) : "");
-    // "around 2:54" next to "2:54 – 2:57" says it twice: the range alone then.
+    // The range alone when "around" would repeat an end.
     var atEdge = !!eta.range && (clock(eta.at) === clock(eta.range.start) || clock(eta.at) === clock(eta.range.end));
     show("eta-around", !atEdge);
     show("eta-range-only", atEdge);
@@ -110,7 +109,7 @@
     show("location", !!loc);
     if (loc) { setText("location_at", clock(loc.updated_at)); }
     show("legend-home", !!(loc && state.destination));
-    // map.js draws it all; a null location tells it the position is gone.
+    // map.js draws; null: the position is gone.
     document.dispatchEvent(new CustomEvent("portal:location", { detail: loc && {
       location: loc, trail: state.trail || [], destination: state.destination || null, route: state.route || null
     } }));
@@ -147,7 +146,7 @@
     if (text != null) { node.textContent = String(text); }
     return node;
   }
-  // Work on site: each step with its time, percent, note and photo (lazy, sized, titled).
+  // Work on site: steps with time, percent, note and photo.
   function renderWork() {
     var list = document.getElementById("work-steps");
     var steps = state.progress;
@@ -214,7 +213,7 @@
     renderWork();
     renderRequests();
   }
-  // A pending reschedule shows until the field system answers it; the slot form only while possible.
+  // A pending reschedule shows until the field system answers it.
   function renderRequests() {
     if (!("reschedule" in state) && !("can_reschedule" in state)) { return; }
     var pending = state.reschedule || null;
@@ -262,13 +261,13 @@
     source.onerror = function () {
       document.documentElement.removeAttribute("data-live");
       if (source.readyState === EventSource.CLOSED) {
-        // The browser gave up (for example a 410): try again later, backing off.
+        // The browser gave up (e.g. 410): retry, backing off.
         setTimeout(connect, retryMs);
         retryMs = Math.min(retryMs * 2, 60000);
       }
     };
   }
-  // A photo that cannot load leaves the initial beneath it in view.
+  // A failed photo shows the initial.
   fields("tech_photo").forEach(function (img) {
     img.addEventListener("error", function () { img.hidden = true; });
     if (img.complete && img.getAttribute("src") && !img.naturalWidth) { img.hidden = true; } // failed before this ran

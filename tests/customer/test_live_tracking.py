@@ -153,7 +153,7 @@ def test_live_and_resumed_streams_carry_no_position_after_en_route(server: Threa
             post_event(http, ping((41.9512, -87.6574)))
             live = {sse.event: json.loads(sse.data) for sse in (next(stream), next(stream))}
             assert set(live["eta"]) >= {"at", "minutes", "range", "stale"}
-            assert set(live["location"]) == {"lat", "lon", "updated_at", "accuracy_m"}
+            assert set(live["location"]) == {"lat", "lon", "updated_at", "accuracy_m", "trail"}
             post_event(http, status_changed("WO-1", "in_progress"))
             status = next(stream)
             assert status.event == "status"

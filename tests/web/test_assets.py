@@ -32,7 +32,7 @@ def busy_job(client: TestClient) -> None:
     for n in range(6):
         data = {"job_id": "WO-1", "id": f"s{n}", "title": f"Step {n} of the work on the heater", "percent": n * 12,
                 "note": "Replaced the valve and tested for leaks.", "photo_url": f"https://photos.example.com/{n}.jpg",
-                "recorded_at": f"2030-03-03T15:{n:02d}:00Z"}  # fmt: skip
+                "recorded_at": f"2026-03-03T15:{n:02d}:00Z"}  # fmt: skip
         assert post_event(client, event("job.progress", data)).status_code == 202
 
 

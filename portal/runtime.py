@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from portal.bus import open_bus
 from portal.bus.base import Bus
+from portal.core import route as road
 from portal.core.actions import settle_requests
 from portal.core.eta import KMH, EtaConfig
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
@@ -29,6 +30,7 @@ from portal.notify.lateness import NothingLate, late_decision
 from portal.notify.outbox import from_notice, late_check_item
 from portal.notify.worker import Worker, WorkerConfig
 from portal.resources import data_dir
+from portal.routing import Answer, Router, RoutingClient
 from portal.settings import Settings
 from portal.store import open_store
 from portal.store.base import ChangeResult, Decision, Store, StoreUnavailable
@@ -40,6 +42,10 @@ log = logging.getLogger("portal")
 BAD_LINK_LIMIT = 20  # bad tokens one client may try ...
 BAD_LINK_WINDOW = 300.0  # ... per 5 minutes before being answered 429
 MAINTENANCE_INTERVAL = 3600.0  # hourly: dedup records, bounded lists and retention need no more
+
+
+class RouteOutdated(Exception):
+    """The drive a route was asked for is over (arrived, or another trip): nothing to store."""
 
 
 class Portal:
@@ -65,6 +71,9 @@ class Portal:
         self.policy = policy_of(settings)
         self.eta_config = eta_config_of(settings)
         self.slot_policy = SlotPolicy(settings.reschedule_slots)
+        self.router: Router | None = None
+        if settings.routing_url:
+            self.router = Router(RoutingClient(settings.routing_url, self.metrics), self.store_route)
         self.worker: Worker | None = None
         if run_worker:
             self.worker = Worker(
@@ -89,6 +98,8 @@ class Portal:
             await self.worker.start()
 
     async def stop(self) -> None:
+        if self.router is not None:
+            await self.router.stop()
         if self.worker is not None:
             await self.worker.stop()
         for task in reversed(self._tasks):
@@ -148,22 +159,41 @@ class Portal:
 
     async def accept_field_event(self, event: FieldEvent) -> ChangeResult:
         region = self.settings.default_region
-        policy = self.policy
-        eta_config = self.eta_config
-        slot_policy = self.slot_policy
+        stored: list[Job] = []  # the job as the (last) decision left it, for the router
 
         def decide(before: Job | None) -> Decision:
-            now = utc_now()
-            # A new window (or a closed job) answers the customer's pending requests.
-            after = settle_requests(mark_progress(apply_event(before, event, region), now, eta_config))
-            outbox = [from_notice(n) for n in notices(before, after, now, policy)]
-            check = late_check_item(before, after)  # due when the window ends, if not started by then
-            if check is not None:
-                outbox.append(check)
-            events = live_events(before, after, now, eta_config, slot_policy)
-            return Decision(job=after, events=events, outbox=outbox)
+            changed = apply_event(before, event, region)
+            stored[:] = [changed]
+            return self._decision(before, changed)
 
-        return await self.change(event.job_id, decide, webhook_id=event.webhook_id)
+        result = await self.change(event.job_id, decide, webhook_id=event.webhook_id)
+        if self.router is not None and stored and not result.duplicate:
+            self.router.consider(stored[0])  # in the background: the webhook's answer does not wait
+        return result
+
+    def _decision(self, before: Job | None, changed: Job) -> Decision:
+        """What a change to a job brings: marks, messages, a lateness check and live events."""
+        now = utc_now()
+        # A new window (or a closed job) answers the customer's pending requests.
+        after = settle_requests(mark_progress(changed, now, self.eta_config))
+        outbox = [from_notice(n) for n in notices(before, after, now, self.policy)]
+        check = late_check_item(before, after)  # due when the window ends, if not started by then
+        if check is not None:
+            outbox.append(check)
+        events = live_events(before, after, now, self.eta_config, self.slot_policy)
+        return Decision(job=after, events=events, outbox=outbox)
+
+    async def store_route(self, job_id: str, trip: str, answer: Answer) -> None:
+        """Keep a road route for the drive it was asked for; a job that moved on keeps none."""
+        coordinates, duration_s, distance_m = answer
+
+        def decide(before: Job | None) -> Decision:
+            if before is None or before.status != "en_route" or road.trip_of(before) != trip:
+                raise RouteOutdated(job_id)
+            return self._decision(before, road.stored(before, coordinates, duration_s, distance_m, utc_now()))
+
+        with contextlib.suppress(RouteOutdated):
+            await self.change(job_id, decide)
 
     async def check_late(self, job_id: str, window_end: str) -> bool:
         """A due lateness check (``portal/notify/lateness.py``): True when it marked the job late."""

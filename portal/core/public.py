@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from portal.core import route as road
 from portal.core.eta import (
     DEFAULT_CONFIG,
     EtaConfig,
     arrival_range,
     arriving,
-    estimate,
+    for_job,
     late,
     minutes_left,
     stale_after,
@@ -51,6 +52,7 @@ DETAIL_KEYS = (
     "rating",
     "invoice_url",
     "timeline",
+    "route",
 )
 
 
@@ -99,6 +101,7 @@ def public_state(
         # Running late: the live estimate passes the window's end, or the clock already has.
         "late": overdue(job, now) or bool(eta and eta["late"]),
         "location": _location(job, tz) if en_route else None,
+        "route": road.geojson(job) if en_route else None,  # GeoJSON LineString, with routing configured
         "timeline": [{"status": t["status"], "at": local_iso(t["at"], tz)} for t in job.timeline],
         "can_reschedule": status in RESCHEDULABLE and bool(slots) and pending is None,
         "slots": slots,
@@ -113,7 +116,7 @@ def _eta(job: Job, now: datetime, tz: ZoneInfo, config: EtaConfig) -> dict[str, 
 
     ``stale`` means no fresh news (position or field ETA): pages must not show it as live.
     """
-    found = estimate(job.values.get("eta"), job.location, job.address, now, config)
+    found = for_job(job, now, config)
     if found is None:
         return None
     start, end = arrival_range(found.at, now)

@@ -52,6 +52,7 @@ def start_drive(client: TestClient, job_id: str = "WO-1", where: tuple[float, fl
 def state(client: TestClient, job_id: str = "WO-1") -> dict[str, Any]:
     portal = portal_of(client)
     record = client.portal.call(portal.store.get_job, job_id)  # type: ignore[union-attr]
+    assert record is not None
     response = client.get(f"/t/{portal.links.token(record.link_key)}/state")
     assert response.status_code == 200
     found: dict[str, Any] = response.json()
@@ -89,6 +90,7 @@ def test_the_eta_follows_the_road_and_the_page_gets_the_line(
     assert shown["eta"]["minutes"] == 5  # 3 km of road at the fake's 10 m/s
     portal = portal_of(routed_client)
     events = routed_client.portal.call(portal.store.events_after, "WO-1", 0)  # type: ignore[union-attr]
+    assert events is not None
     kinds = [e.type for e in events]
     assert "eta" in kinds[-2:] and kinds[-1] == "job"  # the stored route is announced to open pages
     assert metric(routed_client, "ok") == 1

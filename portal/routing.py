@@ -18,9 +18,10 @@ from datetime import datetime
 
 import httpx
 
+from portal.clock import utc_now
 from portal.core import route as road
 from portal.core.jobs import Job
-from portal.core.public import utc_now
+from portal.core.route import Answer
 from portal.metrics import Metrics
 
 log = logging.getLogger("portal.routing")
@@ -30,7 +31,6 @@ TIMEOUT_SECONDS = 2.0  # CONTRACT §10: a slow engine must not hold the ETA up; 
 # jobs, as they no longer limit anything.
 PRUNE_AT = 1000
 
-Answer = tuple[list[list[float]], float, float]  # coordinates, duration_s, distance_m
 StoreRoute = Callable[[str, str, Answer], Awaitable[None]]
 
 

@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from tests.fakes.osrm_server import FakeOsrm
 from tests.helpers import ThreadedServer, event, job_updated, make_settings, now_iso, post_event, sample_job
 
@@ -35,8 +35,8 @@ def routed_client(tmp_path: Path, osrm: tuple[FakeOsrm, str]) -> Iterator[TestCl
         yield client
 
 
-def portal_of(client: TestClient) -> Portal:
-    portal: Portal = client.app.state.portal  # type: ignore[attr-defined]
+def portal_of(client: TestClient) -> Runtime:
+    portal: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
     return portal
 
 

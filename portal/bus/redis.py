@@ -24,7 +24,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from portal.bus.base import LAGGED, Fanout, Subscription
-from portal.store.base import StoredEvent
+from portal.core.events import StoredEvent
 from portal.store.redis.keys import UNAVAILABLE_ERRORS
 from portal.store.redis.store import RedisStore
 
@@ -126,8 +126,16 @@ class RedisBus:
             await self._receive(pubsub)
         finally:
             sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, *UNAVAILABLE_ERRORS):
+            try:
                 await sender
+            except asyncio.CancelledError:
+                # The sender's own cancellation is expected; a stop() cancelling this task is not
+                # to be swallowed, or ``_run`` would reconnect forever and ``stop`` never return.
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+            except UNAVAILABLE_ERRORS:
+                pass
 
     async def _send_commands(self, pubsub: PubSub) -> None:
         """Subscribe and unsubscribe job channels as streams open and close."""

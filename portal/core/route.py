@@ -35,6 +35,9 @@ MAX_POINTS = 1000  # a city drive needs a few hundred; more is thinned so a job 
 MAX_DURATION_S = 2 * 86400.0  # longer than two days of driving is not an answer for a visit
 
 
+Answer = tuple[list[list[float]], float, float]  # an engine's route: coordinates, duration_s, distance_m
+
+
 class BadRoute(ValueError):
     """The routing engine's answer is not a usable route."""
 
@@ -48,7 +51,7 @@ class Fix:
     length_m: float  # the line's whole length
 
 
-def parse_answer(payload: Any) -> tuple[list[list[float]], float, float]:
+def parse_answer(payload: Any) -> Answer:
     """``(coordinates, duration_s, distance_m)`` from an OSRM ``route`` answer; BadRoute otherwise."""
     if not isinstance(payload, dict) or payload.get("code") != "Ok":
         code = payload.get("code") if isinstance(payload, dict) else None

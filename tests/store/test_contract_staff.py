@@ -78,6 +78,17 @@ async def test_search_follows_changes(jobs: Store) -> None:
     assert await ids(jobs, JobSearch("x", phone="+14155550100")) == ["WO-10442"]
 
 
+async def test_a_reference_that_is_not_text_is_searched_as_typed(store: Store) -> None:
+    # A reference that reached the job as a JSON number is kept as text (rules.search_fields),
+    # so staff find it by what they type, exactly or in part, and a later change keeps it found.
+    await add_job(store, "WO-1", reference=10442)
+    assert await ids(store, JobSearch("10442")) == ["WO-1"]
+    assert await ids(store, JobSearch("044", pattern="044")) == ["WO-1"]
+    await add_job(store, "WO-1", 1, reference=10443)
+    assert await ids(store, JobSearch("10442")) == []
+    assert await ids(store, JobSearch("10443")) == ["WO-1"]
+
+
 async def test_accounts_and_sessions(store: Store) -> None:
     assert await store.save_staff_account("dana", "hash-1", "America/Chicago")
     account = await store.get_staff_account("dana")

@@ -18,7 +18,7 @@ from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.settings import Settings
 from portal.store import open_store
 from portal.store.base import AuditEntry, Decision, JobSearch, Message, OutboxItem, Rejection, Settlement, Store
-from portal.store.transfer.command import KINDS
+from portal.store.exchange import KINDS
 from portal.store.transfer.progress import BAR_WIDTH, Progress
 from tests.helpers import SECRET_KEY, job_updated, post_event, sample_job
 from tests.processes import PORTAL, PortalProcess, portal_env

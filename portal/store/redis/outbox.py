@@ -16,7 +16,7 @@ from typing import Any
 from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT
 
-from portal.store.base import MESSAGE_STATUS_RANK, Message, OutboxItem, OutboxRow, Settlement
+from portal.store.records import Message, OutboxItem, OutboxRow, Settlement
 from portal.store.redis.keys import (
     Keys,
     RedisParts,
@@ -30,6 +30,7 @@ from portal.store.redis.keys import (
     text,
     wire,
 )
+from portal.store.rules import claim_order, status_advances
 
 # KEYS: the due sets of the kinds asked for. ARGV: now and lease end (as scores and as
 # text), the limit, the key prefix. Returns the ids claimed.
@@ -175,7 +176,7 @@ class RedisOutboxQueries(RedisParts):
         args: list[EncodableT] = [micros(now), micros(lease_until), lease_until, now, limit, self.keys.prefix]
         claimed = await self.redis.eval(CLAIM_SCRIPT, len(keys), *keys, *args)
         rows = await self._rows(list(claimed))
-        return sorted(rows, key=lambda r: (r.created_at, r.id))
+        return claim_order(rows)
 
     @guarded
     async def next_outbox_due(self, kinds: tuple[str, ...]) -> str | None:
@@ -258,7 +259,7 @@ class RedisOutboxQueries(RedisParts):
             raw = strings(await pipe.hgetall(key))
             if not raw:
                 return None
-            if MESSAGE_STATUS_RANK.get(status, -1) <= MESSAGE_STATUS_RANK.get(raw["status"], -1):
+            if not status_advances(raw["status"], status):
                 return message_from_hash(int(message_id), raw)
             raw.update(status=status, updated_at=now)
             if error is not None:
@@ -299,9 +300,6 @@ class RedisOutboxQueries(RedisParts):
     @guarded
     async def is_opted_out(self, address: str) -> bool:
         return bool(await self.redis.exists(self.keys("opt-out", address)))
-
-    async def outbox_depth(self) -> int:
-        return sum((await self.outbox_counts()).values())
 
     @guarded
     async def outbox_counts(self) -> dict[str, int]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from redis.asyncio.client import Pipeline
 
 from portal.store.redis.keys import Keys, RedisParts, begin, guarded, micros, need, strings, text
-from portal.store.redis.search import SEARCH_FIELDS, queue_unindex
+from portal.store.redis.search import queue_unindex
+from portal.store.rules import SEARCH_FIELDS
 
 CLOSED_INDEX = "jobs-closed"
 

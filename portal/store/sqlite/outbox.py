@@ -13,8 +13,9 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from portal.store.base import MESSAGE_STATUS_RANK, Message, OutboxItem, OutboxRow, Settlement
-from portal.store.sqlite.messages import MESSAGE_COLUMNS, message_from_row
+from portal.store.records import Message, OutboxItem, OutboxRow, Settlement
+from portal.store.rules import claim_order, status_advances
+from portal.store.sqlite.messages import MESSAGE_COLUMNS, insert_message, message_from_row
 
 T = TypeVar("T")
 
@@ -65,7 +66,7 @@ def _claim(conn: sqlite3.Connection, kinds: tuple[str, ...], now: str, lease_unt
         f" RETURNING {OUTBOX_COLUMNS}",
         (lease_until, lease_until, now, *kinds, now, limit),
     ).fetchall()
-    return sorted((outbox_from_row(r) for r in rows), key=lambda r: (r.created_at, r.id))
+    return claim_order([outbox_from_row(r) for r in rows])
 
 
 def _begin_message(conn: sqlite3.Connection, outbox_id: int, m: Message) -> int:
@@ -76,26 +77,7 @@ def _begin_message(conn: sqlite3.Connection, outbox_id: int, m: Message) -> int:
             (m.to_addr, m.body, json.dumps(m.meta), m.updated_at, row[0]),
         )
         return int(row[0])
-    cursor = conn.execute(
-        "INSERT INTO messages (job_id, channel, direction, to_addr, from_addr, body, status, provider_id, error,"
-        " meta, outbox_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            m.job_id,
-            m.channel,
-            m.direction,
-            m.to_addr,
-            m.from_addr,
-            m.body,
-            m.status,
-            m.provider_id,
-            m.error,
-            json.dumps(m.meta),
-            outbox_id,
-            m.created_at,
-            m.updated_at,
-        ),
-    )
-    return int(cursor.lastrowid or 0)
+    return insert_message(conn, m, outbox_id)
 
 
 def _settle(conn: sqlite3.Connection, s: Settlement, now: str) -> bool:
@@ -128,7 +110,7 @@ def _update_status(
     if row is None:
         return None
     current = str(row[7])
-    if MESSAGE_STATUS_RANK.get(status, -1) <= MESSAGE_STATUS_RANK.get(current, -1):
+    if not status_advances(current, status):
         return message_from_row(row)
     conn.execute(
         "UPDATE messages SET status = ?, error = COALESCE(?, error), updated_at = ? WHERE id = ?",
@@ -200,9 +182,6 @@ class SQLiteOutboxQueries:
     async def is_opted_out(self, address: str) -> bool:
         row = await self.read(lambda c: c.execute("SELECT 1 FROM opt_outs WHERE address = ?", (address,)).fetchone())
         return row is not None
-
-    async def outbox_depth(self) -> int:
-        return sum((await self.outbox_counts()).values())
 
     async def outbox_counts(self) -> dict[str, int]:
         rows = await self.read(

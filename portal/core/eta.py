@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from portal.core import route as road
+from portal.core.calibration import DEFAULT_MIN_ARRIVALS, Calibration, calibrated_range
 from portal.core.jobs import Job, parse_iso
 
 EARTH_RADIUS_M = 6_371_000.0
@@ -56,6 +57,9 @@ class EtaConfig:
     stale_after: timedelta = STALE_AFTER
     arrival_radius_m: float = ARRIVAL_RADIUS_M
     field_eta_fresh: timedelta = FIELD_ETA_FRESH
+    # Ranges measured from past arrivals (portal/core/calibration.py), used once there are enough.
+    calibration: Calibration | None = None
+    calibration_min_arrivals: int = DEFAULT_MIN_ARRIVALS
 
 
 DEFAULT_CONFIG = EtaConfig()
@@ -204,6 +208,15 @@ def arrival_range(at: datetime, now: datetime) -> tuple[datetime, datetime]:
     start = max(now, at - half)
     end = max(at, now) + half
     return _floor_minute(start), _ceil_minute(end)
+
+
+def shown_range(found: Estimate, now: datetime, config: EtaConfig = DEFAULT_CONFIG) -> tuple[datetime, datetime]:
+    """The range a page shows: measured from past arrivals once there are enough, else the rule of thumb."""
+    if config.calibration is not None:
+        measured = calibrated_range(config.calibration, found.at, now, found.source, config.calibration_min_arrivals)
+        if measured is not None:
+            return measured
+    return arrival_range(found.at, now)
 
 
 def _floor_minute(moment: datetime) -> datetime:

@@ -15,11 +15,11 @@ from portal.core import route as road
 from portal.core.eta import (
     DEFAULT_CONFIG,
     EtaConfig,
-    arrival_range,
     arriving,
     for_job,
     late,
     minutes_left,
+    shown_range,
     stale_after,
 )
 from portal.core.jobs import Job, iso_utc, parse_iso
@@ -119,7 +119,7 @@ def _eta(job: Job, now: datetime, tz: ZoneInfo, config: EtaConfig) -> dict[str, 
     found = for_job(job, now, config)
     if found is None:
         return None
-    start, end = arrival_range(found.at, now)
+    start, end = shown_range(found, now, config)
     distance = found.distance_m
     return {
         "at": found.at.astimezone(tz).isoformat(),

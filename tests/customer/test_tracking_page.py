@@ -14,7 +14,7 @@ from tests.helpers import event, job_updated, post_event, sample_job, status_cha
 
 PUBLIC_KEYS = {
     "reference", "service", "status", "status_label", "window", "timezone", "technician", "eta",
-    "location", "timeline", "can_reschedule", "slots", "reschedule", "rating", "invoice_url", "late",
+    "location", "timeline", "can_reschedule", "slots", "reschedule", "rating", "invoice_url", "late", "route",
 }  # fmt: skip
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 

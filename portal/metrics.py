@@ -40,5 +40,12 @@ class Metrics:
             "portal_sms_status_callbacks", "Twilio status callbacks by status.", ["status"], registry=self.registry
         )
 
+        self.routing_requests = Counter(
+            "portal_routing_requests",
+            "Road routing requests by outcome (ok, timeout, error, bad_answer).",
+            ["outcome"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -30,6 +30,7 @@ from portal.notify.changes import JobChanges
 from portal.notify.worker import Worker, WorkerConfig
 from portal.readiness import Readiness
 from portal.resources import data_dir
+from portal.routing import Router, RoutingClient
 from portal.settings import Settings
 from portal.staff.console import Console
 from portal.store import open_store
@@ -96,6 +97,10 @@ class Runtime:
         self.console = Console(
             self.store, self.changes, region=settings.default_region, ttl_days=settings.link_ttl_days
         )
+        self.router: Router | None = None
+        if settings.routing_url:
+            self.router = Router(RoutingClient(settings.routing_url, self.metrics), self.changes.store_route)
+            self.changes.stored_field_change = self.router.consider
         self._tasks: list[asyncio.Task[None]] = []
         self.worker: Worker | None = None
         if run_worker:
@@ -121,6 +126,8 @@ class Runtime:
             await self.worker.start()
 
     async def stop(self) -> None:
+        if self.router is not None:
+            await self.router.stop()
         if self.worker is not None:
             await self.worker.stop()
         for task in reversed(self._tasks):

@@ -13,6 +13,9 @@ Smoothing comes from the speed: it is an average over minutes of driving, pulled
 city average, instead of the speed of a single reading. With a steady speed the estimate
 therefore only counts down as the technician approaches (the property tests check this).
 
+With road routing (CONTRACT §10, ``portal/core/route.py``) and a position on the known route,
+the arrival is the newest ping's time plus the road time left along that route instead.
+
 A ``job.eta`` from the field system wins while it is fresh. An estimate from a position that
 has not been updated for a while is marked stale; pages show it as such, never as live.
 """
@@ -25,7 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from portal.core.jobs import parse_iso
+from portal.core import route as road
+from portal.core.calibration import DEFAULT_MIN_ARRIVALS, Calibration, calibrated_range
+from portal.core.jobs import Job, parse_iso
 
 EARTH_RADIUS_M = 6_371_000.0
 DETOUR_FACTOR = 1.35  # roads are rarely straight; 1.3-1.4 is typical for city grids
@@ -52,6 +57,9 @@ class EtaConfig:
     stale_after: timedelta = STALE_AFTER
     arrival_radius_m: float = ARRIVAL_RADIUS_M
     field_eta_fresh: timedelta = FIELD_ETA_FRESH
+    # Ranges measured from past arrivals (portal/core/calibration.py), used once there are enough.
+    calibration: Calibration | None = None
+    calibration_min_arrivals: int = DEFAULT_MIN_ARRIVALS
 
 
 DEFAULT_CONFIG = EtaConfig()
@@ -62,7 +70,7 @@ class Estimate:
     """The best ETA we have, and what it rests on."""
 
     at: datetime
-    source: str  # "field" (the field system's own ETA) or "position" (our estimate)
+    source: str  # "field" (the field system's own ETA), "route" (road time left) or "position" (straight line)
     updated_at: datetime  # when what it rests on was reported
     stale: bool
     distance_m: float | None = None  # straight-line distance from the last position
@@ -114,20 +122,43 @@ def from_position(
     return Estimate(at=seen + travel, source="position", updated_at=seen, stale=stale, distance_m=straight)
 
 
+def from_route(
+    route: dict[str, Any], location: dict[str, Any], lat: float, lon: float, now: datetime, config: EtaConfig
+) -> Estimate | None:
+    """The road estimate from a position on the known route, or None when it is off the route."""
+    left = road.seconds_left(route, float(location["lat"]), float(location["lon"]))
+    if left is None:
+        return None
+    seen = parse_iso(location["recorded_at"])
+    straight = distance_m(location["lat"], location["lon"], lat, lon)
+    stale = now - seen > config.stale_after
+    at = seen + timedelta(seconds=left)
+    return Estimate(at=at, source="route", updated_at=seen, stale=stale, distance_m=straight)
+
+
 def estimate(
     field_eta: dict[str, Any] | None,
     location: dict[str, Any] | None,
     address: dict[str, Any],
     now: datetime,
     config: EtaConfig = DEFAULT_CONFIG,
+    route: dict[str, Any] | None = None,
 ) -> Estimate | None:
-    """The best ETA: a fresh field-system ETA, else our estimate, else a stale field ETA, else None."""
+    """The best ETA: a fresh field-system ETA, else the road estimate, else the straight-line one,
+    else a stale field ETA, else None."""
     field = _field(field_eta, now, config)
     if field is not None and not field.stale:
         return _with_distance(field, location, address, now, config)
     if location and address.get("lat") is not None and address.get("lon") is not None:
-        return from_position(location, float(address["lat"]), float(address["lon"]), now, config)
+        lat, lon = float(address["lat"]), float(address["lon"])
+        on_road = from_route(route, location, lat, lon, now, config) if route else None
+        return on_road or from_position(location, lat, lon, now, config)
     return field
+
+
+def for_job(job: Job, now: datetime, config: EtaConfig = DEFAULT_CONFIG) -> Estimate | None:
+    """The best ETA for ``job``, with its route for this drive when there is one."""
+    return estimate(job.values.get("eta"), job.location, job.address, now, config, road.current(job))
 
 
 def _field(field_eta: dict[str, Any] | None, now: datetime, config: EtaConfig) -> Estimate | None:
@@ -177,6 +208,15 @@ def arrival_range(at: datetime, now: datetime) -> tuple[datetime, datetime]:
     start = max(now, at - half)
     end = max(at, now) + half
     return _floor_minute(start), _ceil_minute(end)
+
+
+def shown_range(found: Estimate, now: datetime, config: EtaConfig = DEFAULT_CONFIG) -> tuple[datetime, datetime]:
+    """The range a page shows: measured from past arrivals once there are enough, else the rule of thumb."""
+    if config.calibration is not None:
+        measured = calibrated_range(config.calibration, found.at, now, found.source, config.calibration_min_arrivals)
+        if measured is not None:
+            return measured
+    return arrival_range(found.at, now)
 
 
 def _floor_minute(moment: datetime) -> datetime:

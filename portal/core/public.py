@@ -11,14 +11,15 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from portal.core import route as road
 from portal.core.eta import (
     DEFAULT_CONFIG,
     EtaConfig,
-    arrival_range,
     arriving,
-    estimate,
+    for_job,
     late,
     minutes_left,
+    shown_range,
     stale_after,
 )
 from portal.core.jobs import Job, iso_utc, parse_iso
@@ -56,9 +57,6 @@ DETAIL_KEYS = (
     "destination",
     "route",
 )
-# The job value where road routing (CONTRACT §10) keeps the route it found: ``{"geometry":
-# GeoJSON LineString, ...}``. The page draws the line while the technician is on the way.
-ROUTE = "portal.route"
 
 
 def zone(job: Job) -> ZoneInfo:
@@ -104,7 +102,7 @@ def public_state(
         "location": _location(job, tz) if en_route else None,
         "destination": _destination(job) if en_route else None,
         "trail": _trail(job) if en_route else None,
-        "route": _route(job) if en_route else None,
+        "route": road.geojson(job) if en_route else None,  # GeoJSON LineString, with routing configured
         "progress": public_steps(values, lambda raw: local_iso(raw, tz)),
         "timeline": [{"status": t["status"], "at": local_iso(t["at"], tz)} for t in job.timeline],
         "can_reschedule": status in RESCHEDULABLE and bool(slots) and pending is None and not cancelling,
@@ -128,10 +126,10 @@ def _eta(job: Job, now: datetime, tz: ZoneInfo, config: EtaConfig) -> dict[str, 
 
     ``stale`` means no fresh news (position or field ETA): pages must not show it as live.
     """
-    found = estimate(job.values.get("eta"), job.location, job.address, now, config)
+    found = for_job(job, now, config)
     if found is None:
         return None
-    start, end = arrival_range(found.at, now)
+    start, end = shown_range(found, now, config)
     distance = found.distance_m
     return {
         "at": found.at.astimezone(tz).isoformat(),
@@ -171,14 +169,6 @@ def _trail(job: Job) -> list[dict[str, float]]:
     """Recent positions, oldest first, so the page draws the line the way the van went."""
     path = job.location.get("path", []) if job.location else []
     return [{"lat": p["lat"], "lon": p["lon"]} for p in reversed(path)]
-
-
-def _route(job: Job) -> dict[str, Any] | None:
-    found = job.values.get(ROUTE)
-    geometry = found.get("geometry") if isinstance(found, dict) else None
-    if not isinstance(geometry, dict) or geometry.get("type") != "LineString":
-        return None
-    return {"type": "LineString", "coordinates": geometry.get("coordinates", [])}
 
 
 def location_event(state: dict[str, Any]) -> dict[str, Any]:

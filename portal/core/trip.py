@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from portal.core.eta import DEFAULT_CONFIG, EtaConfig, arriving, estimate, late
+from portal.core.eta import DEFAULT_CONFIG, EtaConfig, arriving, for_job, late
 from portal.core.jobs import Job, iso_utc, parse_iso
 
 LATE = "portal.late"
@@ -34,7 +34,7 @@ def mark_progress(job: Job, now: datetime, config: EtaConfig = DEFAULT_CONFIG) -
     """``job`` with the late and arriving marks it has earned by ``now``; the input is not modified."""
     if job.status != "en_route":
         return job
-    found = estimate(job.values.get("eta"), job.location, job.address, now, config)
+    found = for_job(job, now, config)
     if found is None or found.stale:
         return job
     marks: dict[str, Any] = {}
@@ -91,7 +91,7 @@ def mark_overdue(job: Job, now: datetime, config: EtaConfig = DEFAULT_CONFIG) ->
         return job
     eta: str | None = None
     if job.status == "en_route":
-        found = estimate(job.values.get("eta"), job.location, job.address, now, config)
+        found = for_job(job, now, config)
         if found is not None and not found.stale and found.at > now:
             eta = iso_utc(found.at)
     marked = job.copy()

@@ -41,6 +41,7 @@ DEMO_COMPANY = "Acme Plumbing & Heating"
 DEMO_COLOR = "#0b5cad"
 DEMO_SUPPORT_PHONE = "+1 312 555 0100"  # 555-01xx: reserved for fiction
 DEMO_LOGO_PATH = "/static/demo/logo.svg"
+ROUTING_PATH = "/demo/osrm"  # the routing stub the demo serves from its own roads (portal/web/demo.py)
 
 
 def add_command(commands: Any) -> None:
@@ -49,6 +50,11 @@ def add_command(commands: Any) -> None:
     demo.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     demo.add_argument(
         "--store", default=None, help="sqlite:///path.db to keep the demo's data (default: a throwaway temp file)"
+    )
+    demo.add_argument(
+        "--routing",
+        action="store_true",
+        help="road ETAs and route lines from the demo's own routing stub (PORTAL_ROUTING_URL points at it)",
     )
 
 
@@ -96,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     try:
         settings = demo_settings(store)
-        return asyncio.run(_serve(settings, args.host, args.port, throwaway is not None))
+        return asyncio.run(_serve(settings, args.host, args.port, throwaway is not None, args.routing))
     except (KeyboardInterrupt, SystemExit):
         return 0
     finally:
@@ -105,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             say(f"portal demo: removed the throwaway data in {throwaway}")
 
 
-async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> int:
+async def _serve(settings: Settings, host: str, port: int, throwaway: bool, routing: bool = False) -> int:
     import uvicorn
 
     from portal.app import create_app
@@ -124,6 +130,9 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
     settings = settings.with_public_url(f"http://{shown_host}:{port}")
     if not settings.logo_url:
         settings = replace(settings, logo_url=f"{settings.public_url}{DEMO_LOGO_PATH}")
+    own_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else shown_host}:{port}"
+    if routing:
+        settings = replace(settings, routing_url=own_url + ROUTING_PATH)
     runtime = Runtime(settings)
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, runtime=runtime), host=host, port=port, log_level="warning")
@@ -136,11 +145,12 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
     say(f"portal {__version__} demo: serving on http://{shown_host}:{port}")
     say(f"  SQLite database {path.resolve() if path else settings.store_url.split('@')[-1]}")  # no password
     say("    (throwaway: deleted when the demo stops)" if throwaway else "    (kept: run the demo again to reuse it)")
+    if settings.routing_url:
+        say(f"  road ETAs from {settings.routing_url}")
     say("  messages are recorded and shown on the demo phone, never sent; quiet hours are off")
     say(f"  field webhooks: POST {settings.public_url}/webhooks/field signed with {settings.webhook_secrets[0]}")
     scenario = build(_now())
     password = await _staff_account(runtime.store, scenario.timezone)
-    own_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else shown_host}:{port}"
     simulator = FieldSimulator(own_url, settings.webhook_secrets[0], scenario, say)
     started = await simulator.first_steps()
     say("")

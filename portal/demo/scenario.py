@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from portal.demo.roads import DRIVE_SPEED_MPS, roads
+
 # The demo's streets are Chicago's; its clock is the machine's when it is daytime there, so
 # "booked for today" is not a visit at 3 AM. Else the first of these where it is daytime now:
 # their offsets (-10 to +9 hours) are never more than 6 hours apart around the clock, so one always is.
@@ -26,7 +28,6 @@ DAYTIME_ZONES = (TIMEZONE, "America/New_York", "Europe/London", "Asia/Kolkata", 
 DAYTIME = (time(10), time(16))
 LOCALTIME = Path("/etc/localtime")  # a link into the zoneinfo database on Linux and macOS
 PING_SECONDS = 3.0  # a real tracker reports every few seconds while the van moves
-DRIVE_SPEED_MPS = 13.0  # about 47 km/h: city arterials, so the ETA the page shows is believable
 ON_SITE_SECONDS = 75.0  # how long the driven-to visit lasts before it is completed
 SECOND_DRIVE_AT = 170.0  # the dispatched job's technician sets off a few minutes in
 EARTH_RADIUS_M = 6_371_000.0
@@ -64,10 +65,11 @@ class Scenario:
 
 Point = tuple[float, float]
 
-# Routes along Chicago's street grid (lat, lon): depot to the customer's door, turning at corners.
-DRIVE_ROUTE: list[Point] = [(41.8745, -87.6467), (41.8787, -87.6467), (41.8787, -87.6574), (41.8868, -87.6574)]
+# Roads along Chicago's street grid (lat, lon), depot to the customer's door: the polylines
+# shipped with the demo (roads.geojson), which its routing stub answers from as well.
+DRIVE_ROUTE: list[Point] = roads()["DEMO-103"]
 DRIVE_ADDRESS = {"text": "1200 W Fulton Market, Chicago, IL", "lat": 41.8868, "lon": -87.6574}
-SECOND_ROUTE: list[Point] = [(41.9100, -87.6480), (41.9100, -87.6345), (41.9027, -87.6345)]
+SECOND_ROUTE: list[Point] = roads()["DEMO-102"]
 SECOND_ADDRESS = {"text": "1550 N Wells St, Chicago, IL", "lat": 41.9027, "lon": -87.6345}
 
 

@@ -7,6 +7,7 @@ and publishing new live events to open pages happen here and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing import Any
 
 from portal.bus.base import Bus
 from portal.clock import Clock, utc_now
+from portal.core import route as road
 from portal.core.actions import settle_requests
 from portal.core.eta import EtaConfig
 from portal.core.eta_log import observe as observe_eta
@@ -37,6 +39,14 @@ STAFF_CHANNEL = "staff-attention:" + "-" * 128
 
 def _no_worker() -> None:
     """What ``wake`` does in a process that runs no worker: the rows wait for one that does."""
+
+
+def _no_router(job: Job) -> None:
+    """What ``stored_field_change`` does without road routing: nothing to ask."""
+
+
+class RouteOutdated(Exception):
+    """The drive a route was asked for is over (arrived, or another trip): nothing to store."""
 
 
 class JobChanges:
@@ -64,6 +74,8 @@ class JobChanges:
         self.clock = clock
         # Set by the runtime once the worker exists (the worker in turn calls ``check_late``).
         self.wake: Callable[[], None] = _no_worker
+        # Set by the runtime with road routing: sees each stored field change, asks in the background.
+        self.stored_field_change: Callable[[Job], None] = _no_router
 
     def live_events(self, before: Job | None, after: Job, now: datetime) -> list[tuple[str, dict[str, Any]]]:
         """The events open pages need for this change, under the portal's ETA and slot settings."""
@@ -112,20 +124,46 @@ class JobChanges:
 
     async def accept_field_event(self, event: FieldEvent) -> ChangeResult:
         """A verified field-system event: the new job state, its notifications and live events."""
-        region, policy, clock = self.region, self.policy, self.clock
+        region = self.region
+        stored: list[Job] = []  # the job as the (last) decision left it, for the router
 
         def decide(before: Job | None) -> Decision:
-            now = clock()
-            # A new window (or a closed job) answers the customer's pending requests.
-            after = settle_requests(mark_progress(apply_event(before, event, region), now, self.eta_config))
-            after = observe_eta(after, now, self.eta_config)  # the range the page shows now, for ETA accuracy
-            outbox = [from_notice(n) for n in notices(before, after, now, policy)]
-            check = late_check_item(before, after)  # due when the window ends, if not started by then
-            if check is not None:
-                outbox.append(check)
-            return Decision(job=after, events=self.live_events(before, after, now), outbox=outbox)
+            decision = self._decision(before, apply_event(before, event, region))
+            stored[:] = [decision.job]
+            return decision
 
-        return await self.change(event.job_id, decide, webhook_id=event.webhook_id)
+        result = await self.change(event.job_id, decide, webhook_id=event.webhook_id)
+        if stored and not result.duplicate:
+            self.stored_field_change(stored[0])  # starts no more than a task: the webhook's answer does not wait
+        return result
+
+    def _decision(self, before: Job | None, changed: Job) -> Decision:
+        """What a change to a job brings: marks, messages, a lateness check and live events."""
+        now = self.clock()
+        # A new window (or a closed job) answers the customer's pending requests.
+        after = settle_requests(mark_progress(changed, now, self.eta_config))
+        after = observe_eta(after, now, self.eta_config)  # the range the page shows now, for ETA accuracy
+        outbox = [from_notice(n) for n in notices(before, after, now, self.policy)]
+        check = late_check_item(before, after)  # due when the window ends, if not started by then
+        if check is not None:
+            outbox.append(check)
+        return Decision(job=after, events=self.live_events(before, after, now), outbox=outbox)
+
+    async def store_route(self, job_id: str, trip: str, answer: road.Answer) -> None:
+        """Keep a road route for the drive it was asked for (a job that moved on keeps none).
+
+        A change of its own, after the position's: the routing request is never made inside a
+        store write. Its ``eta`` and ``job`` events tell open pages about the road.
+        """
+        coordinates, duration_s, distance_m = answer
+
+        def decide(before: Job | None) -> Decision:
+            if before is None or before.status != "en_route" or road.trip_of(before) != trip:
+                raise RouteOutdated(job_id)
+            return self._decision(before, road.stored(before, coordinates, duration_s, distance_m, self.clock()))
+
+        with contextlib.suppress(RouteOutdated):
+            await self.change(job_id, decide)
 
     async def check_late(self, job_id: str, window_end: str) -> bool:
         """A due lateness check (``portal/notify/lateness.py``): True when it marked the job late."""

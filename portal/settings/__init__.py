@@ -269,6 +269,14 @@ class Settings:
         "150",
         "within this many metres of the address the page says the technician is arriving",
     )
+    routing_url: str | None = setting(
+        "PORTAL_ROUTING_URL",
+        url,
+        None,
+        "base URL of an OSRM-compatible routing API (`{url}/route/v1/driving/...`) for road ETAs and the route"
+        " line on the tracking page; at most one request per job every 30 s, 2 s timeout",
+        shown="none: straight-line estimate",
+    )
     review_url: str | None = setting(
         "PORTAL_REVIEW_URL",
         url,

@@ -13,10 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from portal.demo import phone
+from portal.demo import phone, roads
 from portal.web.common import runtime_of
 
 PATH = "/demo/phone"
+ROUTING_PATH = "/demo/osrm"  # the demo's routing stub: PORTAL_ROUTING_URL under ``portal demo --routing``
 CSRF_COOKIE = "portal_demo_csrf"
 CSRF_BYTES = 32
 MAX_FORM_BYTES = 8 * 1024  # a text message is at most 1600 characters
@@ -69,8 +70,21 @@ async def reply(request: Request) -> Response:
     return RedirectResponse(f"{PATH}?done=sent#{job_id}", 303, headers=NO_STORE)
 
 
+async def route(request: Request) -> Response:
+    """An OSRM-compatible ``route`` answer from the demo's own roads (``portal demo --routing``)."""
+    try:
+        origin, destination = roads.parse_points(request.path_params["points"])
+    except ValueError as exc:
+        return JSONResponse({"code": "InvalidQuery", "message": str(exc)}, 400)
+    found = roads.answer(origin, destination)
+    if found is None:
+        return JSONResponse({"code": "NoRoute", "message": "No demo road between these points"}, 400)
+    return JSONResponse(found)
+
+
 routes = [
     Route(PATH, page, methods=["GET"]),
     Route(f"{PATH}/version", version, methods=["GET"]),
     Route(f"{PATH}/reply", reply, methods=["POST"], max_body_size=MAX_FORM_BYTES),
+    Route(f"{ROUTING_PATH}/route/v1/driving/{{points}}", route, methods=["GET"]),
 ]

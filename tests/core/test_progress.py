@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from portal.core import route as road
 from portal.core.jobs import FieldEvent, Job, apply_event
 from portal.core.progress import MAX_PROGRESS_STEPS, steps_in
 from portal.core.public import live_events, public_state
@@ -100,9 +101,7 @@ def test_the_public_trail_keeps_twenty_positions_oldest_first_while_the_eta_keep
 
 def test_where_the_technician_is_going_and_has_been_shows_only_while_en_route() -> None:
     driving = apply_all([ping(10, 41.9)], en_route_job())
-    driving.values["portal.route"] = {
-        "geometry": {"type": "LineString", "coordinates": [[-87.65, 41.9], [-87.65, 41.88]]}
-    }
+    driving = road.stored(driving, [[-87.65, 41.9], [-87.65, 41.88]], 300.0, 2200.0, BASE)
     assert public_state(driving, BASE)["route"] == {
         "type": "LineString",
         "coordinates": [[-87.65, 41.9], [-87.65, 41.88]],

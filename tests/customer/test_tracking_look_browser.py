@@ -16,8 +16,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from portal.app import create_app
 from portal.clock import utc_now
+from portal.core import route as road
 from portal.core.jobs import Job
-from portal.core.public import ROUTE, live_events
+from portal.core.public import live_events
 from portal.runtime import Runtime
 from portal.settings import Settings
 from portal.store.base import Decision
@@ -52,13 +53,16 @@ def inside(page: Page, selector: str) -> bool:
     return box["x"] <= cx <= box["x"] + box["width"] and box["y"] <= cy <= box["y"] + box["height"]
 
 
+ROUTE_SECONDS = 600.0  # what the routing engine would say: any plausible drive
+ROUTE_METRES = 4000.0
+
+
 def set_route(server: ThreadedServer, portal: Runtime, coordinates: list[list[float]]) -> None:
     """Store a road route the way routing does (CONTRACT §10) and push its live events."""
 
     def decide(before: Job | None) -> Decision:
         assert before is not None
-        after = replace(before.copy())
-        after.values[ROUTE] = {"geometry": {"type": "LineString", "coordinates": coordinates}}
+        after = road.stored(before, coordinates, ROUTE_SECONDS, ROUTE_METRES, utc_now())
         return Decision(job=after, events=live_events(before, after, utc_now()), outbox=[])
 
     server.call(portal.changes.change("WO-1", decide))

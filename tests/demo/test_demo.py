@@ -16,6 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from portal.app import create_app
+from portal.demo.roads import DRIVE_SPEED_MPS, roads
 from portal.demo.scenario import DAYTIME, DRIVE_ADDRESS, build, daytime_zone, metres
 from tests.helpers import free_port, job_updated, make_settings, post_event, sample_job, wait_until
 from tests.processes import portal_env
@@ -31,7 +32,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     env.pop("PORTAL_WEBHOOK_SECRET")  # demo mode accepts webhooks with a secret of its own
     port = free_port()
     out = tmp / "demo.out"
-    command = [sys.executable, "-m", "portal", "demo", "--port", str(port), "--store", f"sqlite:///{tmp / 'd.db'}"]
+    store = f"sqlite:///{tmp / 'd.db'}"
+    command = [sys.executable, "-m", "portal", "demo", "--port", str(port), "--store", store, "--routing"]
     with out.open("wb") as sink:
         proc = subprocess.Popen(command, cwd=tmp, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
@@ -90,6 +92,37 @@ def test_the_technician_moves_toward_the_customer(demo: dict[str, Any]) -> None:
     assert metres((second["lat"], second["lon"]), target) < metres((first["lat"], first["lon"]), target)
     state = httpx.get(state_url, timeout=5).json()
     assert state["status"] == "en_route" and state["status_label"] == "El técnico va en camino"
+
+
+def test_with_routing_the_page_gets_the_road_and_a_road_eta(demo: dict[str, Any]) -> None:
+    state_url = demo["links"][2] + "/state"  # DEMO-103
+    assert f"road ETAs from {demo['url']}/demo/osrm" in demo["text"]
+
+    def routed() -> Any:
+        state = httpx.get(state_url, timeout=5).json()
+        return state if state["route"] and state["eta"] and state["eta"]["source"] == "route" else None
+
+    state = wait_until(routed, "a road ETA", DEADLINE_SECONDS)
+    line = state["route"]["coordinates"]
+    assert state["route"]["type"] == "LineString" and len(line) > 2
+    assert metres((line[-1][1], line[-1][0]), (DRIVE_ADDRESS["lat"], DRIVE_ADDRESS["lon"])) < 1  # ends at the door
+
+
+def test_the_routing_stub_answers_from_the_demo_roads(tmp_path: Path) -> None:
+    road = roads()["DEMO-103"]
+    start, end = road[3], road[-1]
+    with TestClient(create_app(make_settings(tmp_path, demo=True))) as client:
+        answer = client.get(f"/demo/osrm/route/v1/driving/{start[1]},{start[0]};{end[1]},{end[0]}")
+        assert answer.status_code == 200
+        found = answer.json()["routes"][0]
+        assert found["geometry"]["coordinates"][-1] == [end[1], end[0]]
+        assert found["duration"] == pytest.approx(found["distance"] / DRIVE_SPEED_MPS)
+        elsewhere = client.get(f"/demo/osrm/route/v1/driving/{start[1]},{start[0]};-87.0,41.0")
+        assert elsewhere.status_code == 400 and elsewhere.json()["code"] == "NoRoute"
+        garbage = client.get("/demo/osrm/route/v1/driving/not;points")
+        assert garbage.status_code == 400 and garbage.json()["code"] == "InvalidQuery"
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        assert client.get(f"/demo/osrm/route/v1/driving/{start[1]},{start[0]};{end[1]},{end[0]}").status_code == 404
 
 
 def test_the_demo_phone_shows_messages_and_takes_replies(demo: dict[str, Any]) -> None:

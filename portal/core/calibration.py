@@ -1,0 +1,114 @@
+"""Arrival ranges measured to hold: the 10th-90th percentile of how past estimates turned out. Pure.
+
+The default range (``eta.arrival_range``) is a rule of thumb: a fifth of the time left either
+side. Once the portal has seen enough arrivals, it can say instead how wrong its estimates
+actually were. Each arrival contributes samples: an estimate shown some time before (its lead)
+from some source (``field``, ``route``, ``position``), and how late or early the technician
+really arrived. The error is kept relative to the lead (an estimate 30 minutes out is wrong
+by more minutes than one 5 minutes out, in proportion), per source and lead bucket; the range
+shown is then ``at + p10 * left`` to ``at + p90 * left``: about 8 in 10 arrivals fall inside
+(the benchmark, bench/eta_accuracy.py, measures it).
+
+Until ``min_arrivals`` arrivals exist, or for a source and lead with too few samples, the
+table answers nothing and the rule of thumb stands.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+LEAD_BUCKETS = (5, 15, 30)  # minutes: the lead times ranges are recorded at (portal/core/eta_log.py)
+LOW, HIGH = 0.10, 0.90  # the range covers the middle 80% of past errors
+MIN_SAMPLES_PER_CELL = 20  # fewer than this in a (source, lead) cell is too few for a 10th percentile
+MIN_LEAD_SECONDS = 60.0  # errors are divided by the lead; a lead under a minute is counted as a minute
+DEFAULT_MIN_ARRIVALS = 50
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One estimate and how it turned out."""
+
+    source: str
+    lead_s: float  # how long before the estimated arrival it was shown (the time left then)
+    error_s: float  # actual arrival minus the estimate: positive means later than said
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per (source, lead bucket): the 10th and 90th percentile of the relative error."""
+
+    arrivals: int = 0
+    cells: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)
+
+    def ready(self, min_arrivals: int) -> bool:
+        return self.arrivals >= min_arrivals and bool(self.cells)
+
+
+def bucket(lead_s: float) -> int:
+    """The lead bucket (minutes) nearest to ``lead_s`` seconds."""
+    minutes = lead_s / 60
+    return min(LEAD_BUCKETS, key=lambda b: abs(b - minutes))
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile of sorted ``values`` (q in [0, 1])."""
+    position = q * (len(values) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
+def build(samples: Iterable[Sample], arrivals: int) -> Calibration:
+    """The table from past samples (``arrivals``: how many arrivals they came from)."""
+    ratios: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for sample in samples:
+        ratios[(sample.source, bucket(sample.lead_s))].append(sample.error_s / max(MIN_LEAD_SECONDS, sample.lead_s))
+    cells = {}
+    for key, values in ratios.items():
+        if len(values) >= MIN_SAMPLES_PER_CELL:
+            values.sort()
+            cells[key] = (percentile(values, LOW), percentile(values, HIGH))
+    return Calibration(arrivals, cells)
+
+
+def calibrated_range(
+    table: Calibration, at: datetime, now: datetime, source: str, min_arrivals: int
+) -> tuple[datetime, datetime] | None:
+    """The measured range around ``at``, in whole minutes, never before now; None when not measured."""
+    if not table.ready(min_arrivals):
+        return None
+    left = max(MIN_LEAD_SECONDS, (at - now).total_seconds())
+    cell = table.cells.get((source, bucket(left)))
+    if cell is None:
+        return None
+    low, high = cell
+    start = max(now, at + timedelta(seconds=min(0.0, low) * left))
+    end = max(at, now) + timedelta(seconds=max(0.0, high) * left)
+    return _floor_minute(start), _ceil_minute(end)
+
+
+def _floor_minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def _ceil_minute(moment: datetime) -> datetime:
+    floor = _floor_minute(moment)
+    return floor if floor == moment else floor + timedelta(minutes=1)
+
+
+def samples_of(log: dict[str, Any] | None, arrived_at: datetime) -> list[Sample]:
+    """The samples one arrival gives from the ranges recorded on the way (``portal.eta_log``)."""
+    if not isinstance(log, dict) or not isinstance(log.get("shown"), list):
+        return []
+    found = []
+    for entry in log["shown"]:
+        if not isinstance(entry, dict):
+            continue
+        at, shown = datetime.fromisoformat(entry["at"]), datetime.fromisoformat(entry["recorded_at"])
+        found.append(Sample(str(entry["source"]), (at - shown).total_seconds(), (arrived_at - at).total_seconds()))
+    return found

@@ -1,0 +1,102 @@
+"""Calibrated ranges: percentiles of past relative errors per source and lead, and when they apply."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+
+from portal.core import calibration as cal
+from portal.core.eta import Estimate, EtaConfig, arrival_range, shown_range
+
+NOW = dt.datetime(2030, 3, 3, 15, 0, tzinfo=dt.UTC)
+AT = NOW + dt.timedelta(minutes=15)
+
+
+def samples(source: str, lead_min: float, errors_min: list[float]) -> list[cal.Sample]:
+    return [cal.Sample(source, lead_min * 60, e * 60) for e in errors_min]
+
+
+def test_percentiles_interpolate() -> None:
+    assert cal.percentile([0.0, 10.0], 0.1) == pytest.approx(1.0)
+    assert cal.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 0.9) == pytest.approx(4.6)
+
+
+def test_leads_fall_in_the_nearest_bucket() -> None:
+    assert [cal.bucket(m * 60) for m in (1, 9, 11, 22, 24, 90)] == [5, 5, 15, 15, 30, 30]
+
+
+def test_the_range_covers_the_middle_80_percent_of_past_errors() -> None:
+    # At 15 minutes out, route estimates were from 3 minutes early to 6 late, evenly.
+    table = cal.build(samples("route", 15, [-3 + 9 * i / 99 for i in range(100)]), arrivals=100)
+    start, end = cal.calibrated_range(table, AT, NOW, "route", 50) or (None, None)
+    assert start == AT - dt.timedelta(minutes=3)  # 2.1 minutes early, down to the whole minute
+    assert end == AT + dt.timedelta(minutes=6)  # 5.1 minutes late, up to the whole minute
+    assert cal.calibrated_range(table, AT, NOW, "position", 50) is None  # no samples for that source
+    far = NOW + dt.timedelta(minutes=30)
+    assert cal.calibrated_range(table, far, NOW, "route", 50) is None  # nor for that lead
+
+
+def test_errors_scale_with_the_time_left() -> None:
+    table = cal.build(samples("route", 12, [-1.2, 2.4] * 20), arrivals=60)  # -10% .. +20% of the lead
+    start, end = cal.calibrated_range(table, NOW + dt.timedelta(minutes=18), NOW, "route", 50) or (None, None)
+    assert start is not None and end is not None
+    assert (end - start) > dt.timedelta(minutes=4)  # 18 minutes out: wider than the 3.6 minutes at 12
+
+
+def test_before_enough_arrivals_the_rule_of_thumb_stands() -> None:
+    table = cal.build(samples("route", 15, [0.0] * 40), arrivals=49)
+    found = Estimate(AT, "route", NOW, stale=False)
+    config = EtaConfig(calibration=table, calibration_min_arrivals=50)
+    assert shown_range(found, NOW, config) == arrival_range(AT, NOW)
+    ready = EtaConfig(calibration=cal.build(samples("route", 15, [0.0] * 40), arrivals=50))
+    assert shown_range(found, NOW, ready) == (AT, AT)  # never wrong so far: the range is the minute itself
+    too_few = cal.build(samples("route", 15, [0.0] * (cal.MIN_SAMPLES_PER_CELL - 1)), arrivals=500)
+    assert shown_range(found, NOW, EtaConfig(calibration=too_few)) == arrival_range(AT, NOW)
+
+
+def test_a_range_never_starts_before_now() -> None:
+    table = cal.build(samples("position", 5, [-10.0] * 30 + [1.0] * 30), arrivals=60)
+    soon = NOW + dt.timedelta(minutes=4)
+    start, _ = cal.calibrated_range(table, soon, NOW, "position", 50) or (None, None)
+    assert start == NOW
+
+
+def test_held_out_arrivals_fall_inside_about_80_percent_of_the_time() -> None:
+    rng = random.Random(7)
+    past = [cal.Sample("route", 900, rng.gauss(60, 120)) for _ in range(400)]
+    table = cal.build(past, arrivals=400)
+    inside = 0
+    for _ in range(1000):
+        arrival = AT + dt.timedelta(seconds=rng.gauss(60, 120))
+        start, end = cal.calibrated_range(table, AT, NOW, "route", 50) or (NOW, NOW)
+        inside += start <= arrival <= end
+    assert 0.75 <= inside / 1000 <= 0.90  # whole minutes widen it a little
+
+
+def test_samples_come_from_the_recorded_ranges() -> None:
+    log = {
+        "trip": "t",
+        "shown": [
+            {
+                "lead": 15,
+                "at": "2030-03-03T15:15:00+00:00",
+                "start": "",
+                "end": "",
+                "source": "route",
+                "recorded_at": "2030-03-03T15:00:00+00:00",
+            },
+            {
+                "lead": 5,
+                "at": "2030-03-03T15:17:00+00:00",
+                "start": "",
+                "end": "",
+                "source": "route",
+                "recorded_at": "2030-03-03T15:12:00+00:00",
+            },
+        ],
+    }
+    found = cal.samples_of(log, dt.datetime(2030, 3, 3, 15, 18, tzinfo=dt.UTC))
+    assert found == [cal.Sample("route", 900, 180), cal.Sample("route", 300, 60)]
+    assert cal.samples_of(None, NOW) == []

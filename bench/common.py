@@ -70,7 +70,7 @@ def job_payload(job_id: str, status: str = "scheduled", **extra: Any) -> dict[st
 
 SERVER_CORE = 0  # the server process runs here ...
 CLIENT_CORE = 1  # ... and the load generator here, so neither steals the other's core
-START_SECONDS = 60  # a busy machine starts Python slowly
+START_SECONDS = 180  # a busy machine (or several benchmarks at once) starts Python slowly
 
 
 def pin_client() -> None:

@@ -33,7 +33,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from standardwebhooks import Webhook
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -121,14 +121,16 @@ def durable_app(db_path: str) -> Starlette:
 
         return EventSourceResponse(stream(), ping=15, send_timeout=30)
 
+    async def tasks(request: Request) -> Response:
+        return PlainTextResponse(str(len(asyncio.all_tasks())))
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         writer.start()
         yield
 
-    return Starlette(
-        routes=[Route("/hook", receive, methods=["POST"]), Route("/events/{job}", events)], lifespan=lifespan
-    )
+    routes = [Route("/hook", receive, methods=["POST"]), Route("/events/{job}", events), Route("/tasks", tasks)]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title></head>

@@ -11,23 +11,23 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from portal.resources import data_dir
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import Settings
 from portal.web import brand, field, ops, staff, tracking, twilio
 from portal.web.security import SecurityHeaders
 from portal.web.templating import make_templates
 
 
-def create_app(settings: Settings, *, portal: Portal | None = None) -> Starlette:
-    portal = portal or Portal(settings)
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlette:
+    runtime = runtime or Runtime(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await portal.start()
+        await runtime.start()
         try:
             yield
         finally:
-            await portal.stop()
+            await runtime.stop()
 
     routes = [
         *ops.routes,
@@ -36,11 +36,11 @@ def create_app(settings: Settings, *, portal: Portal | None = None) -> Starlette
         *twilio.routes,
         *brand.routes,
         *_demo_routes(settings),
-        staff.mount(portal),
+        staff.mount(runtime),
         Mount("/static", StaticFiles(directory=data_dir("static")), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
-    app.state.portal = portal
+    app.state.runtime = runtime
     app.state.templates = make_templates(settings)
     return app
 

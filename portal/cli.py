@@ -131,14 +131,14 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
 
 
 async def print_link(settings: Settings, job_id: str) -> int:
-    from portal.runtime import Portal
+    from portal.runtime import Runtime
 
-    portal = Portal(settings, run_worker=False)
-    await portal.store.open()
+    runtime = Runtime(settings, run_worker=False)
+    await runtime.store.open()
     try:
-        url = await portal.link_url(job_id)
+        url = await runtime.link_url(job_id)
     finally:
-        await portal.store.close()
+        await runtime.store.close()
     if url is None:
         print(f"portal: no job with id {job_id!r} in {_where(settings)}", file=sys.stderr)
         return 1
@@ -148,7 +148,7 @@ async def print_link(settings: Settings, job_id: str) -> int:
 
 async def purge(settings: Settings) -> int:
     """Delete the personal data of every job closed more than PORTAL_RETENTION_DAYS ago."""
-    from portal.core.public import utc_now
+    from portal.clock import utc_now
     from portal.store import open_store
     from portal.store.base import StoreUnavailable
     from portal.store.retention import purge_closed, retention_cutoff
@@ -175,10 +175,10 @@ async def run_worker(settings: Settings) -> int:
     """Deliver notifications until SIGINT or SIGTERM; in-flight deliveries finish or are retried."""
     import signal
 
-    from portal.runtime import Portal
+    from portal.runtime import Runtime
 
-    portal = Portal(settings)
-    await portal.start()
+    runtime = Runtime(settings)
+    await runtime.start()
     print(f"portal {__version__}: notification worker on {_where(settings)}", file=sys.stderr)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -187,5 +187,5 @@ async def run_worker(settings: Settings) -> int:
     try:
         await stopping.wait()
     finally:
-        await portal.stop()
+        await runtime.stop()
     return 0

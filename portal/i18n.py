@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
+from portal.clock import utc_now
 from portal.resources import data_dir
 
 log = logging.getLogger("portal.i18n")
@@ -151,7 +152,7 @@ class Localizer:
         """``20 s ago`` or ``4 min ago``, from now (the page was rendered just now)."""
         if not raw:
             return ""
-        seconds = max(0, round(((now or datetime.now(UTC)) - _parse(raw)).total_seconds()))
+        seconds = max(0, round(((now or utc_now()) - _parse(raw)).total_seconds()))
         if seconds < MINUTE:
             return self.t("js.ago_seconds", n=seconds)
         return self.t("js.ago_minutes", n=seconds // MINUTE)

@@ -1,5 +1,8 @@
 """Field-system webhooks in: verify the signature, validate the payload, apply it.
 
+``FieldIntake.receive`` is the whole of it for one request, refusals included (each is
+listed for staff); the endpoint only reads the body and renders the answer.
+
 Validation uses the published JSON Schemas in ``webhooks/schemas`` themselves, so the
 endpoint and the documented contract cannot drift apart.
 """
@@ -7,8 +10,9 @@ endpoint and the documented contract cannot drift apart.
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,13 +24,20 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 from referencing import Registry, Resource
 from standardwebhooks import Webhook
 
-from portal.core.jobs import FieldEvent, parse_iso
+from portal.clock import utc_now
+from portal.core.jobs import FieldEvent, iso_utc, parse_iso
+from portal.metrics import Metrics
+from portal.notify.changes import JobChanges
+from portal.store.base import Rejection, Store, StoreUnavailable
+
+log = logging.getLogger("portal.intake")
 
 MAX_BODY_BYTES = 256 * 1024  # CONTRACT §3
 TOLERANCE_SECONDS = 5 * 60  # the Standard Webhooks replay window
 MAX_WEBHOOK_ID_LENGTH = 256
 MAX_DETAILS = 20  # enough to fix a payload; bounded so a hostile one cannot make a huge answer
 EVENT_TYPES = ("job.updated", "job.status_changed", "technician.location", "job.eta")
+RETRY_AFTER_SECONDS = 5  # the store is usually back within seconds; senders retry anyway
 
 
 @dataclass
@@ -211,3 +222,70 @@ def excerpt(body: bytes, limit: int = 500) -> str:
     """A short, safe-to-store piece of a rejected body (shown escaped to staff)."""
     text = body[:limit].decode("utf-8", errors="replace")
     return text + ("..." if len(body) > limit else "")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to answer the field system: an HTTP status, a JSON body, and when to retry."""
+
+    status: int
+    body: dict[str, Any]
+    retry_after: int | None = None
+
+
+class FieldIntake:
+    """One webhook from verification to the stored change, or to a listed refusal."""
+
+    def __init__(
+        self,
+        verifier: SignatureVerifier,
+        parser: EventParser,
+        changes: JobChanges,
+        store: Store,
+        metrics: Metrics,
+    ) -> None:
+        self.verifier = verifier
+        self.parser = parser
+        self.changes = changes
+        self.store = store
+        self.metrics = metrics
+
+    async def receive(self, headers: Mapping[str, str], read_body: Callable[[], Awaitable[bytes]]) -> Answer:
+        """Verify, parse and accept one webhook; ``read_body`` may raise Rejected (413, 415)."""
+        webhooks = self.metrics.webhooks
+        if not self.verifier.configured:
+            webhooks.labels("unconfigured").inc()
+            return Answer(503, {"error": "not_configured", "detail": "PORTAL_WEBHOOK_SECRET is not set"})
+        body = b""
+        try:
+            body = await read_body()
+            webhook_id = self.verifier.verify(body, headers)
+            result = await self.changes.accept_field_event(self.parser.parse(body, webhook_id))
+        except Rejected as rejected:
+            await self._record(headers, rejected, body)
+            return Answer(rejected.status, rejected.body())
+        except StoreUnavailable as exc:
+            log.warning("webhook not stored, answering 503: %s", exc)
+            webhooks.labels("unavailable").inc()
+            return Answer(503, {"error": "store_unavailable"}, RETRY_AFTER_SECONDS)
+        outcome = "duplicate" if result.duplicate else "accepted"
+        webhooks.labels(outcome).inc()
+        return Answer(200 if result.duplicate else 202, {"status": outcome})
+
+    async def _record(self, headers: Mapping[str, str], rejected: Rejected, body: bytes) -> None:
+        """List the rejection for staff; unsigned bodies are not kept, only the reason."""
+        self.metrics.webhooks.labels(f"rejected_{rejected.status}").inc()
+        signed = rejected.status == 400
+        detail = "; ".join(f"{d['loc'] or '(body)'}: {d['msg']}" for d in rejected.detail) or None
+        rejection = Rejection(
+            received_at=iso_utc(utc_now()),
+            status_code=rejected.status,
+            reason=rejected.reason,
+            webhook_id=headers.get("webhook-id", "")[:MAX_WEBHOOK_ID_LENGTH] or None,
+            detail=detail,
+            excerpt=excerpt(body) if signed else None,
+        )
+        try:
+            await self.store.record_rejection(rejection)
+        except StoreUnavailable:
+            log.warning("could not record a rejected webhook (%s)", rejected.reason)

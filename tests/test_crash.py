@@ -17,9 +17,9 @@ from pathlib import Path
 
 import httpx
 
+from portal.clock import utc_now
 from portal.core.jobs import FieldEvent
-from portal.core.public import utc_now
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import from_env
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, Reply
 from tests.helpers import job_updated, post_event, sample_job, status_changed, wait_until
@@ -94,12 +94,12 @@ def test_portal_worker_alone_delivers_what_was_queued(tmp_path: Path) -> None:
         settings = from_env(env)
 
         async def queue() -> None:
-            portal = Portal(settings, run_worker=False)
+            portal = Runtime(settings, run_worker=False)
             await portal.store.open()
             try:
                 customer = {"name": "Maria Lopez", "phone": phone(1), "channels": ["sms"]}
                 data = {"job": sample_job("WO-1", customer=customer)}
-                await portal.accept_field_event(FieldEvent("msg_1", "job.updated", utc_now(), data))
+                await portal.changes.accept_field_event(FieldEvent("msg_1", "job.updated", utc_now(), data))
             finally:
                 await portal.store.close()
 

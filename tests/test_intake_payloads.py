@@ -12,14 +12,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import Settings
 from portal.store.sqlite.store import SQLiteStore
 from tests.helpers import event, job_updated, post_event, sample_job, signed_headers, status_changed
 
 
-def portal_of(client: TestClient) -> Portal:
-    portal: Portal = client.app.state.portal  # type: ignore[attr-defined]
+def portal_of(client: TestClient) -> Runtime:
+    portal: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
     return portal
 
 
@@ -162,8 +162,8 @@ def test_late_older_events_do_not_regress_the_job(client: TestClient) -> None:
 
 
 def test_a_locked_database_answers_503_so_the_sender_retries(tmp_path: Path, settings: Settings) -> None:
-    portal = Portal(settings, store=SQLiteStore(settings.sqlite_path or tmp_path, busy_timeout_ms=50))
-    with TestClient(create_app(settings, portal=portal)) as client:
+    portal = Runtime(settings, store=SQLiteStore(settings.sqlite_path or tmp_path, busy_timeout_ms=50))
+    with TestClient(create_app(settings, runtime=portal)) as client:
         blocker = sqlite3.connect(settings.sqlite_path or "", isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")
         try:

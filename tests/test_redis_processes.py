@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import from_env
 from portal.store.base import OutboxRow
 from portal.store.redis.store import RedisStore
@@ -186,11 +186,11 @@ def test_a_pool_of_processes_sends_each_message_once(tmp_path: Path, redis_url: 
 async def _accept(store_url: str, payload: dict[str, Any]) -> None:
     """Take a webhook in this test process, with no worker of its own."""
     env = {"PORTAL_STORE": store_url, "PORTAL_SECRET_KEY": SECRET_KEY, "PORTAL_QUIET_HOURS": ""}
-    portal = Portal(from_env(env), run_worker=False)
+    portal = Runtime(from_env(env), run_worker=False)
     await portal.store.open()
     try:
-        event = portal.parser.parse(json.dumps(payload).encode(), "msg_kill_test")
-        await portal.accept_field_event(event)
+        event = portal.intake.parser.parse(json.dumps(payload).encode(), "msg_kill_test")
+        await portal.changes.accept_field_event(event)
     finally:
         await portal.store.close()
 

@@ -24,7 +24,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from portal.bus.base import LAGGED, Fanout, Subscription
-from portal.store.base import StoredEvent
+from portal.core.events import StoredEvent
 from portal.store.redis.keys import UNAVAILABLE_ERRORS
 from portal.store.redis.store import RedisStore
 

@@ -1,4 +1,8 @@
-"""Delivery channels behind one interface: SMS (Twilio), email (SMTP), signed callbacks, and record-only."""
+"""Delivery channels behind one interface: SMS (Twilio), email (SMTP), signed callbacks, and record-only.
+
+Never imports ``portal.web``, the store or a service: the worker hands a channel one rendered
+message and records what happened.
+"""
 
 from __future__ import annotations
 

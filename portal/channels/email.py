@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 
 import aiosmtplib
 
 from portal.channels.base import DeliveryError, Outgoing, Receipt
+from portal.clock import utc_now
 from portal.settings import Settings
 
 PERMANENT_REPLY = 500  # SMTP 5xx replies are permanent; 4xx are "try again later"
@@ -23,7 +23,7 @@ def build_email(message: Outgoing, sender: str, company: str) -> EmailMessage:
     email["From"] = formataddr((company, sender))
     email["To"] = message.to
     email["Subject"] = message.subject or company
-    email["Date"] = format_datetime(datetime.now(UTC))
+    email["Date"] = format_datetime(utc_now())
     email["Message-ID"] = make_msgid(domain=domain)
     email.set_content(message.body)
     if message.html:

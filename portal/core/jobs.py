@@ -143,11 +143,6 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def now_iso() -> str:
-    """The current time as ``iso_utc`` writes it: how stores stamp their rows."""
-    return iso_utc(datetime.now(UTC))
-
-
 def parse_iso(raw: str) -> datetime:
     """Parse ISO 8601 with an offset (``Z`` allowed); naive times are refused upstream."""
     moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))

@@ -7,7 +7,7 @@ only while they are on the way.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -178,8 +178,4 @@ def status_event(state: dict[str, Any], job: Job) -> dict[str, Any]:
     }
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-__all__ = ["RESCHEDULABLE", "STATUS_LABELS", "iso_utc", "live_events", "public_state", "status_event", "utc_now"]
+__all__ = ["RESCHEDULABLE", "STATUS_LABELS", "iso_utc", "live_events", "public_state", "status_event"]

@@ -12,9 +12,10 @@ from typing import Any
 
 from twilio.request_validator import RequestValidator
 
+from portal.clock import utc_now
 from portal.core.jobs import iso_utc
-from portal.core.public import utc_now
-from portal.runtime import Portal
+from portal.metrics import Metrics
+from portal.store.base import Store
 
 log = logging.getLogger("portal.customer.delivery_reports")
 
@@ -52,20 +53,28 @@ def public_request_url(public_url: str, path: str, query: str) -> str:
     return public_url.rstrip("/") + path + (f"?{query}" if query else "")
 
 
-async def record_twilio_status(portal: Portal, url: str, params: Mapping[str, Any], signature: str | None) -> bool:
-    """Apply one status callback; False (and no change) when the signature is not Twilio's."""
-    if not TwilioSignature(portal.settings.twilio_auth_token).valid(url, params, signature):
-        portal.metrics.sms_status.labels("forged").inc()
-        return False
-    sid = str(params.get("MessageSid") or params.get("SmsSid") or "")
-    raw = str(params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
-    status = TWILIO_STATUSES.get(raw)
-    portal.metrics.sms_status.labels(status or "unknown").inc()
-    if not sid or len(sid) > MAX_SID_LENGTH or status is None:
-        log.info("ignoring a Twilio status callback without a known status (%r)", raw[:40])
+class DeliveryReports:
+    """Twilio's status callbacks, checked with its auth token and applied to the stored messages."""
+
+    def __init__(self, store: Store, metrics: Metrics, auth_token: str | None) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.signature = TwilioSignature(auth_token)
+
+    async def record_twilio_status(self, url: str, params: Mapping[str, Any], signature: str | None) -> bool:
+        """Apply one status callback; False (and no change) when the signature is not Twilio's."""
+        if not self.signature.valid(url, params, signature):
+            self.metrics.sms_status.labels("forged").inc()
+            return False
+        sid = str(params.get("MessageSid") or params.get("SmsSid") or "")
+        raw = str(params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
+        status = TWILIO_STATUSES.get(raw)
+        self.metrics.sms_status.labels(status or "unknown").inc()
+        if not sid or len(sid) > MAX_SID_LENGTH or status is None:
+            log.info("ignoring a Twilio status callback without a known status (%r)", raw[:40])
+            return True
+        error = str(params.get("ErrorCode") or "") or None
+        message = await self.store.update_message_status(sid, status, error, iso_utc(utc_now()))
+        if message is None:
+            log.info("status %s for unknown message %s", status, sid)
         return True
-    error = str(params.get("ErrorCode") or "") or None
-    message = await portal.store.update_message_status(sid, status, error, iso_utc(utc_now()))
-    if message is None:
-        log.info("status %s for unknown message %s", status, sid)
-    return True

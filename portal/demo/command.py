@@ -27,6 +27,7 @@ from typing import Any
 
 from portal import __version__
 from portal.settings import NOTIFICATION_MESSAGES, ConfigError, Settings, from_env
+from portal.store.base import Store
 
 STAFF_USERNAME = "demo"
 PASSWORD_BYTES = 12  # 16 URL-safe characters: above the 12-character minimum of staff passwords
@@ -100,7 +101,7 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
     from portal.app import create_app
     from portal.demo.scenario import build
     from portal.demo.simulator import FieldSimulator
-    from portal.runtime import Portal
+    from portal.runtime import Runtime
 
     shown_host = f"[{host}]" if ":" in host else host
     problem = _cannot_listen(host, port)
@@ -108,9 +109,9 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
         print(f"portal demo: cannot listen on {shown_host}:{port}: {problem}", file=sys.stderr)
         return 1
     settings = settings.with_public_url(f"http://{shown_host}:{port}")
-    portal = Portal(settings)
+    runtime = Runtime(settings)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, portal=portal), host=host, port=port, log_level="warning")
+        uvicorn.Config(create_app(settings, runtime=runtime), host=host, port=port, log_level="warning")
     )
     serving = asyncio.create_task(server.serve(), name="uvicorn")
     if not await _started(server, serving):
@@ -122,7 +123,7 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
     say("    (throwaway: deleted when the demo stops)" if throwaway else "    (kept: run the demo again to reuse it)")
     say("  messages are recorded and shown on the demo phone, never sent; quiet hours are off")
     say(f"  field webhooks: POST {settings.public_url}/webhooks/field signed with {settings.webhook_secrets[0]}")
-    password = await _staff_account(portal)
+    password = await _staff_account(runtime.store)
     own_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else shown_host}:{port}"
     scenario = build(_now())
     simulator = FieldSimulator(own_url, settings.webhook_secrets[0], scenario, say)
@@ -132,7 +133,7 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
     for job in scenario.jobs:
         customer = job.job.get("customer", {})
         say(f"  {job.id}  {customer.get('name', '')}: {job.story}")
-        say(f"    {await portal.link_url(job.id)}")
+        say(f"    {await runtime.link_url(job.id)}")
     say(f"Staff console: {settings.public_url}/staff/login  username {STAFF_USERNAME}  password {password}")
     say(f"Demo phone:    {settings.public_url}{PHONE_PATH}")
     say("The technicians move over the next few minutes. Stop the demo with Ctrl+C.")
@@ -168,13 +169,13 @@ async def _started(server: Any, serving: asyncio.Task[None]) -> bool:
     return True
 
 
-async def _staff_account(portal: Any) -> str:
+async def _staff_account(store: Store) -> str:
     """Create (or reset) the ``demo`` staff account with a fresh random password."""
     from portal.staff.passwords import hash_password
 
     password = secrets.token_urlsafe(PASSWORD_BYTES)
     hashed = await asyncio.to_thread(hash_password, password)  # scrypt takes a moment: keep serving
-    await portal.store.save_staff_account(STAFF_USERNAME, hashed, "America/Chicago")
+    await store.save_staff_account(STAFF_USERNAME, hashed, "America/Chicago")
     return password
 
 
@@ -183,6 +184,6 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def _now() -> Any:
-    from portal.core.public import utc_now
+    from portal.clock import utc_now
 
     return utc_now()

@@ -2,7 +2,7 @@
 
 Demo customers have made-up numbers, so their messages are recorded rather than sent (the
 demo configures no SMS or email provider); this shows those records the way a phone would.
-A reply goes through ``portal.customer.conversation.handle_inbound_sms``, the very function Twilio's
+A reply goes through ``Conversation.handle_inbound_sms``, the very function Twilio's
 inbound webhook calls, so the demo answers exactly as production would.
 """
 
@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from portal.core.public import local_iso, zone
+from portal.customer.conversation import Conversation
 from portal.demo.scenario import JOB_IDS
-from portal.runtime import Portal
-from portal.store.base import Message
+from portal.links import LinkSigner
+from portal.store.base import Message, Store
 
 SID_PREFIX = "SMdemo"  # a Twilio-shaped message id that cannot collide with a real one ("SM" + 32 hex)
 
@@ -37,15 +38,15 @@ class Phone:
         return local_iso(stamp, self.tz)
 
 
-async def phones(portal: Portal) -> list[Phone]:
+async def phones(store: Store, links: LinkSigner, public_url: str) -> list[Phone]:
     """One phone per demo job that exists, with its SMS and emails, oldest first."""
     found: list[Phone] = []
     for job_id in JOB_IDS:
-        record = await portal.store.get_job(job_id)
+        record = await store.get_job(job_id)
         if record is None:
             continue
         job = record.job
-        messages = sorted(await portal.store.list_messages(job_id), key=lambda m: (m.created_at, m.id))
+        messages = sorted(await store.list_messages(job_id), key=lambda m: (m.created_at, m.id))
         found.append(
             Phone(
                 job_id=job_id,
@@ -53,7 +54,7 @@ async def phones(portal: Portal) -> list[Phone]:
                 number=job.values.get("customer.phone_e164"),
                 locale=job.customer.get("locale"),
                 status=job.status,
-                link=portal.links.url(portal.public_url, record.link_key),
+                link=links.url(public_url, record.link_key),
                 messages=messages,
                 tz=zone(job),
             )
@@ -75,15 +76,13 @@ class ReplyRefused(Exception):
     """The reply cannot be taken: not a demo job, no phone number, or nothing to say."""
 
 
-async def reply(portal: Portal, job_id: str, body: str) -> None:
+async def reply(conversation: Conversation, job_id: str, body: str) -> None:
     """Reply as the customer of ``job_id``, through the real inbound SMS handling."""
-    from portal.customer import conversation
-
     if job_id not in JOB_IDS or not body.strip():
         raise ReplyRefused(job_id)
-    record = await portal.store.get_job(job_id)
+    record = await conversation.store.get_job(job_id)
     number = record.job.values.get("customer.phone_e164") if record else None
     if not number:
         raise ReplyRefused(job_id)
     message_sid = SID_PREFIX + uuid.uuid4().hex[: 34 - len(SID_PREFIX)]
-    await conversation.handle_inbound_sms(portal, str(number), body.strip(), message_sid)
+    await conversation.handle_inbound_sms(str(number), body.strip(), message_sid)

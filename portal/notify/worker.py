@@ -7,7 +7,7 @@ A claimed row is leased; if this process dies mid-delivery the lease runs out an
 worker delivers the row again (at most once more for a message that was in flight).
 
 A ``late_check`` row is not delivered but handed to ``late_check`` (the portal's atomic job
-change, ``Portal.check_late``); a worker built without one does not claim those rows.
+change, ``JobChanges.check_late``); a worker built without one does not claim those rows.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 
 from portal.channels import make_channels
 from portal.channels.base import Channel, DeliveryError, Outgoing, Receipt
+from portal.clock import utc_now
 from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.core.policy import still_valid
-from portal.core.public import utc_now
 from portal.links import LinkSigner
 from portal.metrics import Metrics
 from portal.notify.callbacks import envelope, opt_out_callback, webhook_id
@@ -87,7 +87,7 @@ class Worker:
         self.channels = channels if channels is not None else make_channels(settings, public_url, timeout)
         self.renderer = MessageRenderer(settings)
         self.clock = clock
-        # (job id, window end) -> whether the job was marked late; see ``Portal.check_late``.
+        # (job id, window end) -> whether the job was marked late; see ``JobChanges.check_late``.
         self.late_check = late_check
         self.kinds = (*SENDABLE_KINDS, LATE_CHECK) if late_check is not None else SENDABLE_KINDS
         self._random = random.Random()

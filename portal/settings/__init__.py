@@ -1,5 +1,7 @@
 """Settings, read once from the environment and validated before anything starts.
 
+Never imports another part of the portal: everything else reads its settings from here.
+
 Each setting is one row, a field of ``Settings`` made by ``setting(VARIABLE, parser, default,
 help)``. That row is the field's typed default (the parser applied to the default text), what
 ``from_env`` reads and how, and the setting's line in docs/configuration.md. So the dataclass,

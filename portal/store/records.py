@@ -10,20 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from portal.core.events import StoredEvent as StoredEvent
 from portal.core.jobs import Job
 
 
 class StoreUnavailable(Exception):
     """The store cannot be read or written right now; callers answer 503 and senders retry."""
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    job_id: str
-    seq: int
-    type: str
-    data: dict[str, Any]
-    at: str
 
 
 @dataclass(frozen=True)

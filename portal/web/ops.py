@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from portal.store.base import StoreUnavailable
-from portal.web.common import portal_of
+from portal.web.common import runtime_of
 from portal.web.openapi import openapi_document
 
 
@@ -17,14 +17,14 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     try:
-        await portal_of(request).store.ping()
+        await runtime_of(request).store.ping()
     except StoreUnavailable as exc:
         return JSONResponse({"status": "unavailable", "detail": str(exc)}, 503)
     return JSONResponse({"status": "ready"})
 
 
 async def metrics(request: Request) -> Response:
-    body = portal_of(request).metrics.render()
+    body = runtime_of(request).metrics.render()
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

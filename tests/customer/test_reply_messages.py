@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from portal.core.gsm7 import GSM_SINGLE, is_gsm7, segments, septets
-from portal.customer.conversation import REPLY_PREFIX, twiml
+from portal.customer.conversation import REPLY_PREFIX
 from portal.notify.render import MessageRenderer
 from portal.settings import Settings
+from portal.web.twilio import twiml
 from tests.golden_support import COMPANY, GOLDEN, check_golden
 
 # Realistic and long: three slots in the morning and afternoon, ten-character references.

@@ -21,7 +21,7 @@ def test_a_confirmed_reschedule_shows_without_a_reload(settings: Settings, brows
     app = create_app(settings)
     with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
         assert post_event(http, job_updated(sample_job(reschedule_slots=[SLOT]))).status_code == 202
-        link = server.call(app.state.portal.link_url("WO-1"))
+        link = server.call(app.state.runtime.link_url("WO-1"))
         path = re.sub(r"^https?://[^/]+", "", link)
         # Closed before the server stops: an open event stream would hold its shutdown for 15 s.
         with contextlib.closing(browser.new_page()) as page:

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from portal.app import create_app
 from portal.notify.outbox import Backoff
 from portal.notify.worker import WorkerConfig
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import Settings
 from portal.store.base import Message, OutboxRow
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN
@@ -41,13 +41,13 @@ def notify_settings(
 
 @contextmanager
 def running(settings: Settings, config: WorkerConfig = FAST) -> Iterator[TestClient]:
-    portal = Portal(settings, worker_config=config)
-    with TestClient(create_app(settings, portal=portal)) as client:
+    portal = Runtime(settings, worker_config=config)
+    with TestClient(create_app(settings, runtime=portal)) as client:
         yield client
 
 
-def portal_of(client: TestClient) -> Portal:
-    portal: Portal = client.app.state.portal  # type: ignore[attr-defined]
+def portal_of(client: TestClient) -> Runtime:
+    portal: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
     return portal
 
 

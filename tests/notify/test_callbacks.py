@@ -25,8 +25,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from portal.channels import NOT_CONFIGURED
+from portal.clock import utc_now
 from portal.core.jobs import iso_utc, parse_iso
-from portal.core.public import utc_now
 from portal.notify.callbacks import callback
 from portal.notify.outbox import failed_callback
 from portal.store.base import Decision, OutboxRow
@@ -196,7 +196,7 @@ def test_callbacks_keep_trying_longer_than_messages(client: TestClient, receiver
     receiver.script(Answer(500), Answer(204))
     item = callback("customer.note", {"job_id": "WO-1", "text": "old", "channel": "web"}, job_id="WO-1", at=utc_now())
     old = replace(item, payload={**item.payload, "due": iso_utc(utc_now() - dt.timedelta(hours=30))})
-    call(client, portal_of(client).change, "WO-1", lambda job: Decision(job=job, outbox=[old]))
+    call(client, portal_of(client).changes.change, "WO-1", lambda job: Decision(job=job, outbox=[old]))
     row = wait_until(lambda: finished(client), timeout=30, what="delivery after a retry")
     assert (row.state, row.attempts) == ("done", 2)
 
@@ -205,7 +205,7 @@ def test_message_failed_rows_left_by_the_worker_are_delivered(client: TestClient
     portal = portal_of(client)
     sms_row = OutboxRow(0, "WO-1:booking_confirmed:x:sms", "sms", "WO-1", {}, "failed", 1, "", None, "", "")
     item = failed_callback(sms_row, "21211: invalid number")
-    call(client, portal.change, "WO-1", lambda job: Decision(job=job, outbox=[item]))
+    call(client, portal.changes.change, "WO-1", lambda job: Decision(job=job, outbox=[item]))
     wait_until(lambda: finished(client), what="the message.failed callback")
     [arrived] = receiver.requests()
     event = verified(arrived)

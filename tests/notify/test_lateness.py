@@ -24,7 +24,7 @@ from portal.core.trip import LATE, LATE_CHECK_GRACE, late_check, mark_overdue, m
 from portal.notify.lateness import late_decision
 from portal.notify.outbox import LATE_CHECK, late_check_item
 from portal.notify.worker import Worker
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import NOTIFICATION_MESSAGES
 from portal.store.base import OutboxRow, StoredEvent
 from tests.helpers import event, job_updated, now_iso, post_event, sample_job, status_changed, wait_until
@@ -125,8 +125,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def idle_portal(tmp_path: Path, store_url: str) -> Iterator[TestClient]:
     """The app without its worker: rows wait until ``start_worker``."""
     settings = notify_settings(tmp_path, store_url=store_url)
-    portal = Portal(settings, run_worker=False)
-    with TestClient(create_app(settings, portal=portal)) as client:
+    portal = Runtime(settings, run_worker=False)
+    with TestClient(create_app(settings, runtime=portal)) as client:
         yield client
 
 
@@ -139,8 +139,9 @@ def start_worker(client: TestClient) -> None:
         portal.metrics,
         portal.public_url,
         FAST,
-        late_check=portal.check_late,
+        late_check=portal.changes.check_late,
     )
+    portal.changes.wake = portal.worker.wake
     call(client, portal.worker.start)  # stopped with the portal
 
 

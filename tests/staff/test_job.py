@@ -68,13 +68,13 @@ def _outbox(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def _audit(client: TestClient, **filters: Any) -> list[tuple[str, str, str | None, str | None]]:
-    store = client.app.state.portal.store  # type: ignore[attr-defined]
+    store = client.app.state.runtime.store  # type: ignore[attr-defined]
     entries = client.portal.call(lambda: store.list_audit(limit=50, **filters))  # type: ignore[union-attr]
     return [(e.username, e.action, e.job_id, e.detail) for e in entries]
 
 
 def test_the_api_document_has_the_contract_shape(console: TestClient) -> None:
-    store = console.app.state.portal.store  # type: ignore[attr-defined]
+    store = console.app.state.runtime.store  # type: ignore[attr-defined]
     _store_call(console, store.add_message, _message("2030-03-01T15:01:00.000000Z", error="30003", status="failed"))
     doc = console.get("/staff/api/jobs/WO-1").json()
     doc["messages"] = _mine(doc["messages"])
@@ -90,7 +90,7 @@ def test_the_api_document_has_the_contract_shape(console: TestClient) -> None:
 
 
 def test_the_thread_is_chronological_with_every_status(console: TestClient) -> None:
-    store = console.app.state.portal.store  # type: ignore[attr-defined]
+    store = console.app.state.runtime.store  # type: ignore[attr-defined]
     stored = [  # inserted out of order: an inbound reply recorded after a later outbound
         _message("2030-03-01T15:05:00.000000Z", body="Reply R to reschedule", status="delivered", provider_id="SM1"),
         _message(
@@ -226,7 +226,7 @@ def test_the_audit_trail_records_who_opened_which_job(console: TestClient) -> No
 
 
 def test_customer_actions_are_shown(console: TestClient) -> None:
-    portal = console.app.state.portal  # type: ignore[attr-defined]
+    portal = console.app.state.runtime  # type: ignore[attr-defined]
 
     def decide(job: Job | None) -> Decision:
         assert job is not None
@@ -234,7 +234,7 @@ def test_customer_actions_are_shown(console: TestClient) -> None:
         job.values["portal.rating"] = {"score": 4, "comment": HOSTILE}
         return Decision(job=job)
 
-    console.portal.call(portal.change, "WO-1", decide)  # type: ignore[union-attr]
+    console.portal.call(portal.changes.change, "WO-1", decide)  # type: ignore[union-attr]
     page = console.get("/staff/jobs/WO-1").text
     assert "Reschedule" in page and "2030-03-04T09:00:00-06:00" in page and "Rating" in page
     assert ESCAPED in page and HOSTILE not in page
@@ -245,7 +245,7 @@ def test_customer_actions_are_shown(console: TestClient) -> None:
 def test_hostile_text_is_escaped_on_the_job_page(console: TestClient) -> None:
     customer = {"name": HOSTILE, "phone": "(312) 555-0142", "email": "x@example.com"}
     post_event(console, job_updated(sample_job("WO-9", customer=customer, notes=HOSTILE, service=HOSTILE)))
-    store = console.app.state.portal.store  # type: ignore[attr-defined]
+    store = console.app.state.runtime.store  # type: ignore[attr-defined]
     reply = _message(
         "2030-03-01T15:09:00.000000Z",
         job_id="WO-9",
@@ -274,14 +274,14 @@ def test_rejected_webhooks_are_listed_with_an_escaped_excerpt(console: TestClien
 
 
 def test_queued_deliveries_and_callbacks_are_shown(console: TestClient) -> None:
-    portal = console.app.state.portal  # type: ignore[attr-defined]
+    portal = console.app.state.runtime  # type: ignore[attr-defined]
     callback = OutboxItem("cb-1", "callback", "WO-1", {"type": "rating.submitted", "data": {"job_id": "WO-1"}})
 
     def decide(job: Job | None) -> Decision:
         assert job is not None
         return Decision(job=job, outbox=[callback])
 
-    console.portal.call(portal.change, "WO-1", decide)  # type: ignore[union-attr]
+    console.portal.call(portal.changes.change, "WO-1", decide)  # type: ignore[union-attr]
     deliveries = console.get("/staff/api/jobs/WO-1").json()["job"]["deliveries"]
     (row,) = [d for d in deliveries if d["kind"] == "callback"]
     assert row["what"] == "rating.submitted" and row["attempts"] >= 0
@@ -290,7 +290,7 @@ def test_queued_deliveries_and_callbacks_are_shown(console: TestClient) -> None:
 
 
 def test_the_api_document_matches_the_published_schema(console: TestClient) -> None:
-    store = console.app.state.portal.store  # type: ignore[attr-defined]
+    store = console.app.state.runtime.store  # type: ignore[attr-defined]
     _store_call(console, store.add_message, _message("2030-03-01T15:01:00.000000Z", status="delivered"))
     doc = console.get("/staff/api/jobs/WO-1").json()
     Draft202012Validator(JOB_DOCUMENT).validate(doc)
@@ -298,7 +298,7 @@ def test_the_api_document_matches_the_published_schema(console: TestClient) -> N
 
 
 def test_statuses_after_status_callbacks(console: TestClient) -> None:
-    store = console.app.state.portal.store  # type: ignore[attr-defined]
+    store = console.app.state.runtime.store  # type: ignore[attr-defined]
     _store_call(console, store.add_message, _message("2030-03-01T15:01:00.000000Z", status="sent", provider_id="SM9"))
     _store_call(console, store.add_message, _message("2030-03-01T15:02:00.000000Z", status="sent", provider_id="SM8"))
     later = "2030-03-01T15:03:00.000000Z"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from portal.clock import utc_now
 from portal.core.jobs import FieldEvent, Job, apply_event
-from portal.core.public import utc_now
 from portal.settings import ConfigError, from_env
 from portal.store.base import Decision
 from portal.store.sqlite.store import SQLiteStore

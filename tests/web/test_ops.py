@@ -16,7 +16,7 @@ def test_readyz_follows_the_store(settings: Settings) -> None:
     app = create_app(settings)
     with TestClient(app) as client:
         assert client.get("/readyz").status_code == 200
-        client.portal.call(app.state.portal.store.close)  # type: ignore[attr-defined]
+        client.portal.call(app.state.runtime.store.close)  # type: ignore[attr-defined]
         response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["status"] == "unavailable"

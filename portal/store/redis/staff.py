@@ -11,7 +11,7 @@ import json
 
 from redis.asyncio.client import Pipeline
 
-from portal.core.jobs import now_iso
+from portal.clock import now_iso
 from portal.store.records import AuditEntry, StaffAccount
 from portal.store.redis.keys import Keys, RedisParts, begin, guarded, need, strings, text
 from portal.store.rules import STAFF_SESSION_KEEP

@@ -26,7 +26,7 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from portal.core.jobs import now_iso
+from portal.clock import now_iso
 from portal.links import new_link_key
 from portal.store.records import (
     ChangeResult,

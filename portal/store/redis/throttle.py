@@ -13,7 +13,7 @@ import time
 from portal.store.redis.keys import UNAVAILABLE_ERRORS
 from portal.store.redis.store import RedisStore
 
-log = logging.getLogger("portal.web.throttle")
+log = logging.getLogger("portal.store.throttle")
 
 
 class RedisThrottle:

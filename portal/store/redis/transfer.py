@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from redis.asyncio.client import Pipeline
 
+from portal.clock import utc_now
 from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.store.exchange import FIELDS, Record, event_record, message_from_record, message_record
 from portal.store.records import AuditEntry, OutboxItem, Rejection, StoredEvent
@@ -156,7 +157,7 @@ class RedisTransferQueries(RedisParts):
                 continue  # expired while the copy ran
             # Redis keeps no write time, only the key's expiry: the write time is what it implies.
             age = timedelta(seconds=CONVERSATION_SECONDS) - timedelta(milliseconds=max(int(ttl_ms), 0))
-            updated_at = iso_utc(datetime.now(UTC) - age)
+            updated_at = iso_utc(utc_now() - age)
             yield {
                 "phone": key.removeprefix("conversation:"),
                 "state": json.loads(need(state)),
@@ -187,7 +188,7 @@ class RedisTransferQueries(RedisParts):
         queue_events(pipe, keys, job_id, [StoredEvent(job_id=job_id, **event) for event in r["events"]])
 
     async def _import_webhook_id(self, pipe: Pipeline, r: Record) -> None:
-        left = parse_iso(r["received_at"]) + timedelta(seconds=WEBHOOK_ID_SECONDS) - datetime.now(UTC)
+        left = parse_iso(r["received_at"]) + timedelta(seconds=WEBHOOK_ID_SECONDS) - utc_now()
         if left.total_seconds() < 1:
             return  # past its retention: the portal would have forgotten it
         pipe.set(self.keys.webhook(r["id"]), r["received_at"], ex=int(left.total_seconds()))
@@ -227,7 +228,7 @@ class RedisTransferQueries(RedisParts):
         pipe.set(self.keys("opt-out", r["address"]), value)
 
     async def _import_conversation(self, pipe: Pipeline, r: Record) -> None:
-        age = datetime.now(UTC) - parse_iso(r["updated_at"])
+        age = utc_now() - parse_iso(r["updated_at"])
         remaining = int(CONVERSATION_SECONDS - age.total_seconds())
         if remaining < 1:
             return  # older than the grammar's memory: the portal would not use it

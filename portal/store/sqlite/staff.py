@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from portal.core.jobs import Job, iso_utc, now_iso
+from portal.clock import now_iso, utc_now
+from portal.core.jobs import Job, iso_utc
 from portal.store.records import AuditEntry, JobRecord, JobSearch, LinkKeyInfo, StaffAccount
 from portal.store.rules import STAFF_SESSION_KEEP
 
@@ -149,7 +149,7 @@ def _save_account(conn: sqlite3.Connection, username: str, password_hash: str, t
 
 
 def _open_session(conn: sqlite3.Connection, session_hash: str, username: str) -> None:
-    now = datetime.now(UTC)
+    now = utc_now()
     cutoff = iso_utc(now - STAFF_SESSION_KEEP)  # old rows go when someone signs in
     conn.execute("DELETE FROM staff_sessions WHERE created_at < ?", (cutoff,))
     conn.execute(

@@ -20,7 +20,8 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import Any, TypeVar
 
-from portal.core.jobs import Job, now_iso
+from portal.clock import now_iso
+from portal.core.jobs import Job
 from portal.links import new_link_key
 from portal.store.records import (
     ChangeResult,

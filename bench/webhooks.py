@@ -134,7 +134,6 @@ def main() -> None:
     start = dt.datetime.now(dt.UTC)
     keys = [n % args.jobs for n in range(args.count)]
     pings = [signed(location(j, n, start)) for n, j in enumerate(keys)]
-    updates = [signed(job_payload(f"BENCH-{j}", status="en_route", service=f"Visit {n}")) for n, j in enumerate(keys)]
     results: dict[str, Run] = {}
     for name, floor in (("bare", "bare"), ("durable", "durable")):
         with Server(floor=floor) as server:
@@ -142,6 +141,10 @@ def main() -> None:
     with Server() as server:
         asyncio.run(seed(server, args.jobs, args.concurrency))
         results["location"] = asyncio.run(drive(server, "/webhooks/field", pings, args.concurrency, keys))
+        # Signed just before use: on a slow machine the runs before could outlast the 5-minute window.
+        updates = [
+            signed(job_payload(f"BENCH-{j}", status="en_route", service=f"Visit {n}")) for n, j in enumerate(keys)
+        ]
         results["job.updated"] = asyncio.run(drive(server, "/webhooks/field", updates, args.concurrency, keys))
         rss = server.rss_mb()
     bare, durable = results["bare"], results["durable"]

@@ -289,13 +289,13 @@ def main() -> None:
             None,
         ),
         (
-            "open tasks: after the streams closed / +10,000 cycles / end",
+            "open tasks: after the streams closed / after the first (up to 10,000) cycles / end",
             " / ".join(portal.tasks),
             " / ".join(bare.tasks),
             None,
         ),
         (
-            "RSS (MB): after the streams closed / +10,000 cycles / end",
+            "RSS (MB): after the streams closed / after the first (up to 10,000) cycles / end",
             " / ".join(f"{r:.0f}" for r in portal.rss_mb),
             " / ".join(f"{r:.0f}" for r in bare.rss_mb),
             None,

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -67,35 +68,85 @@ def job_payload(job_id: str, status: str = "scheduled", **extra: Any) -> dict[st
     }
 
 
-class Server:
-    """``portal serve`` in a subprocess with a throwaway SQLite store."""
+SERVER_CORE = 0  # the server process runs here ...
+CLIENT_CORE = 1  # ... and the load generator here, so neither steals the other's core
+START_SECONDS = 180  # a busy machine (or several benchmarks at once) starts Python slowly
 
-    def __init__(self, port: int | None = None) -> None:
+
+def pin_client() -> None:
+    """Keep the load generator off the server's core (when the machine has two)."""
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > CLIENT_CORE:
+        os.sched_setaffinity(0, {CLIENT_CORE})
+
+
+def pinned(command: list[str]) -> list[str]:
+    """``command`` under ``taskset`` on the server's core, when taskset and a second core exist."""
+    if shutil.which("taskset") and (os.cpu_count() or 1) > CLIENT_CORE:
+        return ["taskset", "-c", str(SERVER_CORE), *command]
+    return command
+
+
+class Server:
+    """``portal serve`` (or a floor program) in a subprocess pinned to one core.
+
+    The portal gets a throwaway SQLite store (or ``redis_url`` with a unique key prefix) and
+    a per-client stream cap high enough for a load generator on one address.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        floor: str | None = None,
+        page_bytes: int = 4500,
+        redis_url: str | None = None,
+        health: str = "/healthz",
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.dir = tempfile.mkdtemp(prefix="portal-bench-")
         self.proc: subprocess.Popen[bytes] | None = None
+        self.floor = floor
+        self.page_bytes = page_bytes
+        self.redis_url = redis_url
+        self.health = health
 
-    def __enter__(self) -> Server:
-        env = {
+    def command(self) -> list[str]:
+        if self.floor is not None:
+            floors = str(Path(__file__).resolve().parent / "floors.py")
+            extra = ["--page-bytes", str(self.page_bytes)]
+            return [sys.executable, floors, self.floor, "--port", str(self.port), *extra]
+        return [sys.executable, "-m", "portal", "serve", "--port", str(self.port)]
+
+    def env(self) -> dict[str, str]:
+        store = f"sqlite:///{self.dir}/bench.db"
+        if self.redis_url is not None:
+            store = self.redis_url
+        return {
             **os.environ,
-            "PORTAL_STORE": f"sqlite:///{self.dir}/bench.db",
+            "PORTAL_STORE": store,
             "PORTAL_SECRET_KEY": SECRET_KEY,
             "PORTAL_WEBHOOK_SECRET": SECRET,
             "PORTAL_QUIET_HOURS": "",
+            "PORTAL_MAX_STREAMS_PER_CLIENT": "100000",  # the load generator is one client
         }
+
+    def __enter__(self) -> Server:
         log = open(Path(self.dir) / "serve.log", "wb")  # kept open for the child's lifetime
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "portal", "serve", "--port", str(self.port)], env=env, stdout=log, stderr=log
-        )
-        deadline = time.monotonic() + 30
+        self.proc = subprocess.Popen(pinned(self.command()), env=self.env(), stdout=log, stderr=log)
+        deadline = time.monotonic() + START_SECONDS
+        probe = self.health if self.floor is None else "/"
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
+                httpx.get(self.url + probe, timeout=1)
+                return self
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise RuntimeError("the portal did not start")
+        self.__exit__()
+        tail = (Path(self.dir) / "serve.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{self.command()[1:3]} did not start:\n{tail}")
 
     def rss_mb(self) -> float:
         assert self.proc is not None
@@ -114,3 +165,18 @@ class Server:
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(30)
+
+
+def ratio_table(title: str, rows: list[tuple[str, str, str, float | None]]) -> str:
+    """A Markdown table: measure, the portal's figure, the floor's from the same run, and the ratio."""
+    lines = [f"### {title}", "", "| measure | portal | floor (same run) | portal / floor |", "|---|---|---|---|"]
+    for measure, portal, floor, ratio in rows:
+        lines.append(f"| {measure} | {portal} | {floor} | {'' if ratio is None else f'{ratio:.2f}'} |")
+    return "\n".join(lines)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]

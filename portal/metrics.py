@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # Seconds from when a message fell due to when its provider took it: mostly well under a
@@ -46,6 +48,20 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.loop_tasks = Gauge(
+            "portal_event_loop_tasks",
+            "Tasks alive on the event loop: flat when streams come and go means nothing leaks.",
+            registry=self.registry,
+        )
+        self.loop_tasks.set_function(_loop_tasks)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _loop_tasks() -> float:
+    """Counted when ``/metrics`` is rendered, which happens on the event loop."""
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # rendered outside a running loop (a test, a thread)
+        return 0.0

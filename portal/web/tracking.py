@@ -4,10 +4,8 @@ and its calendar file."""
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncGenerator, AsyncIterator
 
-from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -17,6 +15,7 @@ from portal.customer.actions import PAGE_ACTIONS, FormRefused
 from portal.customer.tracking import LinkRefused, PageEvent
 from portal.i18n import Localizer
 from portal.web.common import client_key, runtime_of
+from portal.web.frames import PING_FRAME, FrameCache
 from portal.web.streams import EndingEventSourceResponse
 
 SSE_PING_SECONDS = 15  # under the 30-60 s idle timeouts of common proxies and mobile carriers
@@ -97,19 +96,30 @@ async def events(request: Request) -> Response:
         record = await tracking.open_link(request.path_params["token"], client_key(request))
     except LinkRefused as refused:
         return JSONResponse({"error": PROBLEMS[refused.status][0]}, refused.status, headers=NO_STORE)
-    stream = _frames(tracking.event_stream(record, request.headers.get("last-event-id")))
-    return EndingEventSourceResponse(stream, ping=SSE_PING_SECONDS, send_timeout=SSE_SEND_TIMEOUT, headers=NO_STORE)
+    stream = _frames(tracking.event_stream(record, request.headers.get("last-event-id")), _frame_cache(request))
+    return EndingEventSourceResponse(
+        stream,
+        ping=SSE_PING_SECONDS,
+        send_timeout=SSE_SEND_TIMEOUT,
+        headers=NO_STORE,
+        ping_message_factory=lambda: PING_FRAME,
+    )
 
 
-def _frame(event: PageEvent) -> ServerSentEvent:
-    return ServerSentEvent(data=json.dumps(event.data, separators=(",", ":")), event=event.kind, id=str(event.seq))
+def _frame_cache(request: Request) -> FrameCache:
+    """The app's one frame cache: every stream of this process shares its encodings."""
+    state = request.app.state
+    cache: FrameCache | None = getattr(state, "sse_frames", None)
+    if cache is None:
+        cache = state.sse_frames = FrameCache()
+    return cache
 
 
-async def _frames(events: AsyncGenerator[PageEvent, None]) -> AsyncIterator[ServerSentEvent]:
-    """The page's events as SSE frames: compact JSON data, the kind as ``event``, ``seq`` as ``id``."""
+async def _frames(events: AsyncGenerator[PageEvent, None], cache: FrameCache) -> AsyncIterator[bytes]:
+    """The page's events as SSE frames (see ``portal/web/frames.py``)."""
     async with contextlib.aclosing(events) as closing:  # unsubscribes however the response ends
         async for event in closing:
-            yield _frame(event)
+            yield cache.frame(event)
 
 
 async def act(request: Request) -> Response:

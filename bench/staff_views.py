@@ -132,7 +132,7 @@ def summary(name: str, took: list[float]) -> str:
 def run(store_url: str, count: int, rounds: int, folder: Path) -> bool:
     app = create_app(settings_for(store_url, folder))
     with TestClient(app) as client:
-        store = app.state.portal.store
+        store = app.state.runtime.store
         seconds = client.portal.call(fill, store, count)  # type: ignore[union-attr]
         print(f"filled {count} jobs in {seconds:.1f} s ({count / seconds:.0f} changes/s)")
         client.portal.call(store.save_staff_account, "bench", hash_password(PASSWORD, FAST_HASH), "America/Chicago")  # type: ignore[union-attr]

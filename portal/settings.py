@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import logging
 import math
 import os
@@ -55,6 +56,12 @@ DEFAULT_MAP_ATTRIBUTION = "© OpenStreetMap contributors"
 DEFAULT_LEASE_SECONDS = 30
 # Below this a lease could expire while a healthy provider call is still running.
 MIN_LEASE_SECONDS = 3
+# A proxy on the same host is believed by default; one on another host must be named.
+DEFAULT_TRUSTED_PROXIES = "127.0.0.1,::1"
+# A household has a few phones and tabs open; 20 streams leaves room for a shared office address
+# while one client can no longer hold thousands of connections (each costs a socket and memory).
+DEFAULT_MAX_STREAMS = 20
+MIN_METRICS_TOKEN_LENGTH = 16  # a bearer token short enough to guess is no protection
 
 
 class ConfigError(Exception):
@@ -131,6 +138,22 @@ SETTINGS: tuple[Setting, ...] = (
         "Local windows such as `09:00-11:00,13:00-15:00` offered, Monday to Friday from tomorrow in the job's"
         " time zone, the first 3, when the field system sends no `reschedule_slots`.",
     ),
+    Setting(
+        "PORTAL_TRUSTED_PROXIES",
+        DEFAULT_TRUSTED_PROXIES,
+        "Addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For`/`-Proto` are believed, comma-separated;"
+        " empty for none.",
+    ),
+    Setting(
+        "PORTAL_MAX_STREAMS_PER_CLIENT",
+        str(DEFAULT_MAX_STREAMS),
+        "Open live-event streams one client address may hold (per process); more answer 429.",
+    ),
+    Setting(
+        "PORTAL_METRICS_TOKEN",
+        "none (`/metrics` is open)",
+        "When set, `/metrics` needs `Authorization: Bearer <token>`.",
+    ),
     Setting("TWILIO_ACCOUNT_SID", "none (SMS recorded as not sent)", "Twilio account SID."),
     Setting("TWILIO_AUTH_TOKEN", "none", "Twilio auth token (also validates Twilio's webhooks)."),
     Setting("TWILIO_FROM", "none", "Sender phone number or Messaging Service SID (`MG...`)."),
@@ -185,6 +208,9 @@ class Settings:
     smtp_password: str | None = field(default=None, repr=False)
     smtp_tls: str = "starttls"
     smtp_from: str | None = None
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    max_streams_per_client: int = DEFAULT_MAX_STREAMS
+    metrics_token: str | None = field(default=None, repr=False)
     demo: bool = False
 
     @property
@@ -256,6 +282,11 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_password=get("SMTP_PASSWORD"),
         smtp_tls=smtp_tls,
         smtp_from=get("SMTP_FROM"),
+        trusted_proxies=parse_trusted_proxies(env.get("PORTAL_TRUSTED_PROXIES", DEFAULT_TRUSTED_PROXIES)),
+        max_streams_per_client=_positive_int(
+            "PORTAL_MAX_STREAMS_PER_CLIENT", get("PORTAL_MAX_STREAMS_PER_CLIENT") or str(DEFAULT_MAX_STREAMS)
+        ),
+        metrics_token=_metrics_token(get("PORTAL_METRICS_TOKEN")),
     )
     _check_pairs(settings)
     return settings
@@ -410,6 +441,29 @@ def _lease(raw: str | None) -> int:
     if seconds < MIN_LEASE_SECONDS:
         raise ConfigError(f"PORTAL_WORKER_LEASE_SECONDS must be at least {MIN_LEASE_SECONDS}; got {raw!r}")
     return seconds
+
+
+def parse_trusted_proxies(raw: str) -> tuple[str, ...]:
+    """Addresses and CIDR ranges, comma-separated (spaces allowed); empty trusts no proxy."""
+    found: list[str] = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            found.append(
+                str(ipaddress.ip_network(part, strict=False)) if "/" in part else str(ipaddress.ip_address(part))
+            )
+        except ValueError:
+            raise ConfigError(
+                f"PORTAL_TRUSTED_PROXIES must list IP addresses or CIDR ranges such as 10.0.0.0/8; got {part!r}"
+            ) from None
+    return tuple(found)
+
+
+def _metrics_token(raw: str | None) -> str | None:
+    if raw is not None and len(raw) < MIN_METRICS_TOKEN_LENGTH:
+        raise ConfigError(f"PORTAL_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} characters long")
+    return raw
 
 
 def parse_quiet_hours(raw: str) -> tuple[time, time] | None:

@@ -101,6 +101,7 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
     from portal.demo.scenario import build
     from portal.demo.simulator import FieldSimulator
     from portal.runtime import Portal
+    from portal.web.server import uvicorn_options
 
     shown_host = f"[{host}]" if ":" in host else host
     problem = _cannot_listen(host, port)
@@ -110,7 +111,9 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
     settings = settings.with_public_url(f"http://{shown_host}:{port}")
     portal = Portal(settings)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, portal=portal), host=host, port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(settings, portal=portal), host=host, port=port, log_level="warning", **uvicorn_options()
+        )
     )
     serving = asyncio.create_task(server.serve(), name="uvicorn")
     if not await _started(server, serving):

@@ -13,5 +13,5 @@ def portal_of(request: Request) -> Portal:
 
 
 def client_key(request: Request) -> str:
-    """The client address; behind a proxy run uvicorn with --proxy-headers to get the real one."""
+    """The client address: behind a proxy in ``PORTAL_TRUSTED_PROXIES``, the one it forwarded."""
     return request.client.host if request.client else "unknown"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -9,6 +11,8 @@ from starlette.routing import Route
 from portal.store.base import StoreUnavailable
 from portal.web.common import portal_of
 from portal.web.openapi import openapi_document
+
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="metrics"'}
 
 
 async def healthz(request: Request) -> Response:
@@ -24,8 +28,19 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    body = portal_of(request).metrics.render()
+    portal = portal_of(request)
+    if not bearer_matches(portal.settings.metrics_token, request.headers.get("authorization")):
+        return Response("metrics need Authorization: Bearer <PORTAL_METRICS_TOKEN>\n", 401, headers=CHALLENGE)
+    body = portal.metrics.render()
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def bearer_matches(token: str | None, header: str | None) -> bool:
+    """True when no token is configured, or the header carries it (compared in constant time)."""
+    if token is None:
+        return True
+    scheme, _, given = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 async def openapi(request: Request) -> Response:

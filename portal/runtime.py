@@ -21,6 +21,7 @@ from portal.core.policy import Policy, notices
 from portal.core.public import live_events, utc_now
 from portal.core.slots import SlotPolicy
 from portal.core.trip import mark_progress
+from portal.customer.streams import StreamCap
 from portal.i18n import Translations
 from portal.intake import EventParser, SignatureVerifier
 from portal.links import LinkSigner
@@ -61,6 +62,7 @@ class Portal:
         self.verifier = SignatureVerifier(settings.webhook_secrets)
         self.parser = EventParser(data_dir("webhooks") / "schemas")
         self.link_throttle = open_throttle(self.store, "bad-link", BAD_LINK_LIMIT, BAD_LINK_WINDOW)
+        self.streams = StreamCap(settings.max_streams_per_client)
         self._tasks: list[asyncio.Task[None]] = []
         self.policy = policy_of(settings)
         self.eta_config = eta_config_of(settings)

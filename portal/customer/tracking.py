@@ -10,13 +10,13 @@ from typing import Any
 
 from sse_starlette import ServerSentEvent
 
-from portal.bus.base import LAGGED
+from portal.bus.base import LAGGED, LINK_CHANGED
 from portal.core.jobs import parse_iso
 from portal.core.public import STATUS_LABELS, public_state, utc_now
 from portal.customer.ics import appointment_ics
 from portal.i18n import Translations
 from portal.runtime import Portal
-from portal.store.base import JobRecord, StoredEvent
+from portal.store.base import JobRecord, StoredEvent, StoreUnavailable
 
 
 class LinkRefused(Exception):
@@ -42,6 +42,18 @@ async def open_link(portal: Portal, token: str, client: str) -> JobRecord:
         portal.metrics.bad_links.labels("gone").inc()
         raise LinkRefused(410)
     return record
+
+
+async def still_open(portal: Portal, record: JobRecord) -> bool:
+    """Whether the link a stream was opened with still opens (not revoked, expired or purged).
+
+    With the store unavailable the stream is left open: a reconnect is checked in full.
+    """
+    try:
+        lookup = await portal.store.resolve_link(record.link_key)
+    except StoreUnavailable:
+        return True
+    return lookup.record is not None and not _expired(portal, lookup.record)
 
 
 def _expired(portal: Portal, record: JobRecord) -> bool:
@@ -125,7 +137,9 @@ async def _events(
     """``snapshot`` then live events; with ``Last-Event-ID``, the missed events instead.
 
     Subscribing happens before the snapshot is read, so nothing published in between is
-    lost; events the snapshot already contains are skipped by sequence number.
+    lost; events the snapshot already contains are skipped by sequence number. The stream
+    ends when its link is revoked (announced on the bus, or noticed after a gap); the
+    browser's reconnect then meets the 410 page.
     """
     job_id = record.job.id
     subscription = portal.bus.subscribe(job_id)
@@ -141,7 +155,11 @@ async def _events(
                 yield event
         while True:
             item = await subscription.queue.get()
-            if item is not LAGGED and isinstance(item, StoredEvent):
+            if (item is LINK_CHANGED or item is LAGGED) and not await still_open(portal, record):
+                return
+            if item is LINK_CHANGED:
+                continue
+            if isinstance(item, StoredEvent):
                 if item.seq <= cursor:
                     continue
                 if item.seq == cursor + 1:

@@ -147,6 +147,7 @@ async def revoke_link(portal: Portal, job_id: str, staff: str, client: str) -> N
     """Every earlier link of the job answers 410 from now on; ``portal link`` prints the new one."""
     if await portal.store.rotate_link_key(job_id) is None:
         raise JobNotFound(job_id)
+    await portal.bus.link_changed(job_id)  # open pages of the old link stop receiving within a moment
     await audit(portal, staff, "revoke", client, job_id=job_id)
 
 

@@ -3,10 +3,13 @@ and its calendar file."""
 
 from __future__ import annotations
 
-from sse_starlette import EventSourceResponse
+from collections.abc import AsyncIterator, Callable
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from portal.customer.actions import PAGE_ACTIONS, FormRefused, page_context, submit_form
 from portal.customer.tracking import LinkRefused, calendar_of, event_stream, open_link, state_of
@@ -85,14 +88,30 @@ async def state(request: Request) -> Response:
     return JSONResponse(state_of(portal, record), headers=NO_STORE)
 
 
+class CappedEventSourceResponse(EventSourceResponse):
+    """A stream that gives its client's slot back however it ends (closed, dropped, cancelled)."""
+
+    def __init__(self, stream: AsyncIterator[ServerSentEvent], release: Callable[[], None]) -> None:
+        super().__init__(stream, ping=SSE_PING_SECONDS, send_timeout=SSE_SEND_TIMEOUT, headers=NO_STORE)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
 async def events(request: Request) -> Response:
-    portal = portal_of(request)
+    portal, client = portal_of(request), client_key(request)
     try:
-        record = await open_link(portal, request.path_params["token"], client_key(request))
+        record = await open_link(portal, request.path_params["token"], client)
     except LinkRefused as refused:
         return JSONResponse({"error": PROBLEMS[refused.status][0]}, refused.status, headers=NO_STORE)
+    if not portal.streams.acquire(client):
+        return JSONResponse({"error": "Too many open streams"}, 429, headers={**NO_STORE, "Retry-After": "60"})
     stream = event_stream(portal, record, request.headers.get("last-event-id"))
-    return EventSourceResponse(stream, ping=SSE_PING_SECONDS, send_timeout=SSE_SEND_TIMEOUT, headers=NO_STORE)
+    return CappedEventSourceResponse(stream, lambda: portal.streams.release(client))
 
 
 async def act(request: Request) -> Response:

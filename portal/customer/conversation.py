@@ -37,6 +37,7 @@ log = logging.getLogger("portal.customer.conversation")
 RECENT_JOBS = 10
 REPLY_PREFIX = "reply_"  # reply templates: templates/messages/sms/<locale>/reply_<answer>.txt
 MAX_BODY_CHARS = 1600  # Twilio's own limit for one (concatenated) message
+DELIVERY_PREFIX = "twilio-sms:"  # inbound MessageSids share the webhook-id records, kept apart by this
 
 
 class ForgedRequest(Exception):
@@ -55,7 +56,22 @@ async def receive_twilio_sms(portal: Portal, url: str, params: Mapping[str, Any]
     sender = str(params.get("From") or "")
     body = str(params.get("Body") or "")[:MAX_BODY_CHARS]
     sid = str(params.get("MessageSid") or params.get("SmsSid") or "") or None
+    if sid is not None and not await portal.store.claim_delivery_id(DELIVERY_PREFIX + sid):
+        # Twilio sends a message again when our answer did not reach it: answer the same way,
+        # but record and act on it once.
+        return twiml(await _earlier_reply(portal, sender, sid))
     return twiml(await handle_inbound_sms(portal, sender, body, sid))
+
+
+async def _earlier_reply(portal: Portal, sender: str, sid: str) -> str | None:
+    """The reply given the first time a message came, from its place in the history."""
+    phone = normalize_phone(sender, portal.settings.default_region) or sender.strip()
+    for record in await portal.store.jobs_by_phone(phone, RECENT_JOBS):
+        for message in await portal.store.list_messages(record.job.id):
+            if message.direction == "in" and (message.meta or {}).get("message_sid") == sid:
+                reply = message.meta.get("reply")
+                return str(reply) if reply else None
+    return None
 
 
 def twiml(reply: str | None) -> str:

@@ -271,6 +271,14 @@ class RedisStore(RedisSearchQueries, RedisStaffQueries, RedisOutboxQueries, Redi
     # -- rejected webhooks and upkeep ------------------------------------------------
 
     @guarded
+    async def claim_delivery_id(self, delivery_id: str) -> bool:
+        now = now_iso()
+        if not await self.redis.set(self.keys.webhook(delivery_id), now, nx=True, ex=WEBHOOK_ID_SECONDS):
+            return False
+        await self.redis.zadd(self.keys("webhooks"), {delivery_id: micros(now)})  # for upkeep and transfer
+        return True
+
+    @guarded
     async def record_rejection(self, rejection: Rejection) -> None:
         row = [
             rejection.received_at,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from portal.core.contacts import single_address
 from portal.core.jobs import Job, iso_utc, normalize_phone, parse_iso
 from portal.core.policy import message_vars
 from portal.core.public import utc_now
@@ -122,7 +123,13 @@ def link_expired(job: Job, ttl_days: int) -> bool:
 def _channels(job: Job) -> list[str]:
     chosen = job.customer.get("channels")
     wanted = list(CHANNEL_CONTACT) if chosen is None else chosen  # an empty list means "contact me by none"
-    return [c for c in CHANNEL_CONTACT if c in wanted and job.values.get(CHANNEL_CONTACT[c])]
+    return [c for c in CHANNEL_CONTACT if c in wanted and _contact(job, c)]
+
+
+def _contact(job: Job, channel: str) -> str | None:
+    """The usable address of a channel: a parsed phone, or exactly one email address."""
+    raw = job.values.get(CHANNEL_CONTACT[channel])
+    return single_address(raw) if channel == "email" else raw
 
 
 def _link_item(job: Job, channel: str, staff: str, request: str) -> OutboxItem:
@@ -134,7 +141,7 @@ def _link_item(job: Job, channel: str, staff: str, request: str) -> OutboxItem:
         payload={
             "message": LINK_MESSAGE,
             "channel": channel,
-            "to": job.values[CHANNEL_CONTACT[channel]],
+            "to": _contact(job, channel),
             "locale": job.customer.get("locale"),
             "vars": message_vars(job),
             "reason": "staff_resend",

@@ -34,12 +34,16 @@ from portal.settings import Settings
 from portal.store import open_store
 from portal.store.base import ChangeResult, Decision, Store, StoreUnavailable
 from portal.store.retention import purge_expired
-from portal.web.throttle import open_throttle
+from portal.web.throttle import Throttle, open_throttle
 
 log = logging.getLogger("portal")
 
 BAD_LINK_LIMIT = 20  # bad tokens one client may try ...
 BAD_LINK_WINDOW = 300.0  # ... per 5 minutes before being answered 429
+# Unsigned rejected webhooks listed for staff: one per client address per minute, and at most
+# 30 a minute in all; anyone can send them, and the rest are only counted (metrics).
+UNSIGNED_LISTED_PER_CLIENT = 1
+UNSIGNED_LISTED_PER_MINUTE = 30
 MAINTENANCE_INTERVAL = 3600.0  # hourly: dedup records, bounded lists and retention need no more
 
 
@@ -63,6 +67,8 @@ class Portal:
         self.parser = EventParser(data_dir("webhooks") / "schemas")
         self.link_throttle = open_throttle(self.store, "bad-link", BAD_LINK_LIMIT, BAD_LINK_WINDOW)
         self.streams = StreamCap(settings.max_streams_per_client)
+        self.unsigned_listed = Throttle(UNSIGNED_LISTED_PER_CLIENT, 60.0)
+        self.unsigned_listed_total = Throttle(UNSIGNED_LISTED_PER_MINUTE, 60.0)
         self._tasks: list[asyncio.Task[None]] = []
         self.policy = policy_of(settings)
         self.eta_config = eta_config_of(settings)

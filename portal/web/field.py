@@ -13,7 +13,7 @@ from portal.core.public import utc_now
 from portal.intake import MAX_BODY_BYTES, Rejected, excerpt
 from portal.runtime import Portal
 from portal.store.base import Rejection, StoreUnavailable
-from portal.web.common import portal_of
+from portal.web.common import client_key, portal_of
 
 log = logging.getLogger("portal.intake")
 
@@ -58,10 +58,19 @@ async def _read_body(request: Request) -> bytes:
 
 
 async def _record(portal: Portal, request: Request, rejected: Rejected, body: bytes) -> None:
-    """List the rejection for staff; unsigned bodies are not kept, only the reason."""
+    """List the rejection for staff; unsigned bodies are not kept, only the reason.
+
+    Anyone can send unsigned requests, so they are listed sparingly (see ``_list_unsigned``)
+    with the sender's address, and their ``webhook-id`` is shown as unverified.
+    """
     portal.metrics.webhooks.labels(f"rejected_{rejected.status}").inc()
     signed = rejected.status == 400
+    client = client_key(request)
+    if not signed and not await _list_unsigned(portal, client):
+        return
     detail = "; ".join(f"{d['loc'] or '(body)'}: {d['msg']}" for d in rejected.detail) or None
+    if not signed:
+        detail = f"from {client}; further unsigned requests from there this minute are only counted"
     rejection = Rejection(
         received_at=iso_utc(utc_now()),
         status_code=rejected.status,
@@ -74,6 +83,13 @@ async def _record(portal: Portal, request: Request, rejected: Rejected, body: by
         await portal.store.record_rejection(rejection)
     except StoreUnavailable:
         log.warning("could not record a rejected webhook (%s)", rejected.reason)
+
+
+async def _list_unsigned(portal: Portal, client: str) -> bool:
+    """Whether this unsigned rejection gets a row: the first per address per minute, 30 a minute in all."""
+    if await portal.unsigned_listed.reserve(client) is None:
+        return False
+    return await portal.unsigned_listed_total.reserve("all") is not None
 
 
 routes = [Route("/webhooks/field", field_webhook, methods=["POST"])]

@@ -6,6 +6,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 from starlette.templating import Jinja2Templates
 
 from portal import i18n
+from portal.core.text import shown_text
 from portal.resources import data_dir
 from portal.settings import Settings
 
@@ -20,6 +21,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         autoescape=select_autoescape(["html", "htm", "xml"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=shown_text,
     )
     env.globals.update(
         company_name=settings.company_name,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import resource
 from typing import Any
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
 # Idle keep-alive connections are closed after this long: a browser reopens one in a few ms,
 # while each idle socket held open costs a file descriptor.
 KEEP_ALIVE_SECONDS = 5
@@ -32,16 +34,50 @@ def concurrency_limit() -> int:
     return max(MIN_CONCURRENCY, soft - FD_RESERVE)
 
 
+HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 32\r\nconnection: close\r\n\r\nRequest header fields too large.\n"
+)
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a limit on the request head.
+
+    httptools buffers a header of any size until it is complete; this counts what arrives
+    while a request's head is still incomplete and answers 431 past ``MAX_HEADER_BYTES``.
+    A chunk that completes the head (and may carry the body) is not counted.
+    """
+
+    _in_head = False
+    _head_bytes = 0
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head, self._head_bytes = True, 0
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self._in_head or self.transport.is_closing():
+            return
+        self._head_bytes += len(data)
+        if self._head_bytes > MAX_HEADER_BYTES:
+            self.transport.write(HEAD_TOO_LARGE)
+            self.transport.close()
+
+
 def uvicorn_options() -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.run``/``uvicorn.Config``.
 
-    h11 is chosen because it enforces a header size limit (httptools buffers any size).
     Slow senders (a byte every few seconds) are the proxy's to cut off: uvicorn has no
     header or body read timeout; docs/deployment.md says what the proxy must set.
     """
     return {
-        "http": "h11",
-        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        # An import string: ``serve --workers N`` hands the options to new processes.
+        "http": "portal.web.server:BoundedHttpToolsProtocol",
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "limit_concurrency": concurrency_limit(),
         "proxy_headers": False,

@@ -155,7 +155,7 @@ def test_failed_logins_are_throttled_per_client_and_account(staff_client: TestCl
     assert "Too many failed sign-ins" in refused.text
     assert refused.headers["retry-after"] == "900"
     add_staff(staff_client, "bob")
-    assert login(staff_client, "bob").status_code == 303  # another user from the same client still may  # ann from her own address: test_login_race.py
+    assert login(staff_client, "bob").status_code == 303  # another user from the same client still may
 
 
 def test_failed_logins_are_throttled_per_client(staff_client: TestClient) -> None:

@@ -4,34 +4,31 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from portal.resources import data_dir
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import Settings
+from portal.store.base import StoreUnavailable
 from portal.web import brand, field, ops, staff, tracking, twilio
-from portal.web.errors import client_disconnected
-from portal.web.security import SecurityHeaders
+from portal.web.errors import PortalApp, client_disconnected, store_unavailable
 from portal.web.templating import make_templates
 
 
-def create_app(settings: Settings, *, portal: Portal | None = None) -> Starlette:
-    portal = portal or Portal(settings)
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlette:
+    runtime = runtime or Runtime(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await portal.start()
+        await runtime.start()
         try:
             yield
         finally:
-            await portal.stop()
+            await runtime.stop()
 
     routes = [
         *ops.routes,
@@ -40,37 +37,18 @@ def create_app(settings: Settings, *, portal: Portal | None = None) -> Starlette
         *twilio.routes,
         *brand.routes,
         *_demo_routes(settings),
-        staff.mount(portal),
+        staff.mount(runtime),
         Mount("/static", StaticFiles(directory=data_dir("static")), name="static"),
     ]
     app = PortalApp(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={ClientDisconnect: client_disconnected},
+        exception_handlers={StoreUnavailable: store_unavailable, ClientDisconnect: client_disconnected},
         trusted_proxies=settings.trusted_proxies,
     )
-    app.state.portal = portal
+    app.state.runtime = runtime
     app.state.templates = make_templates(settings)
     return app
-
-
-class PortalApp(Starlette):
-    """Starlette with two layers outside its error handler.
-
-    Security headers go on every response, the error handler's 500 included (a middleware
-    added the usual way sits inside that handler and never sees its answer). Forwarded
-    headers are believed only from ``PORTAL_TRUSTED_PROXIES`` (uvicorn's own handling is
-    turned off where ``portal`` starts it), so every layer, logs included, sees the client.
-    """
-
-    def __init__(self, *args: Any, trusted_proxies: tuple[str, ...] = (), **kwargs: Any) -> None:
-        self.trusted_proxies = list(trusted_proxies)
-        super().__init__(*args, **kwargs)
-
-    def build_middleware_stack(self) -> ASGIApp:
-        inner = SecurityHeaders(super().build_middleware_stack())
-        proxied = ProxyHeadersMiddleware(inner, trusted_hosts=self.trusted_proxies)  # type: ignore[arg-type]
-        return cast(ASGIApp, proxied)  # uvicorn types ASGI more narrowly than Starlette
 
 
 def _demo_routes(settings: Settings) -> list[BaseRoute]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import sys
@@ -11,12 +12,14 @@ from collections.abc import Sequence
 
 from portal import __version__
 from portal.demo import command as demo_command
-from portal.settings import ConfigError, Settings, from_env
+from portal.settings import ConfigError, Settings, from_env, sqlite_path_of
 from portal.staff import cli as staff_cli
 from portal.store.transfer import command as transfer
 
 log = logging.getLogger("portal.cli")
 APP_FACTORY = "portal.app:app_from_env"  # what each process of ``serve --workers N`` runs
+# docs/cli.md is wrapped at this width whatever the terminal, so regenerating it changes nothing.
+REFERENCE_WIDTH = 100
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +42,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def reference() -> str:
+    """docs/cli.md: the ``--help`` of every command and subcommand, as the parser prints it."""
+    sections = ["# Command line reference\n", _REFERENCE_INTRO]
+    for parser in _every_parser(_parser()):
+        parser.formatter_class = functools.partial(argparse.HelpFormatter, width=REFERENCE_WIDTH)
+        command = parser.prog.removeprefix("portal").strip()
+        title = f"## portal {command}" if command else "## portal"
+        sections.append(f"{title}\n\n```text\n$ {parser.prog} --help\n{parser.format_help().rstrip()}\n```\n")
+    return "\n".join(sections)
+
+
+_REFERENCE_INTRO = """\
+Generated from the parser's own help: run `python docs/generate.py` after changing a command
+(a test fails while this page is out of date). What each command does is in the README.
+"""
+
+
+def _every_parser(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and its subcommands' parsers, depth first, in the order they were added."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += _every_parser(sub)
+    return found
+
+
 def _settings() -> Settings:
     return from_env()
 
@@ -49,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return demo_command.run(args)
+        if args.command == "link" and (missing := _missing_database()):
+            print(missing, file=sys.stderr)
+            return 1
         settings = _settings()
         if args.command == "serve":
             return serve(settings, args.host, args.port, args.workers)
@@ -66,6 +99,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"portal: configuration error: {exc}", file=sys.stderr)
         return 2
     return 2
+
+
+def _missing_database() -> str | None:
+    """Why a command that only reads cannot run: its SQLite file does not exist (it is never created for it)."""
+    url = os.environ.get("PORTAL_STORE", "").strip() or Settings().store_url
+    path = sqlite_path_of(url)
+    if path is None or path.exists():
+        return None
+    return (
+        f"portal: no database at {path.resolve()} (PORTAL_STORE={url}); set PORTAL_STORE to the store the"
+        " portal runs on (`portal demo` prints a command with its own)"
+    )
 
 
 def _where(settings: Settings) -> str:
@@ -109,14 +154,14 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
 
 
 async def print_link(settings: Settings, job_id: str) -> int:
-    from portal.runtime import Portal
+    from portal.runtime import Runtime
 
-    portal = Portal(settings, run_worker=False)
-    await portal.store.open()
+    runtime = Runtime(settings, run_worker=False)
+    await runtime.store.open()
     try:
-        url = await portal.link_url(job_id)
+        url = await runtime.link_url(job_id)
     finally:
-        await portal.store.close()
+        await runtime.store.close()
     if url is None:
         print(f"portal: no job with id {job_id!r} in {_where(settings)}", file=sys.stderr)
         return 1
@@ -126,7 +171,7 @@ async def print_link(settings: Settings, job_id: str) -> int:
 
 async def purge(settings: Settings) -> int:
     """Delete the personal data of every job closed more than PORTAL_RETENTION_DAYS ago."""
-    from portal.core.public import utc_now
+    from portal.clock import utc_now
     from portal.store import open_store
     from portal.store.base import StoreUnavailable
     from portal.store.retention import purge_closed, retention_cutoff
@@ -153,10 +198,10 @@ async def run_worker(settings: Settings) -> int:
     """Deliver notifications until SIGINT or SIGTERM; in-flight deliveries finish or are retried."""
     import signal
 
-    from portal.runtime import Portal
+    from portal.runtime import Runtime
 
-    portal = Portal(settings)
-    await portal.start()
+    runtime = Runtime(settings)
+    await runtime.start()
     print(f"portal {__version__}: notification worker on {_where(settings)}", file=sys.stderr)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -165,5 +210,5 @@ async def run_worker(settings: Settings) -> int:
     try:
         await stopping.wait()
     finally:
-        await portal.stop()
+        await runtime.stop()
     return 0

@@ -1,11 +1,20 @@
-"""Languages: catalogues of page strings, and dates, times and distances in the reader's locale.
+"""Languages: gettext catalogues of page strings, and dates, times and distances in the reader's locale.
 
-A language is one catalogue, ``templates/locales/<language>.json`` (a flat object of key to
-text, English being the reference), plus a directory of message templates per channel,
-``templates/messages/{sms,email}/<language>/``. Adding a language is adding those files, in
-the package or under ``PORTAL_TEMPLATES_DIR`` (an operator's catalogue is laid over the
-built-in one of the same name, key by key). A customer's ``locale`` (``es-MX``) picks the
-catalogue of its language (``es``); anything unknown reads English.
+A language is one gettext catalogue, ``templates/locales/<language>.po``, plus a directory of
+message templates per channel, ``templates/messages/{sms,email}/<language>/``. The catalogues
+are monolingual: each ``msgid`` is a key (``tracking.minutes_away``) and ``en.po`` holds the
+reference text, so templates name what they say and translators' tools (Weblate's
+"monolingual gettext") show the English beside each entry. Counted phrases have a
+``msgid_plural`` and one ``msgstr[i]`` per plural form of the language: the ``Plural-Forms``
+rule is CLDR's, as Babel writes it, and ``ngettext`` picks the form ("1 minute", "2 minutes").
+The ``.po`` files are compiled to ``.mo`` in memory when the portal starts, so an edited
+catalogue needs no build step.
+
+Adding a language is adding those files, in the package or under ``PORTAL_TEMPLATES_DIR``
+(an operator's catalogue is laid over the built-in one of the same name, key by key; a
+``<language>.json`` object of key to text, the format before gettext, is still read). A
+customer's ``locale`` (``es-MX``) picks the catalogue of its language (``es``); anything
+unknown reads English.
 
 Dates and times are formatted with Babel from patterns the catalogue itself carries
 (``format.*`` keys), so a translator decides "9:00 AM" or "9:00" and the word order of a
@@ -14,20 +23,26 @@ window, and Babel supplies the month and weekday names of the customer's locale.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
+from gettext import GNUTranslations, NullTranslations
 from pathlib import Path
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
+from portal.clock import utc_now
 from portal.resources import data_dir
 
 log = logging.getLogger("portal.i18n")
@@ -39,6 +54,13 @@ KM = 1000  # below a kilometre, distances read better in metres
 METRE_STEP = 10  # GPS is not better than this: "850 m", not "847 m"
 MINUTE = 60
 CONTEXT_KEY = "i18n"  # the template variable holding the reader's Localizer
+# Counted phrases the page's script re-words itself as numbers change (with Intl.PluralRules).
+JS_PLURALS = ("tracking.minutes_away",)
+# Numbers that between them reach every CLDR plural category of the languages we know
+# (one, two, few, many, other; Spanish "many" is a million), to hand the script one form per category.
+PLURAL_SAMPLES = (0, 1, 2, 3, 5, 7, 11, 21, 22, 101, 111, 1_000_000)
+
+Text = str | tuple[str, ...]  # a phrase, or the plural forms of a counted one
 
 
 def language_of(locale: str | None) -> str:
@@ -53,23 +75,48 @@ def _parse(raw: str) -> datetime:
 class Localizer:
     """One reader's language: its strings, and dates and numbers formatted for its locale."""
 
-    def __init__(self, language: str, strings: dict[str, str], locale: Locale) -> None:
+    def __init__(
+        self,
+        language: str,
+        strings: dict[str, str],
+        locale: Locale,
+        company_name: str | None = None,
+        translations: NullTranslations | None = None,
+    ) -> None:
         self.language = language
-        self.strings = strings
+        self.strings = strings  # every singular phrase, English filling the gaps: for listing by prefix
         self.locale = locale
+        self.translations = translations or _compile(FALLBACK_LANGUAGE, dict(strings))
+        # An operator's name is a name, used as given; the default one is words, so it is translated.
+        self.company_name = company_name or self.t("company.default")
+
+    def text(self, key: str, count: int | None = None) -> str:
+        """The catalogue text of ``key`` (the plural form for ``count`` when given), or the key itself."""
+        found = self.translations.gettext(key) if count is None else self.translations.ngettext(key, key, count)
+        if found == key:
+            log.warning("no text for %r in any catalogue", key)
+        return found
 
     def t(self, key: str, /, **values: Any) -> str:
         """The text of ``key`` with ``{name}`` placeholders filled in (plain text: for SMS, JSON)."""
-        text = self.strings.get(key)
-        if text is None:
-            log.warning("no text for %r in any catalogue", key)
-            return key
+        text = self.text(key)
         return text.format(**values) if values else text
 
-    def markup(self, key: str, /, **values: Any) -> Markup:
+    def tn(self, key: str, count: int, /, **values: Any) -> str:
+        """The form of ``key`` for ``count`` (CLDR plural rules of the language), placeholders filled in."""
+        return self.text(key, count).format(**values)
+
+    def markup(self, key: str, /, count: int | None = None, **values: Any) -> Markup:
         """The text of ``key`` for HTML: the catalogue text and plain values are escaped, Markup is kept."""
-        text = self.strings.get(key, key)
-        return Markup(escape(text)).format(**values) if values else Markup(escape(text))
+        text = Markup(escape(self.text(key, count)))
+        return text.format(**values) if values else text
+
+    def plural_forms(self, key: str) -> dict[str, str]:
+        """The forms of a counted phrase by CLDR category (``one``, ``other``...), for ``Intl.PluralRules``."""
+        forms: dict[str, str] = {}
+        for n in PLURAL_SAMPLES:
+            forms.setdefault(str(self.locale.plural_form(n)), self.text(key, n))
+        return forms
 
     def status_label(self, status: str) -> str:
         return self.strings.get(f"status.{status}", status)
@@ -78,9 +125,14 @@ class Localizer:
         prefix = "status."
         return {k.removeprefix(prefix): v for k, v in self.strings.items() if k.startswith(prefix)}
 
-    def js_strings(self) -> dict[str, str]:
-        """What the tracking page's script needs to say things itself."""
-        return {k.removeprefix("js."): v for k, v in self.strings.items() if k.startswith("js.")}
+    def js_strings(self) -> dict[str, str | dict[str, str]]:
+        """What the tracking page's script needs to say things itself: phrases, and counted ones by category."""
+        found: dict[str, str | dict[str, str]] = {
+            k.removeprefix("js."): v for k, v in self.strings.items() if k.startswith("js.")
+        }
+        for key in JS_PLURALS:
+            found[key.rpartition(".")[2]] = self.plural_forms(key)
+        return found
 
     # -- dates and times ---------------------------------------------------------------
 
@@ -151,7 +203,7 @@ class Localizer:
         """``20 s ago`` or ``4 min ago``, from now (the page was rendered just now)."""
         if not raw:
             return ""
-        seconds = max(0, round(((now or datetime.now(UTC)) - _parse(raw)).total_seconds()))
+        seconds = max(0, round(((now or utc_now()) - _parse(raw)).total_seconds()))
         if seconds < MINUTE:
             return self.t("js.ago_seconds", n=seconds)
         return self.t("js.ago_minutes", n=seconds // MINUTE)
@@ -160,9 +212,21 @@ class Localizer:
 class Translations:
     """Every catalogue, built-in and the operator's, and a Localizer per locale."""
 
-    def __init__(self, templates_dir: Path | None = None) -> None:
+    def __init__(self, templates_dir: Path | None = None, company_name: str | None = None) -> None:
         self.catalogues = _load(templates_dir)
+        self.company_name = company_name
+        self._compiled: dict[str, NullTranslations] = {}
         self._localizers: dict[str, Localizer] = {}
+
+    def compiled(self, language: str) -> NullTranslations:
+        """The language's catalogue as gettext translations, English behind it for what it lacks."""
+        found = self._compiled.get(language)
+        if found is None:
+            found = _compile(language, self.catalogues[language])
+            if language != FALLBACK_LANGUAGE:
+                found.add_fallback(self.compiled(FALLBACK_LANGUAGE))
+            self._compiled[language] = found
+        return found
 
     @cached_property
     def languages(self) -> list[str]:
@@ -182,8 +246,14 @@ class Translations:
         if found is None:
             language = self.language(locale)
             # Missing keys read English, so a partial operator catalogue never breaks a page.
-            strings = {**self.catalogues[FALLBACK_LANGUAGE], **self.catalogues[language]}
-            found = Localizer(language, strings, _babel_locale(locale, language))
+            strings = {
+                k: v
+                for k, v in {**self.catalogues[FALLBACK_LANGUAGE], **self.catalogues[language]}.items()
+                if isinstance(v, str)
+            }
+            found = Localizer(
+                language, strings, _babel_locale(locale, language), self.company_name, self.compiled(language)
+            )
             self._localizers[key] = found
         return found
 
@@ -229,17 +299,53 @@ def catalogue_dirs(templates_dir: Path | None) -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
-def _load(templates_dir: Path | None) -> dict[str, dict[str, str]]:
-    found: dict[str, dict[str, str]] = {}
+def read_catalogue(path: Path) -> dict[str, Text]:
+    """Key to text (or plural forms) of one ``.po`` catalogue, or of a ``.json`` one (the older format).
+
+    Entries without a translation are left out, so a partial catalogue leaves the rest as it was.
+    """
+    if path.suffix == ".json":
+        strings = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(strings, dict) or not all(isinstance(v, str) for v in strings.values()):
+            raise ValueError(f"{path}: a catalogue must be a JSON object of strings")
+        return dict(strings)
+    with path.open("rb") as f:
+        catalogue = read_po(f, abort_invalid=True)
+    found: dict[str, Text] = {}
+    for message in catalogue:
+        key = str(message.id if isinstance(message.id, str) else message.id[0])
+        text = message.string
+        if not key or not text or message.fuzzy:
+            continue
+        if isinstance(text, str):
+            found[key] = text
+        elif all(text):  # a counted phrase counts only with every form translated
+            found[key] = tuple(text)
+    return found
+
+
+def _load(templates_dir: Path | None) -> dict[str, dict[str, Text]]:
+    found: dict[str, dict[str, Text]] = {}
     for directory in reversed(catalogue_dirs(templates_dir)):  # built-in first, the operator's on top
-        for path in sorted(directory.glob("*.json")):
-            strings = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(strings, dict) or not all(isinstance(v, str) for v in strings.values()):
-                raise ValueError(f"{path}: a catalogue must be a JSON object of strings")
-            found[path.stem] = {**found.get(path.stem, {}), **strings}
+        for path in sorted([*directory.glob("*.po"), *directory.glob("*.json")]):
+            found[path.stem] = {**found.get(path.stem, {}), **read_catalogue(path)}
     if FALLBACK_LANGUAGE not in found:
         raise FileNotFoundError(f"the {FALLBACK_LANGUAGE} catalogue is missing from {CATALOGUE_DIR}/")
     return found
+
+
+def _compile(language: str, strings: dict[str, Text]) -> GNUTranslations:
+    """A ``.mo`` of ``strings``, built in memory, with the language's CLDR plural rule (English's if unknown)."""
+    try:
+        catalogue = Catalog(locale=language.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        catalogue = Catalog(locale=FALLBACK_LANGUAGE)
+    for key, text in strings.items():
+        catalogue.add((key, key) if isinstance(text, tuple) else key, text)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalogue)
+    buffer.seek(0)
+    return GNUTranslations(buffer)
 
 
 _ENGLISH: Localizer | None = None
@@ -265,6 +371,13 @@ def translate(ctx: Context, key: str, /, **values: Any) -> str | Markup:
     return loc.markup(key, **values) if ctx.eval_ctx.autoescape else loc.t(key, **values)
 
 
+@pass_context
+def translate_count(ctx: Context, key: str, count: int, /, **values: Any) -> str | Markup:
+    """``{{ tn("key", n, minutes=...) }}``: the plural form for ``n``, escaped in HTML templates."""
+    loc = localizer_in(ctx)
+    return loc.markup(key, count, **values) if ctx.eval_ctx.autoescape else loc.tn(key, count, **values)
+
+
 def _filter(name: str) -> Any:
     @pass_context
     def apply(ctx: Context, value: Any) -> str:
@@ -282,7 +395,10 @@ def install(env: Any) -> None:
     """Give a Jinja environment ``t()`` and the locale-aware date, time and distance filters.
 
     Each reads the ``i18n`` Localizer of the render context, English when there is none.
+    ``company_name`` is the English default unless the environment or the render says otherwise.
     """
     env.globals["t"] = translate
+    env.globals["tn"] = translate_count
+    env.globals.setdefault("company_name", english().company_name)
     for name in FILTERS:
         env.filters[name] = _filter(name)

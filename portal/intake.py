@@ -1,5 +1,8 @@
 """Field-system webhooks in: verify the signature, validate the payload, apply it.
 
+``FieldIntake.receive`` is the whole of it for one request, refusals included (each is
+listed for staff); the endpoint only reads the body and renders the answer.
+
 Validation uses the published JSON Schemas in ``webhooks/schemas`` themselves, so the
 endpoint and the documented contract cannot drift apart.
 """
@@ -7,26 +10,51 @@ endpoint and the documented contract cannot drift apart.
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 from referencing import Registry, Resource
 from standardwebhooks import Webhook
 
-from portal.core.jobs import FieldEvent, parse_iso
+from portal.clock import utc_now
+from portal.core.jobs import FieldEvent, iso_utc, parse_iso
+from portal.core.plausible import (
+    FUTURE_SLACK,
+    MAX_JSON_DEPTH,
+    RANGE_TEXT,
+    implausible_json,
+    is_time,
+    is_zone,
+    non_finite,
+    too_far_ahead,
+)
+from portal.metrics import Metrics
+from portal.notify.changes import JobChanges
+from portal.store.base import Rejection, Store, StoreUnavailable
+from portal.store.throttle import Throttle
+
+log = logging.getLogger("portal.intake")
 
 MAX_BODY_BYTES = 256 * 1024  # CONTRACT §3
 TOLERANCE_SECONDS = 5 * 60  # the Standard Webhooks replay window
 MAX_WEBHOOK_ID_LENGTH = 256
 MAX_DETAILS = 20  # enough to fix a payload; bounded so a hostile one cannot make a huge answer
+FUTURE_SLACK_HOURS = int(FUTURE_SLACK.total_seconds() // 3600)
 EVENT_TYPES = ("job.updated", "job.status_changed", "technician.location", "job.eta")
+RETRY_AFTER_SECONDS = 5  # the store is usually back within seconds; senders retry anyway
+# Unsigned rejected webhooks listed for staff: one per client address per minute, and at most
+# 30 a minute in all; anyone can send them, and the rest are only counted (metrics).
+UNSIGNED_LISTED_PER_CLIENT = 1
+UNSIGNED_LISTED_PER_MINUTE = 30
+UNSIGNED_WINDOW_SECONDS = 60.0
 
 
 @dataclass
@@ -79,33 +107,24 @@ class SignatureVerifier:
         raise Rejected(401, "no valid signature for any configured secret")
 
 
-def _check_datetime(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        parse_iso(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _check_zone(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
-
-
-FORMATS = {"date-time": _check_datetime, "iana-time-zone": _check_zone, "email": lambda v: "@" in v}
+FORMATS = {"date-time": is_time, "iana-time-zone": is_zone, "email": lambda v: "@" in v}
+# What a failed format check means, in words a sender can act on.
+FORMAT_MESSAGES = {
+    "date-time": f"must be an ISO 8601 time with a UTC offset, {RANGE_TEXT}",
+    "iana-time-zone": "must be an IANA time zone name, e.g. America/Chicago",
+}
+# Event times that say when something happened: one far ahead of now is a wrong clock or a
+# placeholder such as 9999-12-31, and as the newest stamp it would win over every real event.
+EVENT_TIMES = {
+    "technician.location": ("recorded_at",),
+    "job.eta": ("eta",),
+}
 
 
 def format_checker() -> FormatChecker:
     checker = FormatChecker(["email"])
-    checker.checks("date-time")(_check_datetime)
-    checker.checks("iana-time-zone")(_check_zone)
+    checker.checks("date-time")(is_time)
+    checker.checks("iana-time-zone")(is_zone)
     return checker
 
 
@@ -154,13 +173,19 @@ class EventParser:
                 flat, formats=FORMATS, validate_formats=True, ignore_unknown_formats=False
             )
 
-    def parse(self, body: bytes, webhook_id: str) -> FieldEvent:
+    def parse(self, body: bytes, webhook_id: str, now: datetime | None = None) -> FieldEvent:
         try:
-            payload = json.loads(body)
+            payload = json.loads(body, parse_constant=non_finite)
         except (ValueError, UnicodeDecodeError) as exc:
             raise Rejected(400, "body is not JSON", [{"loc": "", "msg": f"body is not valid JSON: {exc}"}]) from None
+        except RecursionError:
+            msg = f"nested deeper than {MAX_JSON_DEPTH} levels"
+            raise Rejected(400, "body is nested too deep", [{"loc": "", "msg": msg}]) from None
         if not isinstance(payload, dict):
             raise Rejected(400, "body is not a JSON object", [{"loc": "", "msg": "expected a JSON object"}])
+        odd = implausible_json(payload)
+        if odd:
+            raise Rejected(400, "implausible payload", odd)
         kind = payload.get("type")
         validator = self._validators.get(kind) if isinstance(kind, str) else None
         if validator is None or not isinstance(kind, str):
@@ -170,7 +195,7 @@ class EventParser:
         if not self._fast[kind].is_valid(payload):
             # The compiled validator is quick but terse; the reference one explains each error.
             detail = [_describe(e) for e in sorted(validator.iter_errors(payload), key=_error_order)]
-        detail += _semantic_errors(payload) if not detail else []
+        detail += _semantic_errors(payload, now or utc_now()) if not detail else []
         if detail:
             raise Rejected(400, "invalid payload", detail[:MAX_DETAILS])
         return FieldEvent(webhook_id, kind, parse_iso(payload["timestamp"]), payload["data"])
@@ -186,21 +211,27 @@ def _describe(error: ValidationError) -> dict[str, str]:
         missing = [p for p in error.validator_value if p not in error.instance]
         if missing:
             return {"loc": ".".join([*path, missing[0]]), "msg": "field required"}
+    if error.validator == "format" and error.validator_value in FORMAT_MESSAGES:
+        return {"loc": ".".join(path), "msg": FORMAT_MESSAGES[error.validator_value]}
     message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
     return {"loc": ".".join(path), "msg": message}
 
 
-def _semantic_errors(payload: dict[str, Any]) -> list[dict[str, str]]:
-    """What JSON Schema cannot say: a window or slot must end after it starts."""
+def _semantic_errors(payload: dict[str, Any], now: datetime) -> list[dict[str, str]]:
+    """What JSON Schema cannot say: event times not ahead of now, spans that end after they start."""
+    late = f"more than {FUTURE_SLACK_HOURS} hours in the future"
+    errors = [{"loc": "timestamp", "msg": late}] if too_far_ahead(payload["timestamp"], now) else []
+    for name in EVENT_TIMES.get(payload["type"], ()):
+        if too_far_ahead(payload["data"][name], now):
+            errors.append({"loc": f"data.{name}", "msg": late})
     job = payload["data"].get("job") if payload["type"] == "job.updated" else None
     if not isinstance(job, dict):
-        return []
+        return errors
     spans: list[tuple[str, dict[str, str]]] = []
     if isinstance(job.get("window"), dict):
         spans.append(("data.job.window", job["window"]))
     for index, slot in enumerate(job.get("reschedule_slots") or []):
         spans.append((f"data.job.reschedule_slots.{index}", slot))
-    errors = []
     for loc, span in spans:
         if parse_iso(span["end"]) <= parse_iso(span["start"]):
             errors.append({"loc": f"{loc}.end", "msg": "must be after start"})
@@ -211,3 +242,92 @@ def excerpt(body: bytes, limit: int = 500) -> str:
     """A short, safe-to-store piece of a rejected body (shown escaped to staff)."""
     text = body[:limit].decode("utf-8", errors="replace")
     return text + ("..." if len(body) > limit else "")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to answer the field system: an HTTP status, a JSON body, and when to retry."""
+
+    status: int
+    body: dict[str, Any]
+    retry_after: int | None = None
+
+
+class FieldIntake:
+    """One webhook from verification to the stored change, or to a listed refusal."""
+
+    def __init__(
+        self,
+        verifier: SignatureVerifier,
+        parser: EventParser,
+        changes: JobChanges,
+        store: Store,
+        metrics: Metrics,
+    ) -> None:
+        self.verifier = verifier
+        self.parser = parser
+        self.changes = changes
+        self.store = store
+        self.metrics = metrics
+        # Counted in this process: they only decide which refusals are listed, never what is accepted.
+        self.unsigned_listed = Throttle(UNSIGNED_LISTED_PER_CLIENT, UNSIGNED_WINDOW_SECONDS)
+        self.unsigned_listed_total = Throttle(UNSIGNED_LISTED_PER_MINUTE, UNSIGNED_WINDOW_SECONDS)
+
+    async def receive(
+        self, headers: Mapping[str, str], read_body: Callable[[], Awaitable[bytes]], client: str = "unknown"
+    ) -> Answer:
+        """Verify, parse and accept one webhook; ``read_body`` may raise Rejected (413, 415).
+
+        ``client`` is the sender's address, listed with unsigned refusals.
+        """
+        webhooks = self.metrics.webhooks
+        if not self.verifier.configured:
+            webhooks.labels("unconfigured").inc()
+            return Answer(503, {"error": "not_configured", "detail": "PORTAL_WEBHOOK_SECRET is not set"})
+        body = b""
+        try:
+            body = await read_body()
+            webhook_id = self.verifier.verify(body, headers)
+            result = await self.changes.accept_field_event(self.parser.parse(body, webhook_id))
+        except Rejected as rejected:
+            await self._record(headers, rejected, body, client)
+            return Answer(rejected.status, rejected.body())
+        except StoreUnavailable as exc:
+            log.warning("webhook not stored, answering 503: %s", exc)
+            webhooks.labels("unavailable").inc()
+            return Answer(503, {"error": "store_unavailable"}, RETRY_AFTER_SECONDS)
+        outcome = "duplicate" if result.duplicate else "accepted"
+        webhooks.labels(outcome).inc()
+        return Answer(200 if result.duplicate else 202, {"status": outcome})
+
+    async def _record(self, headers: Mapping[str, str], rejected: Rejected, body: bytes, client: str) -> None:
+        """List the rejection for staff; unsigned bodies are not kept, only the reason.
+
+        Anyone can send unsigned requests, so they are listed sparingly (see ``_list_unsigned``)
+        with the sender's address, and their ``webhook-id`` is shown as unverified.
+        """
+        self.metrics.webhooks.labels(f"rejected_{rejected.status}").inc()
+        signed = rejected.status == 400
+        if not signed and not await self._list_unsigned(client):
+            return
+        detail = "; ".join(f"{d['loc'] or '(body)'}: {d['msg']}" for d in rejected.detail) or None
+        if not signed:
+            detail = f"from {client}; further unsigned requests from there this minute are only counted"
+        rejection = Rejection(
+            received_at=iso_utc(utc_now()),
+            status_code=rejected.status,
+            reason=rejected.reason,
+            webhook_id=headers.get("webhook-id", "")[:MAX_WEBHOOK_ID_LENGTH] or None,
+            detail=detail,
+            excerpt=excerpt(body) if signed else None,
+        )
+        try:
+            await self.store.record_rejection(rejection)
+        except StoreUnavailable:
+            log.warning("could not record a rejected webhook (%s)", rejected.reason)
+
+    async def _list_unsigned(self, client: str) -> bool:
+        """Whether this unsigned rejection gets a row: the first per address per minute, 30 a minute in all."""
+        if await self.unsigned_listed.reserve(client) is None:
+            return False
+        return await self.unsigned_listed_total.reserve("all") is not None

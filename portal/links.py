@@ -1,23 +1,34 @@
-"""Capability links: ``/t/{token}`` where the token is a signed, random per-job link key.
+"""All signing with the portal's secret keys: tracking links, page-form tokens, staff sessions.
 
-The key is random (not the field system's job id) so that revoking a link is rotating the
-key, and short so that the whole link fits an SMS: 12 characters of key, a dot and a
-27-character HMAC.
+Each purpose signs with its own salt, so a token made for one is never accepted as another
+(a link token is never a session, a form token never a link). Every signer lists the secret
+keys the same way: itsdangerous signs with the last key, and ``PORTAL_SECRET_KEY`` lists the
+signing key first, so the list is reversed; the others still verify during a rotation.
+
+Tracking links are ``/t/{token}`` where the token is a signed, random per-job link key. The
+key is random (not the field system's job id) so that revoking a link is rotating the key,
+and short so that the whole link fits an SMS: 12 characters of key, a dot and a 27-character
+HMAC.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from typing import Any
 
-from itsdangerous import BadSignature, Signer
+from itsdangerous import BadSignature, Signer, URLSafeSerializer, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
 LINK_SALT = "portal.link"
+FORM_SALT = "portal.tracking-form"
+SESSION_SALT = "portal.staff.session"
 LINK_KEY_BYTES = 9  # 12 URL-safe characters: 72 random bits, unguessable and short for SMS
 # The only spelling of a token: key, dot, signature, all in the URL-safe alphabet. itsdangerous
 # skips characters outside it when decoding, which would give one token many spellings.
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{20,64}")
+# A page left open for a week still submits; the link itself is the longer-lived credential.
+FORM_TOKEN_MAX_AGE = 7 * 24 * 3600
 
 
 def new_link_key() -> str:
@@ -25,12 +36,18 @@ def new_link_key() -> str:
     return secrets.token_urlsafe(LINK_KEY_BYTES)
 
 
+def _keys(secret_keys: tuple[str, ...]) -> list[str]:
+    """The keys in itsdangerous's order: the signing key last."""
+    if not secret_keys:
+        raise ValueError("at least one secret key is needed to sign links, forms and sessions")
+    return list(reversed(secret_keys))
+
+
 class LinkSigner:
+    """The token of a tracking link: the link key and its HMAC."""
+
     def __init__(self, secret_keys: tuple[str, ...]) -> None:
-        if not secret_keys:
-            raise ValueError("at least one secret key is needed to sign links")
-        # itsdangerous signs with the last key; our setting lists the signing key first.
-        self._signer = Signer(list(reversed(secret_keys)), salt=LINK_SALT)
+        self._signer = Signer(_keys(secret_keys), salt=LINK_SALT)
 
     def token(self, link_key: str) -> str:
         return self._signer.sign(link_key).decode()
@@ -46,6 +63,44 @@ class LinkSigner:
 
     def url(self, public_url: str, link_key: str) -> str:
         return f"{public_url.rstrip('/')}/t/{self.token(link_key)}"
+
+
+class FormTokens:
+    """CSRF tokens for the tracking page's forms, bound to the job's current link key.
+
+    A revoked link's key no longer matches, so its old pages cannot submit either.
+    """
+
+    def __init__(self, secret_keys: tuple[str, ...]) -> None:
+        self._serializer = URLSafeTimedSerializer(_keys(secret_keys), salt=FORM_SALT)
+
+    def issue(self, link_key: str) -> str:
+        return str(self._serializer.dumps(link_key))
+
+    def valid(self, link_key: str, token: object) -> bool:
+        if not isinstance(token, str) or not token:
+            return False
+        try:
+            return bool(self._serializer.loads(token, max_age=FORM_TOKEN_MAX_AGE) == link_key)
+        except BadSignature:  # SignatureExpired is a BadSignature too
+            return False
+
+
+class SessionSigner:
+    """The staff session cookie's signed payload (see ``portal/staff/auth.py`` for its fields)."""
+
+    def __init__(self, secret_keys: tuple[str, ...]) -> None:
+        self._serializer = URLSafeSerializer(_keys(secret_keys), salt=SESSION_SALT)
+
+    def dumps(self, data: dict[str, Any]) -> str:
+        return str(self._serializer.dumps(data))
+
+    def loads(self, raw: str) -> Any | None:
+        """The payload of a genuine cookie, or None for a forged, tampered or garbled one."""
+        try:
+            return self._serializer.loads(raw)
+        except (BadSignature, UnicodeError, ValueError):
+            return None
 
 
 def _canonical(signature: str) -> bool:

@@ -5,25 +5,66 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
+from jsonschema import Draft202012Validator
 from standardwebhooks import Webhook
 
+from portal.intake import format_checker, load_registry
 from portal.settings import Settings
 
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OTHER_SECRET = "whsec_c2Vjb25kLXNlY3JldC1rZXktMTIzNDU2Nzg="
 SECRET_KEY = "test-secret-key-0123456789abcdef"
+T = TypeVar("T")
+# How long a test waits for something that normally happens within a second or two: generous,
+# since the machine running the tests may be busy; a passing test never waits it out.
+WAIT_SECONDS = 30.0
+POLL_SECONDS = 0.05  # between checks: quick to notice, without spinning a core
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def docs_generator() -> ModuleType:
+    """docs/generate.py, the script that writes the generated parts of the docs."""
+    spec = importlib.util.spec_from_file_location("docs_generate", ROOT / "docs" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def wait_until(condition: Callable[[], T | None], what: str = "the condition", timeout: float = WAIT_SECONDS) -> T:
+    """Poll ``condition`` until it returns something truthy and return that; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(POLL_SECONDS)
+
+
+def schema_validator(direction: str, kind: str) -> Draft202012Validator:
+    """A validator for one published schema in webhooks/schemas (``inbound`` or ``outbound``)."""
+    schemas = ROOT / "webhooks" / "schemas"
+    schema = json.loads((schemas / direction / f"{kind}.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, registry=load_registry(schemas), format_checker=format_checker())
 
 
 def make_settings(tmp_path: Path, **changes: Any) -> Settings:

@@ -63,8 +63,8 @@ class PrivateRedis:
         self.start()
 
 
-def restart_keeping_data(server: PrivateRedis) -> None:
-    """Shut Redis down saving a snapshot in its directory, and start it again from it."""
+def stop_saving(server: PrivateRedis) -> None:
+    """Shut Redis down saving a snapshot in its directory (``start`` then loads it)."""
     assert server.proc is not None
     client = redis.Redis(host="127.0.0.1", port=server.port)
     try:
@@ -75,4 +75,9 @@ def restart_keeping_data(server: PrivateRedis) -> None:
         client.close()
     server.proc.wait(10)
     server.proc = None
+
+
+def restart_keeping_data(server: PrivateRedis) -> None:
+    """Shut Redis down saving a snapshot in its directory, and start it again from it."""
+    stop_saving(server)
     server.start()

@@ -20,7 +20,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def add_staff(client: TestClient, username: str = "ann", password: str = PASSWORD, timezone: str = "UTC") -> None:
-    store = client.app.state.portal.store  # type: ignore[attr-defined]
+    store = client.app.state.runtime.store  # type: ignore[attr-defined]
     client.portal.call(store.save_staff_account, username, hash_password(password, TEST_COST), timezone)  # type: ignore[union-attr]
 
 
@@ -54,6 +54,6 @@ def staff_auth(app: Starlette) -> StaffAuth:
 
 
 def job_id_url(client: TestClient, job_id: str) -> str:
-    portal = client.app.state.portal  # type: ignore[attr-defined]
+    portal = client.app.state.runtime  # type: ignore[attr-defined]
     url: str = client.portal.call(portal.link_url, job_id)  # type: ignore[union-attr]
     return url.removeprefix("http://testserver")

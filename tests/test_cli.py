@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
-from tests.helpers import job_updated, post_event, sample_job
-from tests.processes import PortalProcess, portal_env
-
-PORTAL = shutil.which("portal", path=str(Path(sys.executable).parent)) or "portal"
+from portal.cli import reference
+from tests.helpers import ROOT, docs_generator, job_updated, post_event, sample_job
+from tests.processes import PORTAL, PortalProcess, portal_env
 
 
 def test_serve_then_link_then_page(tmp_path: Path) -> None:
@@ -36,11 +33,20 @@ def test_serve_then_link_then_page(tmp_path: Path) -> None:
 
 
 def test_link_for_an_unknown_job_fails_clearly(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [PORTAL, "link", "NOPE"], cwd=tmp_path, env=portal_env(tmp_path), capture_output=True, text=True
-    )
+    env = portal_env(tmp_path)
+    subprocess.run([PORTAL, "purge"], cwd=tmp_path, env=env, capture_output=True, check=True)  # makes the store
+    result = subprocess.run([PORTAL, "link", "NOPE"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 1
     assert "no job with id 'NOPE'" in result.stderr
+
+
+def test_link_without_a_database_says_so_and_creates_none(tmp_path: Path) -> None:
+    env = portal_env(tmp_path)
+    env.pop("PORTAL_STORE")  # beside a demo, without its PORTAL_STORE: the default portal.db here
+    result = subprocess.run([PORTAL, "link", "DEMO-101"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"no database at {tmp_path / 'portal.db'}" in result.stderr and "PORTAL_STORE" in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_configuration_stops_with_one_line(tmp_path: Path) -> None:
@@ -55,3 +61,15 @@ def test_version(tmp_path: Path) -> None:
     result = subprocess.run([PORTAL, "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("portal ")
     assert json.dumps(result.stdout)  # printable
+
+
+def test_the_cli_reference_is_current() -> None:
+    page = (ROOT / "docs" / "cli.md").read_text()
+    assert page == reference(), "docs/cli.md is out of date: run python docs/generate.py"
+    for command in ("serve", "worker", "demo", "link", "purge", "staff add", "migrate-store"):
+        assert f"\n## portal {command}\n" in page
+        assert f"$ portal {command} --help\nusage: portal {command} [-h]" in page
+
+
+def test_the_docs_generator_finds_nothing_to_do() -> None:
+    assert docs_generator().main(["--check"]) == 0

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import httpx
 
+from portal.clock import utc_now
 from portal.core.jobs import FieldEvent
-from portal.core.public import utc_now
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import from_env
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, Reply
-from tests.helpers import job_updated, post_event, sample_job, status_changed
-from tests.notify.support import wait_for
+from tests.helpers import job_updated, post_event, sample_job, status_changed, wait_until
 from tests.processes import PortalProcess, portal_env
 
 PORTAL = [sys.executable, "-m", "portal"]
@@ -69,7 +68,7 @@ def test_messages_in_flight_at_a_kill_9_go_out_after_restart(tmp_path: Path) -> 
                     job = sample_job(f"WO-{n}", customer=customer)
                     assert post_event(http, job_updated(job)).status_code == 202
                     assert post_event(http, status_changed(f"WO-{n}", "en_route")).status_code == 202
-            wait_for(lambda: twilio.messages(), what="a message in flight")
+            wait_until(lambda: twilio.messages(), what="a message in flight")
         finally:
             first.kill()  # SIGKILL: no shutdown, no cleanup
         in_flight = Counter((r.to, kind(r.body)) for r in twilio.messages())
@@ -82,7 +81,7 @@ def test_messages_in_flight_at_a_kill_9_go_out_after_restart(tmp_path: Path) -> 
             def delivered() -> set[tuple[str, str]]:
                 return {(r.to, kind(r.body)) for r in twilio.messages() if r.at >= restart_at and r.answered}
 
-            wait_for(lambda: delivered() >= expected, timeout=45, what="every accepted notification")
+            wait_until(lambda: delivered() >= expected, timeout=45, what="every accepted notification")
     sent = Counter((r.to, kind(r.body)) for r in twilio.messages())
     assert set(sent) == expected
     for message, count in sent.items():
@@ -95,12 +94,12 @@ def test_portal_worker_alone_delivers_what_was_queued(tmp_path: Path) -> None:
         settings = from_env(env)
 
         async def queue() -> None:
-            portal = Portal(settings, run_worker=False)
+            portal = Runtime(settings, run_worker=False)
             await portal.store.open()
             try:
                 customer = {"name": "Maria Lopez", "phone": phone(1), "channels": ["sms"]}
                 data = {"job": sample_job("WO-1", customer=customer)}
-                await portal.accept_field_event(FieldEvent("msg_1", "job.updated", utc_now(), data))
+                await portal.changes.accept_field_event(FieldEvent("msg_1", "job.updated", utc_now(), data))
             finally:
                 await portal.store.close()
 
@@ -108,7 +107,7 @@ def test_portal_worker_alone_delivers_what_was_queued(tmp_path: Path) -> None:
         log = (tmp_path / "worker.log").open("wb")
         worker = subprocess.Popen([*PORTAL, "worker"], cwd=tmp_path, env=env, stdout=log, stderr=log)
         try:
-            wait_for(lambda: any(r.answered for r in twilio.messages()), timeout=30, what="the worker's SMS")
+            wait_until(lambda: any(r.answered for r in twilio.messages()), timeout=30, what="the worker's SMS")
         finally:
             worker.send_signal(signal.SIGTERM)
             code = worker.wait(15)

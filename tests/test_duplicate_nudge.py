@@ -10,13 +10,11 @@ from typing import Any
 import httpx
 
 from portal.bus.memory import MemoryBus
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import from_env
 from portal.store.base import StoredEvent
 from tests.helpers import job_updated, make_settings, post_event, sample_job, signed_headers, status_changed
-from tests.processes import PortalProcess
-from tests.test_cli import PORTAL
-from tests.test_redis_processes import StreamReader, redis_env, tracking_path
+from tests.processes import PORTAL, PortalProcess, StreamReader, redis_env, tracking_path
 
 LOST = "msg_exec_reply_lost"
 
@@ -28,10 +26,10 @@ async def store_without_publishing(store_url: str, payload: dict[str, Any]) -> N
     process hears: exactly as if the process had died between EXEC and PUBLISH.
     """
     env = {"PORTAL_STORE": store_url, "PORTAL_SECRET_KEY": "x" * 32, "PORTAL_QUIET_HOURS": ""}
-    portal = Portal(from_env(env), bus=MemoryBus(), run_worker=False)
+    portal = Runtime(from_env(env), bus=MemoryBus(), run_worker=False)
     await portal.store.open()
     try:
-        result = await portal.accept_field_event(portal.parser.parse(json.dumps(payload).encode(), LOST))
+        result = await portal.changes.accept_field_event(portal.intake.parser.parse(json.dumps(payload).encode(), LOST))
         assert not result.duplicate and result.events
     finally:
         await portal.store.close()
@@ -60,17 +58,17 @@ def test_a_retry_after_a_lost_exec_reply_reaches_open_streams(tmp_path: Path, re
 
 def test_a_duplicate_publishes_the_newest_stored_event_again(tmp_path: Path) -> None:
     async def run() -> tuple[list[StoredEvent], list[StoredEvent]]:
-        portal = Portal(make_settings(tmp_path), run_worker=False)
+        portal = Runtime(make_settings(tmp_path), run_worker=False)
         await portal.store.open()
         try:
-            event = portal.parser.parse(json.dumps(job_updated(sample_job())).encode(), "msg_first")
-            first = await portal.accept_field_event(event)
+            event = portal.intake.parser.parse(json.dumps(job_updated(sample_job())).encode(), "msg_first")
+            first = await portal.changes.accept_field_event(event)
             page = portal.bus.subscribe("WO-1")
-            again = await portal.accept_field_event(event)
+            again = await portal.changes.accept_field_event(event)
             assert again.duplicate and again.events == []
             heard = [page.queue.get_nowait() for _ in range(page.queue.qsize())]
             unknown = portal.bus.subscribe("WO-404")
-            await portal.republish_newest("WO-404")  # no such job: nothing to say
+            await portal.changes.republish_newest("WO-404")  # no such job: nothing to say
             assert unknown.queue.empty()
             return first.events, [e for e in heard if isinstance(e, StoredEvent)]
         finally:

@@ -8,37 +8,56 @@ import string
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import write_po
 
 from portal.core.gsm7 import is_gsm7, segments, to_gsm7
-from portal.i18n import CATALOGUE_DIR, Translations, language_of
+from portal.i18n import CATALOGUE_DIR, Text, Translations, language_of, read_catalogue
 from portal.notify.render import MessageRenderer
 from portal.resources import data_dir
 from portal.settings import Settings
-from tests.helpers import job_updated, post_event, sample_job, status_changed
-from tests.notify.support import messages, notify_settings, portal_of, running, settled, wait_for
+from tests.helpers import job_updated, post_event, sample_job, status_changed, wait_until
+from tests.notify.support import messages, notify_settings, portal_of, running, settled
 
 TEMPLATES = data_dir("templates")
 CATALOGUES = TEMPLATES / CATALOGUE_DIR
-LANGUAGES = sorted(p.stem for p in CATALOGUES.glob("*.json"))
-KEY_USE = re.compile(r"""\b(?:t|markup)\(\s*["']([a-z0-9_.]*[a-z0-9_])["']""")  # not prefixes ("done." ~ x)
+LANGUAGES = sorted(p.stem for p in CATALOGUES.glob("*.po"))
+# Calls through another reader's Localizer (``loc.t("...")`` in a template) that Babel's extractor does not see.
+KEY_USE = re.compile(r"""\b(?:t|tn|markup)\(\s*["']([a-z0-9_.]*[a-z0-9_])["']""")  # not prefixes ("done." ~ x)
+# What Babel extracts: the key is the first argument of t(), tn(), markup() and text(), in Python and Jinja2.
+KEYWORDS = {"t": None, "tn": (1,), "markup": None, "text": None}
+SOURCES = [("portal/**.py", "python"), ("templates/pages/**.html", "jinja2")]
+JINJA = {"templates/pages/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}}
 
 
-def catalogue(language: str) -> dict[str, str]:
-    found: dict[str, str] = json.loads((CATALOGUES / f"{language}.json").read_text(encoding="utf-8"))
-    return found
+def catalogue(language: str) -> dict[str, Text]:
+    return read_catalogue(CATALOGUES / f"{language}.po")
 
 
-def placeholders(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+def placeholders(text: Text) -> set[str]:
+    forms = (text,) if isinstance(text, str) else text
+    return {name for form in forms for _, name, _, _ in string.Formatter().parse(form) if name}
+
+
+def write_catalogue(path: Path, language: str, entries: dict[str, Text]) -> None:
+    """An operator's .po, as translators' tools write them."""
+    catalogue = Catalog(locale=language)
+    for key, text in entries.items():
+        catalogue.add((key, key) if isinstance(text, tuple) else key, text)
+    with path.open("wb") as f:
+        write_po(f, catalogue)
 
 
 @pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang != "en"])
 def test_every_string_is_translated(language: str) -> None:
     english, other = catalogue("en"), catalogue(language)
-    assert sorted(set(english) - set(other)) == [], f"untranslated in {language}.json"
-    assert sorted(set(other) - set(english)) == [], f"keys in {language}.json that English lacks"
+    assert sorted(set(english) - set(other)) == [], f"untranslated in {language}.po"
+    assert sorted(set(other) - set(english)) == [], f"keys in {language}.po that English lacks"
     wrong = [k for k in english if placeholders(english[k]) != placeholders(other[k])]
-    assert wrong == [], f"placeholders differ from English in {language}.json"
+    assert wrong == [], f"placeholders differ from English in {language}.po"
+    counted = [k for k in english if isinstance(english[k], tuple) != isinstance(other[k], tuple)]
+    assert counted == [], f"counted in one catalogue and not the other in {language}.po"
 
 
 @pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang != "en"])
@@ -49,8 +68,11 @@ def test_every_message_template_exists_in_every_language(language: str) -> None:
         assert sorted(english - other) == [], f"messages/{channel}/{language} lacks these"
 
 
-def test_every_key_the_pages_use_is_in_the_catalogue() -> None:
-    used: set[str] = set()
+def test_every_key_the_code_and_pages_use_is_in_the_catalogue() -> None:
+    root = Path(__file__).resolve().parents[1]
+    extracted = list(extract_from_dir(root, SOURCES, options_map=JINJA, keywords=KEYWORDS))
+    used = {m[2] if isinstance(m[2], str) else m[2][0] for m in extracted}
+    assert {"tracking.minutes_away", "tracking.appointment", "company.default"} <= used  # both sources read
     for path in (TEMPLATES / "pages").glob("*.html"):
         used |= set(KEY_USE.findall(path.read_text(encoding="utf-8")))
     built = ("status.scheduled", "problem.404.heading", "problem.410.message", "problem.429.heading", "done.note")
@@ -97,7 +119,7 @@ def test_spanish_end_to_end(tmp_path: Path) -> None:
     with running(notify_settings(tmp_path)) as client:
         assert post_event(client, job_updated(job)).status_code == 202
         settled(client)
-        found = wait_for(lambda: len(messages(client)) >= 2 and messages(client), what="both messages")
+        found = wait_until(lambda: len(messages(client)) >= 2 and messages(client), what="both messages")
         sms = next(m for m in found if m.channel == "sms")
         email = next(m for m in found if m.channel == "email")
         assert sms.status == "not_sent"
@@ -111,7 +133,7 @@ def test_spanish_end_to_end(tmp_path: Path) -> None:
         assert "domingo 3 de marzo, 9:00 – 11:00" in page and "Scheduled" not in page
         assert client.get(path + "/state").json()["status_label"] == "Programada"
         post_event(client, status_changed("WO-1", "en_route"))
-        en_route = wait_for(
+        en_route = wait_until(
             lambda: [m for m in messages(client) if m.channel == "sms" and "camino" in m.body], what="en_route SMS"
         )
         assert "Sigalo en vivo" in en_route[0].body  # "Sígalo", spelled in GSM-7
@@ -132,9 +154,14 @@ def test_link_problems_speak_the_browsers_language(tmp_path: Path) -> None:
 def test_an_operator_adds_a_language_and_overrides_templates(tmp_path: Path) -> None:
     overrides = tmp_path / "custom"
     (overrides / CATALOGUE_DIR).mkdir(parents=True)
-    (overrides / CATALOGUE_DIR / "fr.json").write_text(
-        json.dumps({"format.clock": "HH:mm", "format.day": "EEEE d MMMM", "status.scheduled": "Planifiée"})
-    )
+    french = {
+        "format.clock": "HH:mm",
+        "format.day": "EEEE d MMMM",
+        "status.scheduled": "Planifiée",
+        "tracking.minutes_away": ("{name} est à {minutes} minute", "{name} est à {minutes} minutes"),
+    }
+    write_catalogue(overrides / CATALOGUE_DIR / "fr.po", "fr", french)
+    # A JSON catalogue, the format before gettext, is still laid over the built-in one.
     (overrides / CATALOGUE_DIR / "es.json").write_text(json.dumps({"status.scheduled": "Agendada"}))
     (overrides / "messages" / "sms" / "fr").mkdir(parents=True)
     (overrides / "messages" / "sms" / "fr" / "link.txt").write_text("{{ company_name }} : suivez {{ link }}\n")
@@ -147,6 +174,9 @@ def test_an_operator_adds_a_language_and_overrides_templates(tmp_path: Path) -> 
     assert translations.localizer("fr").status_label("completed") == "Completed"  # missing keys read English
     assert translations.localizer("es").status_label("scheduled") == "Agendada"
     assert translations.localizer("es").status_label("completed") == "Completada"
+    # French says "0 minute" and "1 minute" (CLDR: n > 1 is plural), English "0 minutes".
+    away = [translations.localizer("fr").tn("tracking.minutes_away", n, name="Léa", minutes=n) for n in (0, 1, 2)]
+    assert away == ["Léa est à 0 minute", "Léa est à 1 minute", "Léa est à 2 minutes"]
     rendered = MessageRenderer(settings).render("sms", "link", "fr-FR", {"link": "https://x.example/t/1"})
     assert rendered.body == "Acme Plumbing : suivez https://x.example/t/1"
     with running(settings) as client:
@@ -176,7 +206,7 @@ def test_branding_reaches_pages_and_emails(tmp_path: Path) -> None:
         assert "https://cdn.acme.example" in page.headers["content-security-policy"]
         assert 'href="tel:+13125550100"' in page.text and "mailto:help@acme.example" in page.text
         settled(client)
-        email = wait_for(lambda: [m for m in messages(client) if m.channel == "email"], what="the email")[0]
+        email = wait_until(lambda: [m for m in messages(client) if m.channel == "email"], what="the email")[0]
         assert "Questions? Call +1 312 555 0100 or email help@acme.example" in email.body
     html = MessageRenderer(Settings(brand_color="#aa3300", logo_url="https://cdn.acme.example/logo.png")).render(
         "email",
@@ -185,3 +215,30 @@ def test_branding_reaches_pages_and_emails(tmp_path: Path) -> None:
         {"link": "https://x.example/t/1", "customer_name": None, "reference": "R-1", "service": None, "window": None},
     )
     assert html.html is not None and "background:#aa3300" in html.html and "logo.png" in html.html
+
+
+def test_the_default_company_name_is_translated_and_an_operators_name_kept_as_given(tmp_path: Path) -> None:
+    default, named = Settings(), Settings(company_name="Acme Plumbing")
+    context = {"link": "https://portal.example.com/t/x", "reference": "R-1"}
+    assert MessageRenderer(default).render("sms", "link", "es", context).body.startswith("Su equipo de servicio:")
+    assert MessageRenderer(default).render("sms", "link", "en", context).body.startswith("Your service team:")
+    assert MessageRenderer(named).render("sms", "link", "es", context).body.startswith("Acme Plumbing:")
+    with running(notify_settings(tmp_path, company_name=None)) as client:
+        spanish = client.get("/t/not-a-token", headers={"accept-language": "es"}).text
+        assert "Su equipo de servicio" in spanish and "Your service team" not in spanish
+        assert "Your service team" in client.get("/t/not-a-token").text
+
+
+@pytest.mark.parametrize(
+    ("locale", "texts"),
+    [
+        ("en", ["Aisha is 1 minute away", "Aisha is 2 minutes away", "Aisha is 21 minutes away"]),
+        ("es", ["Aisha está a 1 minuto", "Aisha está a 2 minutos", "Aisha está a 21 minutos"]),
+    ],
+)
+def test_counted_phrases_follow_the_languages_plural_rules(locale: str, texts: list[str]) -> None:
+    loc = Translations().localizer(locale)
+    assert [loc.tn("tracking.minutes_away", n, name="Aisha", minutes=n) for n in (1, 2, 21)] == texts
+    # The page's script gets one form per CLDR category, for Intl.PluralRules.
+    forms = loc.js_strings()["minutes_away"]
+    assert isinstance(forms, dict) and forms["one"].endswith(texts[0].split()[-1]) and "other" in forms

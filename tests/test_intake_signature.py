@@ -109,7 +109,7 @@ def test_without_a_configured_secret_webhooks_answer_503(settings: Settings) -> 
 
 def test_refused_signatures_change_nothing_and_are_listed(client: TestClient) -> None:
     post(client, signed_headers(BODY, secret=OTHER_SECRET))
-    portal = client.app.state.portal  # type: ignore[attr-defined]
+    portal = client.app.state.runtime  # type: ignore[attr-defined]
     assert client.portal.call(portal.store.get_job, "WO-1") is None  # type: ignore[attr-defined]
     rejected = client.portal.call(portal.store.list_rejections)  # type: ignore[attr-defined]
     assert rejected[0].status_code == 401

@@ -9,13 +9,13 @@ from starlette.testclient import TestClient
 
 from portal.app import create_app
 from portal.links import LinkSigner
-from portal.runtime import BAD_LINK_LIMIT, Portal
+from portal.runtime import BAD_LINK_LIMIT, Runtime
 from portal.settings import Settings
 from tests.helpers import job_updated, post_event, sample_job, status_changed
 
 
-def portal_of(client: TestClient) -> Portal:
-    portal: Portal = client.app.state.portal  # type: ignore[attr-defined]
+def portal_of(client: TestClient) -> Runtime:
+    portal: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
     return portal
 
 

@@ -5,87 +5,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import queue
 import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
-from httpx_sse import ServerSentEvent, connect_sse
 
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import from_env
 from portal.store.base import OutboxRow
 from portal.store.redis.store import RedisStore
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, Reply
-from tests.helpers import SECRET_KEY, job_updated, post_event, sample_job, signed_headers, status_changed
-from tests.processes import PortalProcess, portal_env
+from tests.helpers import SECRET_KEY, job_updated, post_event, sample_job, signed_headers, status_changed, wait_until
+from tests.processes import PORTAL, PortalProcess, StreamReader, redis_env, tracking_path
 from tests.redis_support import PrivateRedis, restart_keeping_data
-from tests.test_cli import PORTAL
 
-T = TypeVar("T")
 WAIT = 60.0  # deadline for conditions that normally hold within a second or two
 SMS_ONLY = {"name": "Maria Lopez", "locale": "en", "channels": ["sms"]}
-
-
-def redis_env(tmp_path: Path, store_url: str, **extra: str) -> dict[str, str]:
-    return portal_env(tmp_path, PORTAL_STORE=store_url, PORTAL_SECRET_KEY=SECRET_KEY, PORTAL_QUIET_HOURS="", **extra)
-
-
-def wait_for(condition: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def tracking_path(tmp_path: Path, env: dict[str, str], job_id: str = "WO-1") -> str:
-    out = subprocess.run([PORTAL, "link", job_id], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
-    return "/t/" + out.stdout.strip().split("/t/")[1]
-
-
-class StreamReader:
-    """Reads one SSE stream in a thread, so the test can wait for events with a deadline."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.events: queue.Queue[ServerSentEvent | BaseException] = queue.Queue()
-        self.client = httpx.Client(timeout=httpx.Timeout(10.0, read=None))
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            with connect_sse(self.client, "GET", self.url) as source:
-                for sse in source.iter_sse():
-                    self.events.put(sse)
-        except BaseException as exc:  # reported to the test through the queue
-            self.events.put(exc)
-
-    def next(self) -> ServerSentEvent:
-        item = self.events.get(timeout=WAIT)
-        if isinstance(item, BaseException):
-            raise AssertionError(f"the stream ended: {item!r}")
-        return item
-
-    def until(self, kind: str, predicate: Callable[[dict[str, Any]], bool]) -> list[ServerSentEvent]:
-        seen = []
-        while True:
-            event = self.next()
-            seen.append(event)
-            if event.event == kind and predicate(json.loads(event.data)):
-                return seen
-
-    def close(self) -> None:
-        self.client.close()
-        self.thread.join(10)
 
 
 @pytest.fixture
@@ -106,7 +44,7 @@ def post_until_stored(url: str, payload: dict[str, Any]) -> httpx.Response:
             return None
         return response if response.status_code != 503 else None
 
-    return wait_for(attempt, "the webhook to be stored")
+    return wait_until(attempt, "the webhook to be stored")
 
 
 def test_a_webhook_to_one_process_reaches_a_stream_on_another(tmp_path: Path, redis_url: str) -> None:
@@ -160,12 +98,12 @@ def test_readiness_and_webhooks_answer_503_while_redis_is_down(tmp_path: Path, p
     with PortalProcess([PORTAL], tmp_path, env) as one, httpx.Client(base_url=one.url, timeout=15) as http:
         assert http.get("/readyz").status_code == 200
         private_redis.stop()
-        assert http.get("/readyz").status_code == 503
+        wait_until(lambda: http.get("/readyz").status_code == 503, "/readyz to see the outage")  # probed every 2 s
         refused = post_event(http, job_updated(sample_job()))
         assert refused.status_code == 503 and refused.headers["retry-after"]
         assert http.get("/healthz").status_code == 200
         private_redis.start()
-        wait_for(lambda: http.get("/readyz").status_code == 200, "/readyz to answer 200 again")
+        wait_until(lambda: http.get("/readyz").status_code == 200, "/readyz to answer 200 again")
         assert post_event(http, job_updated(sample_job())).status_code == 202
 
 
@@ -238,7 +176,7 @@ def test_a_pool_of_processes_sends_each_message_once(tmp_path: Path, redis_url: 
             for n in jobs:
                 with httpx.Client(base_url=(one, other)[n % 2].url) as http:
                     assert post_event(http, job_updated(sms_job(n))).status_code == 202
-            wait_for(lambda: all_done(redis_url, [f"WO-{n}" for n in jobs]), "every booking message to be sent")
+            wait_until(lambda: all_done(redis_url, [f"WO-{n}" for n in jobs]), "every booking message to be sent")
     finally:
         stop(worker)
     sent = sorted(m.to for m in twilio.messages())
@@ -248,11 +186,11 @@ def test_a_pool_of_processes_sends_each_message_once(tmp_path: Path, redis_url: 
 async def _accept(store_url: str, payload: dict[str, Any]) -> None:
     """Take a webhook in this test process, with no worker of its own."""
     env = {"PORTAL_STORE": store_url, "PORTAL_SECRET_KEY": SECRET_KEY, "PORTAL_QUIET_HOURS": ""}
-    portal = Portal(from_env(env), run_worker=False)
+    portal = Runtime(from_env(env), run_worker=False)
     await portal.store.open()
     try:
-        event = portal.parser.parse(json.dumps(payload).encode(), "msg_kill_test")
-        await portal.accept_field_event(event)
+        event = portal.intake.parser.parse(json.dumps(payload).encode(), "msg_kill_test")
+        await portal.changes.accept_field_event(event)
     finally:
         await portal.store.close()
 
@@ -264,11 +202,11 @@ def test_a_worker_killed_mid_send_loses_nothing(tmp_path: Path, redis_url: str, 
     second: subprocess.Popen[bytes] | None = None
     try:
         asyncio.run(_accept(redis_url, job_updated(sms_job(1))))
-        wait_for(lambda: twilio.messages(), "the first worker to start sending")
+        wait_until(lambda: twilio.messages(), "the first worker to start sending")
         first.kill()
         first.wait(10)
         second = start_worker(tmp_path, env, "worker-2")
-        (row,) = wait_for(lambda: all_done(redis_url, ["WO-1"]), "another worker to take the message over")
+        (row,) = wait_until(lambda: all_done(redis_url, ["WO-1"]), "another worker to take the message over")
     finally:
         stop(first)
         if second is not None:

@@ -6,18 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from jsonschema import Draft202012Validator
 
-from portal.intake import EVENT_TYPES, format_checker, load_registry
+from portal.intake import EVENT_TYPES
+from tests.helpers import schema_validator as validator
 
 ROOT = Path(__file__).resolve().parents[1] / "webhooks"
-REGISTRY = load_registry(ROOT / "schemas")
-
-
-def validator(direction: str, kind: str) -> Draft202012Validator:
-    schema = json.loads((ROOT / "schemas" / direction / f"{kind}.json").read_text())
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, registry=REGISTRY, format_checker=format_checker())
 
 
 @pytest.mark.parametrize("kind", EVENT_TYPES)

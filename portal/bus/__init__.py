@@ -1,4 +1,8 @@
-"""Live-event fan-out to open tracking streams (see ``base.Bus``)."""
+"""Live-event fan-out to open tracking streams (see ``base.Bus``): in-process, or Redis pub/sub.
+
+Never imports ``portal.web``, a channel, or a service (``customer``, ``notify``, ``staff``):
+services publish through it, and the stored event log is the store's.
+"""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from portal.store.base import StoredEvent
+from portal.core.events import StoredEvent
 
 # Events a stream may fall behind before it is told to catch up from the store.
 SUBSCRIBER_QUEUE_SIZE = 64

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from portal.bus.base import LINK_CHANGED, Fanout, Subscription
-from portal.store.base import StoredEvent
+from portal.core.events import StoredEvent
 
 
 class MemoryBus:

@@ -24,14 +24,16 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from portal.bus.base import LAGGED, LINK_CHANGED, Fanout, Subscription
-from portal.store.base import StoredEvent
+from portal.core.events import StoredEvent
 from portal.store.redis.keys import UNAVAILABLE_ERRORS
 from portal.store.redis.store import RedisStore
 
 log = logging.getLogger("portal.bus")
 
 RECONNECT_FIRST_SECONDS = 0.1  # a restarted Redis is often back at once
-RECONNECT_MAX_SECONDS = 5.0  # and a long outage costs one attempt per 5 s per process
+# An open page waits at most about this long after Redis is back; one cheap connection attempt
+# per second per process during an outage is nothing to Redis.
+RECONNECT_MAX_SECONDS = 1.0
 # With no message for this long the connection is pinged; without an answer by the next
 # period it is taken as dead (a half-open TCP connection never reports an error itself).
 HEARTBEAT_SECONDS = 15.0
@@ -135,8 +137,16 @@ class RedisBus:
             await self._receive(pubsub)
         finally:
             sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, *UNAVAILABLE_ERRORS):
+            try:
                 await sender
+            except asyncio.CancelledError:
+                # The sender's own cancellation is expected; a stop() cancelling this task is not
+                # to be swallowed, or ``_run`` would reconnect forever and ``stop`` never return.
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+            except UNAVAILABLE_ERRORS:
+                pass
 
     async def _send_commands(self, pubsub: PubSub) -> None:
         """Subscribe and unsubscribe job channels as streams open and close."""

@@ -8,13 +8,14 @@ which waits at least as long as a ``Retry-After`` on 429 and 503 asks.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
 from standardwebhooks import Webhook
 
 from portal.channels.base import DeliveryError, Outgoing, Receipt
+from portal.clock import utc_now
 
 GONE = 410
 RETRY_AFTER_STATUSES = frozenset({429, 503})
@@ -71,7 +72,7 @@ class SignedCallback:
             raise DeliveryError("the callback channel is not started", permanent=False)
         if not message.message_id:
             raise DeliveryError("a callback needs a webhook id", permanent=True)
-        now = datetime.now(UTC)
+        now = utc_now()
         headers = self.headers(message.message_id, message.body, now)
         try:
             async with asyncio.timeout(self.timeout):

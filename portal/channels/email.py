@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, make_msgid
 
 import aiosmtplib
 
+from portal import i18n
 from portal.channels.base import DeliveryError, Outgoing, Receipt
+from portal.clock import utc_now
 from portal.settings import Settings
 
 PERMANENT_REPLY = 500  # SMTP 5xx replies are permanent; 4xx are "try again later"
@@ -17,13 +19,14 @@ PERMANENT_REPLY = 500  # SMTP 5xx replies are permanent; 4xx are "try again late
 AUTH_FAILED = 535
 
 
-def build_email(message: Outgoing, sender: str, company: str) -> EmailMessage:
+def build_email(message: Outgoing, sender: str, name: str) -> EmailMessage:
+    """The message, from ``name <sender>``; ``sender`` is a bare address checked at start."""
     email = EmailMessage()
     domain = sender.rpartition("@")[2] or None
-    email["From"] = formataddr((company, sender))
+    email["From"] = Address(display_name=name, addr_spec=sender)
     email["To"] = message.to
-    email["Subject"] = message.subject or company
-    email["Date"] = format_datetime(datetime.now(UTC))
+    email["Subject"] = message.subject or name
+    email["Date"] = format_datetime(utc_now())
     email["Message-ID"] = make_msgid(domain=domain)
     email.set_content(message.body)
     if message.html:
@@ -57,11 +60,14 @@ class SMTPEmail:
 
     async def send(self, message: Outgoing) -> Receipt:
         s = self.settings
-        email = build_email(message, s.smtp_from or "", s.company_name)
+        sender = s.smtp_from.address if s.smtp_from else ""
+        name = (s.smtp_from.name if s.smtp_from else None) or s.company_name or i18n.english().company_name
+        email = build_email(message, sender, name)
         try:
             async with asyncio.timeout(self.timeout):
                 await aiosmtplib.send(
                     email,
+                    sender=sender,
                     hostname=s.smtp_host,
                     port=s.smtp_port,
                     username=s.smtp_username,

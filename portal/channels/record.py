@@ -8,6 +8,8 @@ from __future__ import annotations
 from portal.channels.base import Outgoing, Receipt
 
 NO_PROVIDER = "no provider"
+# The demo's customers are made up: their messages are simulated, which is no fault to report.
+SIMULATED = "simulated (demo)"
 
 
 class RecordOnly:

@@ -67,7 +67,8 @@ def request_reschedule(
 ) -> tuple[Job, dict[str, Any]]:
     """Ask for one of the slots offered now (``core/slots.py``), named by its ``start`` exactly as offered."""
     slots = offered_slots(job, now, policy, zone(job))
-    if job.status not in RESCHEDULABLE or job.values.get(RESCHEDULE) is not None or not slots:
+    waiting = job.values.get(RESCHEDULE) is not None or job.values.get(CANCEL) is not None
+    if job.status not in RESCHEDULABLE or waiting or not slots:
         raise Refused("refused.cannot_move")
     slot = next((s for s in slots if s.get("start") == slot_start), None)
     if slot is None:

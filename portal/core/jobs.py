@@ -139,13 +139,13 @@ class Job:
 
 
 def iso_utc(moment: datetime) -> str:
-    """A fixed-width UTC timestamp, so that string order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A fixed-width UTC timestamp, so that string order is time order.
 
-
-def now_iso() -> str:
-    """The current time as ``iso_utc`` writes it: how stores stamp their rows."""
-    return iso_utc(datetime.now(UTC))
+    Formatted by hand: ``strftime("%Y")`` writes years before 1000 with fewer digits on some
+    platforms, which neither sorts nor parses back.
+    """
+    m = moment.astimezone(UTC)
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
 
 
 def parse_iso(raw: str) -> datetime:

@@ -7,9 +7,9 @@ only while they are on the way.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from portal.core.eta import (
     DEFAULT_CONFIG,
@@ -22,6 +22,7 @@ from portal.core.eta import (
     stale_after,
 )
 from portal.core.jobs import Job, iso_utc, parse_iso
+from portal.core.plausible import is_zone
 from portal.core.slots import NO_POLICY, RESCHEDULABLE, SlotPolicy, offered_slots
 from portal.core.text import clean
 from portal.core.trip import overdue
@@ -57,10 +58,8 @@ DETAIL_KEYS = (
 
 def zone(job: Job) -> ZoneInfo:
     """The job's time zone; an unknown name (refused at intake) falls back to UTC."""
-    try:
-        return ZoneInfo(str(job.values.get("timezone") or DEFAULT_TIMEZONE))
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(DEFAULT_TIMEZONE)
+    name = str(job.values.get("timezone") or DEFAULT_TIMEZONE)
+    return ZoneInfo(name if is_zone(name) else DEFAULT_TIMEZONE)
 
 
 def local_iso(raw: str, tz: ZoneInfo) -> str:
@@ -80,7 +79,9 @@ def public_state(
     window = values.get("window")
     technician = values.get("technician")
     slots = offered_slots(job, now, slot_policy, tz)
-    pending = values.get("portal.reschedule")
+    # A cancellation asked for after a change of time supersedes it: the page shows one request.
+    cancelling = values.get("portal.cancel") is not None
+    pending = None if cancelling else values.get("portal.reschedule")
     status = job.status
     en_route = status == "en_route"
     eta = _eta(job, now, tz, eta_config) if en_route else None
@@ -101,7 +102,7 @@ def public_state(
         "late": overdue(job, now) or bool(eta and eta["late"]),
         "location": _location(job, tz) if en_route else None,
         "timeline": [{"status": t["status"], "at": local_iso(t["at"], tz)} for t in job.timeline],
-        "can_reschedule": status in RESCHEDULABLE and bool(slots) and pending is None,
+        "can_reschedule": status in RESCHEDULABLE and bool(slots) and pending is None and not cancelling,
         "slots": slots,
         "reschedule": pending,
         "rating": values.get("portal.rating"),
@@ -181,8 +182,4 @@ def status_event(state: dict[str, Any], job: Job) -> dict[str, Any]:
     }
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-__all__ = ["RESCHEDULABLE", "STATUS_LABELS", "iso_utc", "live_events", "public_state", "status_event", "utc_now"]
+__all__ = ["RESCHEDULABLE", "STATUS_LABELS", "iso_utc", "live_events", "public_state", "status_event"]

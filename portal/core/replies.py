@@ -8,7 +8,8 @@ What a customer may text (case and spacing ignored):
 | `START`, `UNSTOP`, `YES` | opt back in; no reply of ours |
 | `HELP`, `INFO` (`AYUDA`) | a short help text |
 | `R`, `RESCHEDULE` (`REPROGRAMAR`, `CAMBIAR`) | up to 3 numbered slots; a number then requests that slot |
-| `1`-`5` (after a rating request), optionally followed by a comment | the rating |
+| `R` while a requested time waits for confirmation | says it is waiting (and the support phone) |
+| `1`-`5` (after a rating request), optionally followed by a comment | the rating (again within a day: replaces it) |
 | a number while we asked "which visit?" | picks the visit, then carries on with what was asked |
 | anything else | kept, passed on to the field system as `customer.message`, acknowledged |
 
@@ -47,8 +48,9 @@ class JobContext:
     status: str
     slots: list[dict[str, str]] = field(default_factory=list)
     completed_at: datetime | None = None
-    rated: bool = False
+    rated: bool = False  # rated for good: a rating may still change a day after it was given
     summary: str = ""  # e.g. "Water heater repair, Tue 9-11"; shown when asking which visit
+    pending_slot: dict[str, str] | None = None  # a reschedule requested and not yet confirmed
 
     @property
     def open(self) -> bool:
@@ -139,6 +141,9 @@ def _reschedule(jobs: list[JobContext], now: datetime, chosen: JobContext | None
             state=_state("job", now, then="reschedule", choices=[c["job_id"] for c in choices]),
         )
     job = candidates[0]
+    if job.pending_slot is not None:
+        data = {"reference": job.reference, "slot": job.pending_slot}
+        return Outcome("reschedule: a request is already waiting", "reschedule_pending", data)
     slots = job.slots[:MAX_SLOTS_OFFERED]
     if not slots:
         return Outcome("reschedule: no slots to offer", "no_slots", {"reference": job.reference})

@@ -61,13 +61,16 @@ def policy_slots(policy: SlotPolicy, tz: ZoneInfo, now: datetime) -> list[dict[s
 
 
 def offered_slots(job: Job, now: datetime, policy: SlotPolicy, tz: ZoneInfo) -> list[dict[str, str]]:
-    """The job's own ``reschedule_slots``; else, while it may still move, the policy's (not its current window)."""
+    """The job's own ``reschedule_slots``; else, while it may still move, the policy's.
+
+    Either way never the visit's current window: moving a visit to where it already is is no offer.
+    """
+    window = job.values.get("window")
     own = job.values.get("reschedule_slots") or []
     if own:
-        return [{"start": s["start"], "end": s["end"]} for s in own]
+        return [{"start": s["start"], "end": s["end"]} for s in own if not _same(window, s)]
     if job.status not in RESCHEDULABLE:
         return []
-    window = job.values.get("window")
     # One more than offered, so that leaving out the current window still offers the full count.
     spare = policy_slots(replace(policy, count=policy.count + 1), tz, now)
     return [s for s in spare if not _same(window, s)][: policy.count]

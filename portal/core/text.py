@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from markupsafe import Markup
-
 # LRE, RLE, PDF, LRO, RLO and LRI, RLI, FSI, PDI. The marks (LRM, RLM, ALM) are kept: they
 # only nudge neutral characters and cannot reorder a run of text.
 BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
@@ -35,8 +33,7 @@ def clean(value: Any) -> Any:
 
 def shown_text(value: Any) -> Any:
     """Jinja's ``finalize``: every ``{{ value }}`` in a page or message, before escaping."""
-    if isinstance(value, Markup):
-        return Markup(without_bidi_controls(str(value)))
     if isinstance(value, str):
-        return without_bidi_controls(value)
+        # Markup (a str subclass marked safe by ``__html__``) stays Markup: removing controls keeps it safe.
+        return type(value)(without_bidi_controls(value)) if hasattr(value, "__html__") else without_bidi_controls(value)
     return value

@@ -1,9 +1,9 @@
 """What a customer does through the portal: page forms and SMS replies, as atomic job changes.
 
-Each action is one ``Portal.change``: the job's ``portal.*`` value, the live ``job`` event for
+Each action is one ``JobChanges.change``: the job's ``portal.*`` value, the live ``job`` event for
 open pages and the callback row for the field system are written together, so a request is
 never shown without being sent, or sent without being shown. The rules are pure
-(``core/actions.py``); this module adds the form's CSRF token and the plumbing.
+(``core/actions.py``); this module adds the form's CSRF token (``links.FormTokens``) and the plumbing.
 """
 
 from __future__ import annotations
@@ -12,19 +12,15 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
-
 from portal.core import actions
 from portal.core.jobs import Job
-from portal.core.public import live_events, utc_now
+from portal.core.plausible import ascii_score
 from portal.core.slots import NO_POLICY, SlotPolicy
+from portal.links import FormTokens
 from portal.notify.callbacks import callback
-from portal.runtime import Portal
+from portal.notify.changes import JobChanges
 from portal.store.base import ChangeResult, Decision, JobRecord
 
-FORM_SALT = "portal.tracking-form"
-# A page left open for a week still submits; the link itself is the longer-lived credential.
-FORM_TOKEN_MAX_AGE = 7 * 24 * 3600
 PAGE_ACTIONS = ("reschedule", "cancel", "note", "rating")
 CALLBACK_TYPES = {
     "reschedule": "reschedule.requested",
@@ -59,46 +55,23 @@ class FormRefused(Exception):
         self.values = values
 
 
-class FormTokens:
-    """CSRF tokens for the tracking page's forms, bound to the job's current link key.
-
-    Signed with their own salt (links and sessions use others); a revoked link's key no
-    longer matches, so its old pages cannot submit either.
-    """
-
-    def __init__(self, secret_keys: tuple[str, ...]) -> None:
-        # itsdangerous signs with the last key; our setting lists the signing key first.
-        self._serializer = URLSafeTimedSerializer(list(reversed(secret_keys)), salt=FORM_SALT)
-
-    def issue(self, link_key: str) -> str:
-        return str(self._serializer.dumps(link_key))
-
-    def valid(self, link_key: str, token: object) -> bool:
-        if not isinstance(token, str) or not token:
-            return False
-        try:
-            return bool(self._serializer.loads(token, max_age=FORM_TOKEN_MAX_AGE) == link_key)
-        except BadSignature:  # SignatureExpired is a BadSignature too
-            return False
-
-
-async def apply_action(portal: Portal, job_id: str, kind: str, apply: Apply, *, key: str | None = None) -> ChangeResult:
+async def apply_action(
+    changes: JobChanges, job_id: str, kind: str, apply: Apply, *, key: str | None = None
+) -> ChangeResult:
     """Apply one customer action and queue its callback, in one transaction.
 
     ``apply`` may raise ``actions.Refused``: then nothing is written.
     """
-    eta_config, slot_policy = portal.eta_config, portal.slot_policy
 
     def decide(before: Job | None) -> Decision:
         if before is None:
             raise actions.Refused("refused.unknown_job")
-        now = utc_now()
+        now = changes.clock()
         after, data = apply(before, now)
         item = callback(CALLBACK_TYPES[kind], data, job_id=job_id, at=now, key=key)
-        events = live_events(before, after, now, eta_config, slot_policy)
-        return Decision(job=after, events=events, outbox=[item])
+        return Decision(job=after, events=changes.live_events(before, after, now), outbox=[item])
 
-    return await portal.change(job_id, decide)
+    return await changes.change(job_id, decide)
 
 
 def _text(form: Mapping[str, Any], name: str, *, required: bool) -> str:
@@ -111,10 +84,10 @@ def _text(form: Mapping[str, Any], name: str, *, required: bool) -> str:
 
 
 def _score(form: Mapping[str, Any]) -> int:
-    raw = str(form.get("score") or "").strip()
-    if not raw.isdigit() or int(raw) not in actions.SCORES:
+    score = ascii_score(str(form.get("score") or ""), min(actions.SCORES), max(actions.SCORES))
+    if score is None:
         raise FormRefused(400, "form.score")
-    return int(raw)
+    return score
 
 
 def form_action(kind: str, form: Mapping[str, Any], slot_policy: SlotPolicy = NO_POLICY) -> Apply:
@@ -135,30 +108,37 @@ def form_action(kind: str, form: Mapping[str, Any], slot_policy: SlotPolicy = NO
     raise FormRefused(404, "form.no_action")
 
 
-async def submit_form(portal: Portal, record: JobRecord, kind: str, form: Mapping[str, Any]) -> None:
-    """One tracking-page form: check its token, read it, apply it; FormRefused says why not."""
-    if not FormTokens(portal.settings.secret_keys).valid(record.link_key, form.get("csrf_token")):
-        raise FormRefused(403, "form.expired")
-    apply = form_action(kind, form, portal.slot_policy)
-    try:
-        await apply_action(portal, record.job.id, kind, apply)
-    except actions.Refused as refused:
-        raise FormRefused(409, refused.key) from None
+class PageForms:
+    """The tracking page's forms: their tokens, what they may do now, and submitting them."""
 
+    def __init__(self, changes: JobChanges, tokens: FormTokens, review_url: str | None) -> None:
+        self.changes = changes
+        self.tokens = tokens
+        self.review_url = review_url
 
-def page_context(portal: Portal, record: JobRecord, done: str | None) -> dict[str, Any]:
-    """What the page's forms need: what is possible now, what is pending, the form token."""
-    job, now = record.job, utc_now()
-    values = job.values
-    rating = values.get(actions.RATING)
-    return {
-        "csrf_token": FormTokens(portal.settings.secret_keys).issue(record.link_key),
-        "can_cancel": actions.can_cancel(job),
-        "cancel_request": values.get(actions.CANCEL),
-        "can_note": actions.can_note(job),
-        "notes": values.get(actions.NOTES) or [],
-        "can_rate": actions.can_rate(job, now),
-        "review_url": portal.settings.review_url if rating else None,
-        "confirmation": CONFIRMATIONS.get(done or ""),
-        "max_text": actions.MAX_TEXT,
-    }
+    async def submit(self, record: JobRecord, kind: str, form: Mapping[str, Any]) -> None:
+        """One tracking-page form: check its token, read it, apply it; FormRefused says why not."""
+        if not self.tokens.valid(record.link_key, form.get("csrf_token")):
+            raise FormRefused(403, "form.expired")
+        apply = form_action(kind, form, self.changes.slot_policy)
+        try:
+            await apply_action(self.changes, record.job.id, kind, apply)
+        except actions.Refused as refused:
+            raise FormRefused(409, refused.key) from None
+
+    def context(self, record: JobRecord, done: str | None) -> dict[str, Any]:
+        """What the page's forms need: what is possible now, what is pending, the form token."""
+        job, now = record.job, self.changes.clock()
+        values = job.values
+        rating = values.get(actions.RATING)
+        return {
+            "csrf_token": self.tokens.issue(record.link_key),
+            "can_cancel": actions.can_cancel(job),
+            "cancel_request": values.get(actions.CANCEL),
+            "can_note": actions.can_note(job),
+            "notes": values.get(actions.NOTES) or [],
+            "can_rate": actions.can_rate(job, now),
+            "review_url": self.review_url if rating else None,
+            "confirmation": CONFIRMATIONS.get(done or ""),
+            "max_text": actions.MAX_TEXT,
+        }

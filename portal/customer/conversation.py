@@ -4,8 +4,9 @@
 Twilio webhook (``receive_twilio_sms`` checks its signature first) or the demo phone page.
 The reading is pure (``core/replies.py``); here the sender's jobs and the conversation state
 come from the store, each understood action becomes an atomic job change with its callback
-(``customer_actions.apply_action``), and every message is kept in the history with what was
-understood, for staff.
+(``customer.actions.apply_action``) or opt-out through ``JobChanges``, and every message is
+kept in the history with what was understood, for staff. The answer is plain text; the web
+edge wraps it in TwiML.
 """
 
 from __future__ import annotations
@@ -13,23 +14,22 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from twilio.twiml.messaging_response import MessagingResponse
-
 from portal.core import actions
 from portal.core.jobs import Job, iso_utc, normalize_phone, parse_iso
-from portal.core.public import RESCHEDULABLE, local_iso, utc_now, zone
+from portal.core.public import RESCHEDULABLE, local_iso, zone
 from portal.core.replies import RATING_WINDOW, Action, JobContext, Outcome, understand
 from portal.core.slots import SlotPolicy, offered_slots
 from portal.customer.actions import Apply, apply_action
 from portal.customer.delivery_reports import TwilioSignature
 from portal.notify.callbacks import opt_out_callback
+from portal.notify.changes import JobChanges
 from portal.notify.render import MessageRenderer, RenderError, short_day
-from portal.runtime import Portal
 from portal.settings import Settings
-from portal.store.base import JobRecord, Message
+from portal.store.base import JobRecord, Message, Store
 
 log = logging.getLogger("portal.customer.conversation")
 
@@ -49,82 +49,114 @@ def _renderer(settings: Settings) -> MessageRenderer:
     return MessageRenderer(settings)
 
 
-async def receive_twilio_sms(portal: Portal, url: str, params: Mapping[str, Any], signature: str | None) -> str:
-    """The TwiML answer to one inbound SMS webhook; ForgedRequest when Twilio did not sign it."""
-    if not TwilioSignature(portal.settings.twilio_auth_token).valid(url, params, signature):
-        raise ForgedRequest
-    sender = str(params.get("From") or "")
-    body = str(params.get("Body") or "")[:MAX_BODY_CHARS]
-    sid = str(params.get("MessageSid") or params.get("SmsSid") or "") or None
-    if sid is not None and not await portal.store.claim_delivery_id(DELIVERY_PREFIX + sid):
-        # Twilio sends a message again when our answer did not reach it: answer the same way,
-        # but record and act on it once.
-        return twiml(await _earlier_reply(portal, sender, sid))
-    return twiml(await handle_inbound_sms(portal, sender, body, sid))
+class Conversation:
+    """Inbound SMS, with the store it reads, the changes it makes and the settings it answers by."""
 
+    def __init__(self, store: Store, changes: JobChanges, settings: Settings) -> None:
+        self.store = store
+        self.changes = changes
+        self.settings = settings
+        self.signature = TwilioSignature(settings.twilio_auth_token)
 
-async def _earlier_reply(portal: Portal, sender: str, sid: str) -> str | None:
-    """The reply given the first time a message came, from its place in the history."""
-    phone = normalize_phone(sender, portal.settings.default_region) or sender.strip()
-    for record in await portal.store.jobs_by_phone(phone, RECENT_JOBS):
-        for message in await portal.store.list_messages(record.job.id):
-            if message.direction == "in" and (message.meta or {}).get("message_sid") == sid:
-                reply = message.meta.get("reply")
-                return str(reply) if reply else None
-    return None
+    async def receive_twilio_sms(self, url: str, params: Mapping[str, Any], signature: str | None) -> str | None:
+        """Our reply to one inbound SMS webhook (None for none); ForgedRequest when Twilio did not sign it."""
+        if not self.signature.valid(url, params, signature):
+            raise ForgedRequest
+        sender = str(params.get("From") or "")
+        body = str(params.get("Body") or "")[:MAX_BODY_CHARS]
+        sid = str(params.get("MessageSid") or params.get("SmsSid") or "") or None
+        if sid is not None and not await self.store.claim_delivery_id(DELIVERY_PREFIX + sid):
+            # Twilio sends a message again when our answer did not reach it: answer the same way,
+            # but record and act on it once.
+            return await self._earlier_reply(sender, sid)
+        return await self.handle_inbound_sms(sender, body, sid)
 
+    async def _earlier_reply(self, sender: str, sid: str) -> str | None:
+        """The reply given the first time a message came, from its place in the history."""
+        phone = normalize_phone(sender, self.settings.default_region) or sender.strip()
+        for record in await self.store.jobs_by_phone(phone, RECENT_JOBS):
+            for message in await self.store.list_messages(record.job.id):
+                if message.direction == "in" and (message.meta or {}).get("message_sid") == sid:
+                    reply = message.meta.get("reply")
+                    return str(reply) if reply else None
+        return None
 
-def twiml(reply: str | None) -> str:
-    """``<Response><Message>...`` (escaped by the SDK), or an empty ``<Response/>``."""
-    response = MessagingResponse()
-    if reply:
-        response.message(reply)
-    return str(response)
+    async def handle_inbound_sms(self, from_number: str, body: str, message_sid: str | None) -> str | None:
+        """Understand and act on one SMS from ``from_number``; return our reply, None for none."""
+        now = self.changes.clock()
+        store, settings, slot_policy = self.store, self.settings, self.changes.slot_policy
+        phone = normalize_phone(from_number, settings.default_region) or from_number.strip()
+        records = [r for r in await store.jobs_by_phone(phone, RECENT_JOBS) if _relevant(r.job, now)]
+        jobs = [_context(r.job, now, slot_policy) for r in records]
+        outcome = understand(body, jobs, await store.get_conversation(phone), now)
+        done: list[dict[str, Any]] = []
+        answer = outcome.answer
+        for action in outcome.actions:
+            result = await self._act(phone, action, records, message_sid)
+            done.append({"kind": action.kind, "job_id": action.job_id or _first_id(records), "result": result})
+            if result == "refused" and action.kind == "reschedule":
+                answer = "no_slots"
+        await store.set_conversation(phone, outcome.state, iso_utc(now))
+        job = _job_of(outcome, records)
+        reply = _reply(settings, answer, outcome, job)
+        meta = {
+            "understood": outcome.understood,
+            "answer": answer,
+            "actions": done,
+            "reply": reply,
+            "message_sid": message_sid,
+        }
+        stamp = iso_utc(now)
+        message = Message(
+            id=0,
+            job_id=job.id if job else None,
+            channel="sms",
+            direction="in",
+            to_addr=settings.twilio_from,
+            from_addr=phone,
+            body=body,
+            status="received",
+            provider_id=None,  # the sid is in meta: a retried webhook must not collide with the first
+            error=None,
+            meta=meta,
+            created_at=stamp,
+            updated_at=stamp,
+        )
+        await store.add_message(message)
+        if reply:
+            # The answer goes back inside the TwiML response, so Twilio sends it: kept in the
+            # thread as the portal's own message, sent (no provider id or delivery report).
+            answered = replace(
+                message,
+                direction="out",
+                to_addr=phone,
+                from_addr=settings.twilio_from,
+                body=reply,
+                status="sent",
+                meta={"twiml_reply_to": message_sid},
+            )
+            await store.add_message(answered)
+        return reply
 
-
-async def handle_inbound_sms(portal: Portal, from_number: str, body: str, message_sid: str | None) -> str | None:
-    """Understand and act on one SMS from ``from_number``; return our reply, None for none."""
-    now = utc_now()
-    store = portal.store
-    phone = normalize_phone(from_number, portal.settings.default_region) or from_number.strip()
-    records = [r for r in await store.jobs_by_phone(phone, RECENT_JOBS) if _relevant(r.job, now)]
-    jobs = [_context(r.job, now, portal.slot_policy) for r in records]
-    outcome = understand(body, jobs, await store.get_conversation(phone), now)
-    done: list[dict[str, Any]] = []
-    answer = outcome.answer
-    for action in outcome.actions:
-        result = await _act(portal, phone, action, records, message_sid)
-        done.append({"kind": action.kind, "job_id": action.job_id or _first_id(records), "result": result})
-        if result == "refused" and action.kind == "reschedule":
-            answer = "no_slots"
-    await store.set_conversation(phone, outcome.state, iso_utc(now))
-    job = _job_of(outcome, records)
-    reply = _reply(portal.settings, answer, outcome, job)
-    meta = {
-        "understood": outcome.understood,
-        "answer": answer,
-        "actions": done,
-        "reply": reply,
-        "message_sid": message_sid,
-    }
-    stamp = iso_utc(now)
-    message = Message(
-        id=0,
-        job_id=job.id if job else None,
-        channel="sms",
-        direction="in",
-        to_addr=portal.settings.twilio_from,
-        from_addr=phone,
-        body=body,
-        status="received",
-        provider_id=None,  # the sid is in meta: a retried webhook must not collide with the first
-        error=None,
-        meta=meta,
-        created_at=stamp,
-        updated_at=stamp,
-    )
-    await store.add_message(message)
-    return reply
+    async def _act(self, phone: str, action: Action, records: list[JobRecord], sid: str | None) -> str:
+        """Carry out one understood action; return ``done``, ``refused`` or ``recorded``."""
+        key = f"sms:{sid}" if sid else None
+        changes = self.changes
+        if action.kind in ("opt_out", "opt_in"):
+            # The opt-out and its callback are one write: a crash in between would lose the callback.
+            now, job_id = changes.clock(), _first_id(records)
+            # No job: the field system has no customer with this number to tell about.
+            told = () if job_id is None else (opt_out_callback(phone, action.kind, job_id=job_id, at=now, key=key),)
+            await changes.opt_out(phone, action.kind == "opt_out", "sms", now, told)
+            return "done" if told else "recorded"
+        job_id = action.job_id
+        if job_id is None:
+            return "recorded"
+        try:
+            await apply_action(changes, job_id, action.kind, _sms_action(action, changes.slot_policy), key=key)
+        except actions.Refused:
+            return "refused"
+        return "done"
 
 
 def _relevant(job: Job, now: datetime) -> bool:
@@ -138,7 +170,8 @@ def _relevant(job: Job, now: datetime) -> bool:
 def _context(job: Job, now: datetime, slot_policy: SlotPolicy) -> JobContext:
     values = job.values
     slots = offered_slots(job, now, slot_policy, zone(job))
-    open_to_move = job.status in RESCHEDULABLE and values.get(actions.RESCHEDULE) is None
+    pending = values.get(actions.RESCHEDULE)
+    open_to_move = job.status in RESCHEDULABLE and pending is None and values.get(actions.CANCEL) is None
     window = values.get("window")
     closed = job.closed_at
     return JobContext(
@@ -147,35 +180,15 @@ def _context(job: Job, now: datetime, slot_policy: SlotPolicy) -> JobContext:
         status=job.status,
         slots=slots if open_to_move else [],
         completed_at=parse_iso(closed) if closed and job.status == "completed" else None,
-        rated=values.get(actions.RATING) is not None,
+        # The page lets a rating change for a day; a text does the same.
+        rated=job.status == "completed" and not actions.can_rate(job, now),
         summary=short_day(local_iso(window["start"], zone(job))) if window else "",
+        pending_slot=pending["slot"] if pending else None,
     )
 
 
 def _first_id(records: list[JobRecord]) -> str | None:
     return records[0].job.id if records else None
-
-
-async def _act(portal: Portal, phone: str, action: Action, records: list[JobRecord], sid: str | None) -> str:
-    """Carry out one understood action; return ``done``, ``refused`` or ``recorded``."""
-    key = f"sms:{sid}" if sid else None
-    if action.kind in ("opt_out", "opt_in"):
-        # The opt-out and its callback are one write: a crash in between would lose the callback.
-        now, job_id = utc_now(), _first_id(records)
-        # No job: the field system has no customer with this number to tell about.
-        told = () if job_id is None else (opt_out_callback(phone, action.kind, job_id=job_id, at=now, key=key),)
-        queued = await portal.store.record_opt_out(phone, action.kind == "opt_out", "sms", iso_utc(now), told)
-        if queued and portal.worker is not None:
-            portal.worker.wake()
-        return "done" if told else "recorded"
-    job_id = action.job_id
-    if job_id is None:
-        return "recorded"
-    try:
-        await apply_action(portal, job_id, action.kind, _sms_action(action, portal.slot_policy), key=key)
-    except actions.Refused:
-        return "refused"
-    return "done"
 
 
 def _sms_action(action: Action, policy: SlotPolicy) -> Apply:

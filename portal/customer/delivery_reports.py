@@ -7,14 +7,16 @@ Statuses arrive late and out of order; the store only ever moves a message forwa
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from twilio.request_validator import RequestValidator
 
+from portal.clock import utc_now
+from portal.core.attention import FAILED_STATUSES
 from portal.core.jobs import iso_utc
-from portal.core.public import utc_now
-from portal.runtime import Portal
+from portal.metrics import Metrics
+from portal.store.base import Store
 
 log = logging.getLogger("portal.customer.delivery_reports")
 
@@ -52,20 +54,38 @@ def public_request_url(public_url: str, path: str, query: str) -> str:
     return public_url.rstrip("/") + path + (f"?{query}" if query else "")
 
 
-async def record_twilio_status(portal: Portal, url: str, params: Mapping[str, Any], signature: str | None) -> bool:
-    """Apply one status callback; False (and no change) when the signature is not Twilio's."""
-    if not TwilioSignature(portal.settings.twilio_auth_token).valid(url, params, signature):
-        portal.metrics.sms_status.labels("forged").inc()
-        return False
-    sid = str(params.get("MessageSid") or params.get("SmsSid") or "")
-    raw = str(params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
-    status = TWILIO_STATUSES.get(raw)
-    portal.metrics.sms_status.labels(status or "unknown").inc()
-    if not sid or len(sid) > MAX_SID_LENGTH or status is None:
-        log.info("ignoring a Twilio status callback without a known status (%r)", raw[:40])
+class DeliveryReports:
+    """Twilio's status callbacks, checked with its auth token and applied to the stored messages."""
+
+    def __init__(
+        self,
+        store: Store,
+        metrics: Metrics,
+        auth_token: str | None,
+        on_attention: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.signature = TwilioSignature(auth_token)
+        # Called when a report made a message fail: the store raised ``message_failed`` with it.
+        self.on_attention = on_attention
+
+    async def record_twilio_status(self, url: str, params: Mapping[str, Any], signature: str | None) -> bool:
+        """Apply one status callback; False (and no change) when the signature is not Twilio's."""
+        if not self.signature.valid(url, params, signature):
+            self.metrics.sms_status.labels("forged").inc()
+            return False
+        sid = str(params.get("MessageSid") or params.get("SmsSid") or "")
+        raw = str(params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
+        status = TWILIO_STATUSES.get(raw)
+        self.metrics.sms_status.labels(status or "unknown").inc()
+        if not sid or len(sid) > MAX_SID_LENGTH or status is None:
+            log.info("ignoring a Twilio status callback without a known status (%r)", raw[:40])
+            return True
+        error = str(params.get("ErrorCode") or "") or None
+        message = await self.store.update_message_status(sid, status, error, iso_utc(utc_now()))
+        if message is None:
+            log.info("status %s for unknown message %s", status, sid)
+        elif status in FAILED_STATUSES and message.direction == "out" and self.on_attention is not None:
+            await self.on_attention()
         return True
-    error = str(params.get("ErrorCode") or "") or None
-    message = await portal.store.update_message_status(sid, status, error, iso_utc(utc_now()))
-    if message is None:
-        log.info("status %s for unknown message %s", status, sid)
-    return True

@@ -15,6 +15,7 @@ import base64
 import logging
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -27,6 +28,7 @@ from typing import Any
 
 from portal import __version__
 from portal.settings import NOTIFICATION_MESSAGES, ConfigError, Settings, from_env
+from portal.store.base import Store
 
 STAFF_USERNAME = "demo"
 PASSWORD_BYTES = 12  # 16 URL-safe characters: above the 12-character minimum of staff passwords
@@ -34,6 +36,11 @@ WEBHOOK_KEY_BYTES = 32
 STARTUP_TIMEOUT_SECONDS = 30.0
 STARTUP_POLL_SECONDS = 0.05
 PHONE_PATH = "/demo/phone"
+# The demo's own brand, so its pages look like a company's (an operator's settings win).
+DEMO_COMPANY = "Acme Plumbing & Heating"
+DEMO_COLOR = "#0b5cad"
+DEMO_SUPPORT_PHONE = "+1 312 555 0100"  # 555-01xx: reserved for fiction
+DEMO_LOGO_PATH = "/static/demo/logo.svg"
 
 
 def add_command(commands: Any) -> None:
@@ -55,6 +62,7 @@ def demo_settings(store: str, environ: Mapping[str, str] | None = None) -> Setti
         raise ConfigError(f"--store must look like sqlite:///path/to/demo.db; got {store!r}")
     env = {**(os.environ if environ is None else environ), "PORTAL_STORE": store}
     settings = from_env(env)
+    brand = not env.get("PORTAL_BRAND_COLOR", "").strip()
     secret = settings.webhook_secrets or ("whsec_" + base64.b64encode(secrets.token_bytes(WEBHOOK_KEY_BYTES)).decode(),)
     return replace(
         settings,
@@ -62,6 +70,9 @@ def demo_settings(store: str, environ: Mapping[str, str] | None = None) -> Setti
         webhook_secrets=secret,
         quiet_hours=None,
         notifications=NOTIFICATION_MESSAGES,
+        company_name=settings.company_name or DEMO_COMPANY,
+        brand_color=DEMO_COLOR if brand else settings.brand_color,
+        support_phone=settings.support_phone or DEMO_SUPPORT_PHONE,
         # Demo customers are made up: never text or mail them, never call a real field system.
         twilio_account_sid=None,
         twilio_auth_token=None,
@@ -100,19 +111,24 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
     from portal.app import create_app
     from portal.demo.scenario import build
     from portal.demo.simulator import FieldSimulator
-    from portal.runtime import Portal
+    from portal.runtime import Runtime
     from portal.web.server import uvicorn_options
 
     shown_host = f"[{host}]" if ":" in host else host
     problem = _cannot_listen(host, port)
     if problem:
-        print(f"portal demo: cannot listen on {shown_host}:{port}: {problem}", file=sys.stderr)
+        print(
+            f"portal demo: cannot listen on {shown_host}:{port}: {problem}; try another, e.g. --port {port + 1}",
+            file=sys.stderr,
+        )
         return 1
     settings = settings.with_public_url(f"http://{shown_host}:{port}")
-    portal = Portal(settings)
+    if not settings.logo_url:
+        settings = replace(settings, logo_url=f"{settings.public_url}{DEMO_LOGO_PATH}")
+    runtime = Runtime(settings)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings, portal=portal), host=host, port=port, log_level="warning", **uvicorn_options()
+            create_app(settings, runtime=runtime), host=host, port=port, log_level="warning", **uvicorn_options()
         )
     )
     serving = asyncio.create_task(server.serve(), name="uvicorn")
@@ -125,9 +141,9 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
     say("    (throwaway: deleted when the demo stops)" if throwaway else "    (kept: run the demo again to reuse it)")
     say("  messages are recorded and shown on the demo phone, never sent; quiet hours are off")
     say(f"  field webhooks: POST {settings.public_url}/webhooks/field signed with {settings.webhook_secrets[0]}")
-    password = await _staff_account(portal)
-    own_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else shown_host}:{port}"
     scenario = build(_now())
+    password = await _staff_account(runtime.store, scenario.timezone)
+    own_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else shown_host}:{port}"
     simulator = FieldSimulator(own_url, settings.webhook_secrets[0], scenario, say)
     started = await simulator.first_steps()
     say("")
@@ -135,9 +151,15 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> i
     for job in scenario.jobs:
         customer = job.job.get("customer", {})
         say(f"  {job.id}  {customer.get('name', '')}: {job.story}")
-        say(f"    {await portal.link_url(job.id)}")
+        say(f"    {await runtime.link_url(job.id)}")
     say(f"Staff console: {settings.public_url}/staff/login  username {STAFF_USERNAME}  password {password}")
     say(f"Demo phone:    {settings.public_url}{PHONE_PATH}")
+    say(f"Visit times are in {scenario.timezone}.")
+    say("")
+    say("From another terminal, with this demo's settings filled in:")
+    for line in paste_ready(settings, own_url, scenario.job_ids()[0]):
+        say(f"  {line}")
+    say("")
     say("The technicians move over the next few minutes. Stop the demo with Ctrl+C.")
     driving = asyncio.create_task(simulator.run(started), name="field-simulator")
     try:
@@ -171,13 +193,36 @@ async def _started(server: Any, serving: asyncio.Task[None]) -> bool:
     return True
 
 
-async def _staff_account(portal: Any) -> str:
-    """Create (or reset) the ``demo`` staff account with a fresh random password."""
+def paste_ready(settings: Settings, url: str, job_id: str) -> list[str]:
+    """Commands that work as pasted beside this demo: its store, its webhook secret, its address."""
+    store = f"PORTAL_STORE={shlex.quote(settings.store_url)}"
+    # Double quotes, so the shell fills in the time the event happened: now.
+    body = (
+        r"{\"type\":\"job.status_changed\",\"timestamp\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
+        rf"\"data\":{{\"job_id\":\"{job_id}\",\"status\":\"on_hold\"}}}}"
+    )
+    return [
+        "# the current tracking link of a job",
+        f"PORTAL_PUBLIC_URL={url} {store} portal link {job_id}",
+        "# a staff account of your own (the password is read from standard input)",
+        f"printf '%s\\n' 'choose-a-long-password' | {store} portal staff add ann --password-stdin",
+        "# a signed field webhook (Standard Webhooks) putting a visit on hold",
+        f"SECRET={settings.webhook_secrets[0]}",
+        f'ID=msg_$(date +%s%N); TS=$(date +%s); BODY="{body}"',
+        """SIG=$(printf '%s' "$ID.$TS.$BODY" | openssl dgst -sha256 -mac HMAC"""
+        """ -macopt hexkey:$(printf '%s' "${SECRET#whsec_}" | base64 -d | xxd -p -c 256) -binary | base64)""",
+        f"curl -sS {url}/webhooks/field -H 'content-type: application/json'"
+        ' -H "webhook-id: $ID" -H "webhook-timestamp: $TS" -H "webhook-signature: v1,$SIG" -d "$BODY"',
+    ]
+
+
+async def _staff_account(store: Store, timezone: str) -> str:
+    """Create (or reset) the ``demo`` staff account with a fresh random password, in the demo's zone."""
     from portal.staff.passwords import hash_password
 
     password = secrets.token_urlsafe(PASSWORD_BYTES)
     hashed = await asyncio.to_thread(hash_password, password)  # scrypt takes a moment: keep serving
-    await portal.store.save_staff_account(STAFF_USERNAME, hashed, "America/Chicago")
+    await store.save_staff_account(STAFF_USERNAME, hashed, timezone)
     return password
 
 
@@ -186,6 +231,6 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def _now() -> Any:
-    from portal.core.public import utc_now
+    from portal.clock import utc_now
 
     return utc_now()

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+# The demo's streets are Chicago's; its clock is the machine's when it is daytime there, so
+# "booked for today" is not a visit at 3 AM. Else the first of these where it is daytime now:
+# their offsets (-10 to +9 hours) are never more than 6 hours apart around the clock, so one always is.
 TIMEZONE = "America/Chicago"
+DAYTIME_ZONES = (TIMEZONE, "America/New_York", "Europe/London", "Asia/Kolkata", "Asia/Tokyo", "Pacific/Honolulu")
+# "Now" between these puts every demo window (from 3 hours before now to 2.5 after) in working hours.
+DAYTIME = (time(10), time(16))
+LOCALTIME = Path("/etc/localtime")  # a link into the zoneinfo database on Linux and macOS
 PING_SECONDS = 3.0  # a real tracker reports every few seconds while the van moves
 DRIVE_SPEED_MPS = 13.0  # about 47 km/h: city arterials, so the ETA the page shows is believable
 ON_SITE_SECONDS = 75.0  # how long the driven-to visit lasts before it is completed
@@ -47,6 +56,7 @@ class Step:
 class Scenario:
     jobs: list[DemoJob]
     steps: list[Step] = field(default_factory=list)
+    timezone: str = TIMEZONE  # where the visits are: their windows and the demo staff account's clock
 
     def job_ids(self) -> list[str]:
         return [j.id for j in self.jobs]
@@ -123,9 +133,34 @@ def _drive(job_id: str, start: float, route: list[Point], ping_seconds: float) -
     return steps, at
 
 
-def build(now: datetime, ping_seconds: float = PING_SECONDS) -> Scenario:
-    """The demo's jobs and steps for a demo started at ``now`` (any time zone)."""
-    local = now.astimezone(ZoneInfo(TIMEZONE))
+def machine_zone() -> str | None:
+    """The IANA name of this machine's time zone (``TZ``, else what /etc/localtime links to), if it has one."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    if LOCALTIME.is_symlink():
+        target = str(LOCALTIME.resolve())
+        candidates.append(target.partition("zoneinfo/")[2])
+    for name in candidates:
+        try:
+            if name:
+                ZoneInfo(name)
+                return name
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return None
+
+
+def daytime_zone(now: datetime, preferred: str | None = None) -> str:
+    """``preferred`` (the machine's zone) if it is daytime there now, else the first daytime zone of ours."""
+    for name in (preferred, *DAYTIME_ZONES):
+        if name and DAYTIME[0] <= now.astimezone(ZoneInfo(name)).time() < DAYTIME[1]:
+            return name
+    return TIMEZONE
+
+
+def build(now: datetime, ping_seconds: float = PING_SECONDS, zone_name: str | None = None) -> Scenario:
+    """The demo's jobs and steps for a demo started at ``now``, in ``zone_name`` (default: a daytime zone)."""
+    zone_name = zone_name or daytime_zone(now, machine_zone())
+    local = now.astimezone(ZoneInfo(zone_name))
     tomorrow = local + timedelta(days=1)
     jobs = [
         DemoJob(
@@ -136,7 +171,7 @@ def build(now: datetime, ping_seconds: float = PING_SECONDS) -> Scenario:
                 "reference": "R-101",
                 "status": "scheduled",
                 "service": "Air conditioning tune-up",
-                "timezone": TIMEZONE,
+                "timezone": zone_name,
                 "window": _day_window(tomorrow, time(9), 2),
                 "customer": _customer("Priya Shah", "+13125550101", "priya@example.com", "en"),
                 "address": {"text": "2140 N Clark St, Chicago, IL", "lat": 41.9212, "lon": -87.6378},
@@ -156,7 +191,7 @@ def build(now: datetime, ping_seconds: float = PING_SECONDS) -> Scenario:
                 "reference": "R-102",
                 "status": "dispatched",
                 "service": "Dishwasher installation",
-                "timezone": TIMEZONE,
+                "timezone": zone_name,
                 "window": _today_window(local, 0.5, 2),
                 "customer": _customer("Tom Becker", "+13125550102", None, "en", ["sms"]),
                 "address": SECOND_ADDRESS,
@@ -171,7 +206,7 @@ def build(now: datetime, ping_seconds: float = PING_SECONDS) -> Scenario:
                 "reference": "R-103",
                 "status": "dispatched",
                 "service": "Reparación de calentador de agua",
-                "timezone": TIMEZONE,
+                "timezone": zone_name,
                 "window": _today_window(local, -0.25, 2),
                 "customer": _customer("Lucía Fernández", "+13125550103", "lucia@example.com", "es"),
                 "address": DRIVE_ADDRESS,
@@ -186,7 +221,7 @@ def build(now: datetime, ping_seconds: float = PING_SECONDS) -> Scenario:
                 "reference": "R-104",
                 "status": "completed",
                 "service": "Furnace inspection",
-                "timezone": TIMEZONE,
+                "timezone": zone_name,
                 "window": _today_window(local, -3, 2),
                 "customer": _customer("Grace Kim", "+13125550104", "grace@example.com", "en"),
                 "address": {"text": "900 S Wabash Ave, Chicago, IL", "lat": 41.8703, "lon": -87.6258},
@@ -202,7 +237,7 @@ def build(now: datetime, ping_seconds: float = PING_SECONDS) -> Scenario:
     )
     second, _ = _drive("DEMO-102", max(SECOND_DRIVE_AT, arrived + ping_seconds), SECOND_ROUTE, ping_seconds)
     steps += second
-    return Scenario(jobs, sorted(steps, key=lambda s: s.at))
+    return Scenario(jobs, sorted(steps, key=lambda s: s.at), zone_name)
 
 
 def _customer(

@@ -12,11 +12,11 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import httpx
 from standardwebhooks import Webhook
 
+from portal.clock import utc_now
 from portal.demo.scenario import Scenario, Step
 
 log = logging.getLogger("portal.demo")
@@ -37,7 +37,7 @@ class FieldSimulator:
 
     async def post(self, client: httpx.AsyncClient, step: Step) -> int:
         """Sign and send one step; return the HTTP status (202 or 200 on success)."""
-        now = datetime.now(UTC)
+        now = utc_now()
         data = dict(step.data)
         if step.type == "technician.location":
             data["recorded_at"] = now.isoformat()

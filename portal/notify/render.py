@@ -69,10 +69,9 @@ class MessageRenderer:
             lstrip_blocks=True,
             finalize=shown_text,
         )
-        self.translations = i18n.Translations(settings.templates_dir)
+        self.translations = i18n.Translations(settings.templates_dir, settings.company_name)
         i18n.install(self.env)
         self.env.globals.update(
-            company_name=settings.company_name,
             brand_color=settings.brand_color,
             logo_url=settings.logo_url,
             support_phone=settings.support_phone,
@@ -81,7 +80,8 @@ class MessageRenderer:
 
     def _render(self, channel: str, locale: str | None, name: str, context: dict[str, Any]) -> str:
         paths = [f"messages/{channel}/{loc}/{name}" for loc in locales(locale)]
-        context = {**context, i18n.CONTEXT_KEY: self.translations.localizer(locale)}
+        localizer = self.translations.localizer(locale)
+        context = {**context, i18n.CONTEXT_KEY: localizer, "company_name": localizer.company_name}
         try:
             return self.env.select_template(paths).render(context).strip()
         except TemplateError as exc:

@@ -7,7 +7,7 @@ A claimed row is leased; if this process dies mid-delivery the lease runs out an
 worker delivers the row again (at most once more for a message that was in flight).
 
 A ``late_check`` row is not delivered but handed to ``late_check`` (the portal's atomic job
-change, ``Portal.check_late``); a worker built without one does not claim those rows.
+change, ``JobChanges.check_late``); a worker built without one does not claim those rows.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from datetime import datetime, timedelta
 
 from portal.channels import make_channels
 from portal.channels.base import Channel, DeliveryError, Outgoing, Receipt
+from portal.clock import utc_now
+from portal.core.attention import FAILED_STATUSES, callback_flags
 from portal.core.contacts import single_address
 from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.core.policy import still_valid
-from portal.core.public import utc_now
 from portal.links import LinkSigner
 from portal.metrics import Metrics
 from portal.notify.callbacks import envelope, opt_out_callback, webhook_id
@@ -56,6 +57,11 @@ UNREACHABLE = {
 }
 OPTED_OUT = "opted out of SMS"
 STALE = "no longer applies"
+# An outcome the store could not take is recorded again and again, first soon (a restarting
+# Redis is back within a second or two), then every few seconds: a message that was sent must
+# not be sent again just because its record was late.
+RECORD_RETRY_FIRST_SECONDS = 0.2
+RECORD_RETRY_MAX_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ class Worker:
         channels: dict[str, Channel] | None = None,
         clock: Callable[[], datetime] = utc_now,
         late_check: Callable[[str, str], Awaitable[bool]] | None = None,
+        on_attention: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -91,13 +98,16 @@ class Worker:
         self.channels = channels if channels is not None else make_channels(settings, public_url, timeout)
         self.renderer = MessageRenderer(settings)
         self.clock = clock
-        # (job id, window end) -> whether the job was marked late; see ``Portal.check_late``.
+        # (job id, window end) -> whether the job was marked late; see ``JobChanges.check_late``.
         self.late_check = late_check
         self.kinds = (*SENDABLE_KINDS, LATE_CHECK) if late_check is not None else SENDABLE_KINDS
+        # Called after a settlement that put a job in the staff's attention queue (a failure).
+        self.on_attention = on_attention
         self._random = random.Random()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._unrecorded = 0  # deliveries waiting for the store to take their outcome
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -143,7 +153,9 @@ class Worker:
         free = self.config.max_in_flight - len(self._inflight)
         now = self.clock()
         claimed: list[OutboxRow] = []
-        if free > 0:
+        # While outcomes wait to be recorded the store is failing: claim nothing new, so when
+        # it is back the outcomes are recorded before this worker could take any row again.
+        if free > 0 and not self._unrecorded:
             claimed = await self.store.claim_outbox(self.kinds, iso_utc(now), iso_utc(now + self.lease), free)
         for row in claimed:
             task = asyncio.create_task(self._deliver_logged(row), name=f"deliver-{row.id}")
@@ -178,7 +190,9 @@ class Worker:
         try:
             await self.deliver(row)
         except StoreUnavailable as exc:
-            log.warning("could not record delivery of outbox row %s (lease will expire): %s", row.id, exc)
+            # Nothing was sent (``_settle`` waits out outages once something was): the row is
+            # tried again when its lease ends.
+            log.warning("outbox row %s not attempted, the store is unavailable: %s", row.id, exc)
         except Exception as exc:
             # A bug or a malformed row: back off like a transient failure (and give up after the
             # usual span) rather than retrying it every time its lease runs out.
@@ -322,18 +336,54 @@ class Worker:
         # Bound to this claim: if the lease ran out and another worker took the row over, the
         # store drops the outcome rather than overwrite that worker's.
         settlement = replace(settlement, lease_until=row.lease_until)
-        if not await self.store.settle_outbox(settlement, iso_utc(self.clock())):
+        if not await self._record(row, settlement):
             log.warning("outbox row %s: lease ran out before its outcome (%s) was recorded; dropped", row.id, outcome)
             return settlement
         if row.kind != LATE_CHECK:  # a check is no message
             self.metrics.messages.labels(row.kind, outcome).inc()
         if settlement.follow_ups:
             self.wake()
+        if self.on_attention is not None and _needs_attention(settlement):
+            await self.on_attention()
         return settlement
+
+    async def _record(self, row: OutboxRow, settlement: Settlement) -> bool:
+        """``settle_outbox``, retried until the store answers, holding the row's lease meanwhile.
+
+        Giving up here would leave the row to be claimed again when its lease ends, and a
+        message already sent would go out twice. While the store is down nobody can claim the
+        row; once it answers, the lease is extended before it runs out, and the outcome is
+        recorded as soon as the store takes writes again. Only a lease that ran out while the
+        store was down for longer than the lease can still lose the race (documented in
+        docs/operations.md).
+        """
+        delay = RECORD_RETRY_FIRST_SECONDS
+        lease = settlement.lease_until
+        self._unrecorded += 1
+        try:
+            while True:
+                try:
+                    return await self.store.settle_outbox(replace(settlement, lease_until=lease), iso_utc(self.clock()))
+                except StoreUnavailable as exc:
+                    if delay == RECORD_RETRY_FIRST_SECONDS:
+                        log.warning("outbox row %s: cannot record its outcome yet, retrying: %s", row.id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECORD_RETRY_MAX_SECONDS)
+                if lease is not None and parse_iso(lease) - self.clock() < self.lease / 2:
+                    renewed = iso_utc(self.clock() + self.lease)
+                    try:
+                        if not await self.store.extend_lease(row.id, lease, renewed):
+                            return False  # settled or taken over meanwhile: not ours to record
+                        lease = renewed
+                    except StoreUnavailable:
+                        pass  # still down: nobody else can claim it either
+        finally:
+            self._unrecorded -= 1
 
     def _message(self, row: OutboxRow, job: Job | None, body: str, to: str | None) -> Message:
         now = iso_utc(self.clock())
-        sender = self.settings.twilio_from if row.kind == "sms" else self.settings.smtp_from
+        email_from = self.settings.smtp_from
+        sender = self.settings.twilio_from if row.kind == "sms" else email_from.address if email_from else None
         return Message(
             id=0,
             job_id=row.job_id,
@@ -353,3 +403,10 @@ class Worker:
 
 def _items(item: OutboxItem | None) -> tuple[OutboxItem, ...]:
     return (item,) if item is not None else ()
+
+
+def _needs_attention(settlement: Settlement) -> bool:
+    """Whether a settlement raised ``message_failed`` (``core/attention.py``)."""
+    return settlement.message_status in FAILED_STATUSES or any(
+        callback_flags(item.job_id, item.payload, "") for item in settlement.follow_ups
+    )

@@ -1,7 +1,7 @@
 """Staff sign-in: password checks, throttling, signed session cookies and CSRF tokens.
 
-The cookie is signed with itsdangerous under the portal's secret keys (the first signs, all
-verify) and carries a random session id, the CSRF token and the time of the last activity.
+The cookie is signed by ``links.SessionSigner`` under the portal's secret keys (the first signs,
+all verify) and carries a random session id, the CSRF token and the time of the last activity.
 The server keeps only a hash of the session id, so signing out (or a password reset) ends a
 session even though its cookie is still validly signed. Idle expiry uses the signed activity
 time, so a client cannot extend its own session; ``clock`` is injectable for tests.
@@ -19,17 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from itsdangerous import BadSignature, URLSafeSerializer
-
+from portal.clock import utc_now
 from portal.core.jobs import iso_utc
-from portal.core.public import utc_now
+from portal.links import SessionSigner
 from portal.settings import Settings
 from portal.staff.passwords import hash_password, verify_password
 from portal.store.base import AuditEntry, StaffAccount, Store
-from portal.web.throttle import open_throttle
+from portal.store.throttle import open_throttle
 
 COOKIE_NAME = "portal_staff"
-SESSION_SALT = "portal.staff.session"  # distinct from the link salt: a link token is never a session
 SESSION_ID_BYTES = 32
 CSRF_BYTES = 32
 MAX_SESSION_SECONDS = 12 * 3600  # a working day; then sign in again even when active
@@ -98,8 +96,7 @@ def csrf_matches(expected: str, given: object) -> bool:
 
 class StaffAuth:
     def __init__(self, settings: Settings, store: Store, clock: Callable[[], float] = time.time) -> None:
-        # itsdangerous signs with the last key; our setting lists the signing key first.
-        self._serializer = URLSafeSerializer(list(reversed(settings.secret_keys)), salt=SESSION_SALT)
+        self._signer = SessionSigner(settings.secret_keys)
         self.store = store
         self.clock = clock
         self.idle_seconds = settings.staff_idle_minutes * 60
@@ -115,14 +112,13 @@ class StaffAuth:
         data: dict[str, Any] = {"c": state.csrf, "t": state.seen, "i": state.issued}
         if state.sid is not None:
             data.update(s=state.sid, u=state.username)
-        return str(self._serializer.dumps(data))
+        return self._signer.dumps(data)
 
     def decode(self, raw: str | None) -> CookieState | None:
         if not raw:
             return None
-        try:
-            data = self._serializer.loads(raw)
-        except (BadSignature, UnicodeError, ValueError):
+        data = self._signer.loads(raw)
+        if data is None:
             return None
         try:
             return CookieState(str(data["c"]), int(data["t"]), int(data["i"]), data.get("s"), data.get("u"))

@@ -11,8 +11,9 @@ import asyncio
 import getpass
 import sys
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from portal.core.plausible import is_zone
 from portal.settings import Settings
 from portal.staff.auth import USERNAME_PATTERN
 from portal.staff.passwords import WeakPassword, check_password_rules, hash_password
@@ -67,10 +68,9 @@ def _username(raw: str) -> str:
 
 
 def _timezone(raw: str) -> str:
-    try:
+    if is_zone(raw):
         return ZoneInfo(raw).key
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"--timezone must be an IANA time zone such as America/Chicago; got {raw!r}") from None
+    raise UsageError(f"--timezone must be an IANA time zone such as America/Chicago; got {raw!r}")
 
 
 def _password(from_stdin: bool) -> str:

@@ -1,6 +1,7 @@
-"""The console's service functions: find a job, show it, resend or revoke its link, audit.
+"""The console's service: find a job, show it, resend or revoke its link, audit.
 
-Endpoints call exactly one of these; every look at a job and every action is written to the
+``Console`` holds the store it reads and the job changes a resend makes. Endpoints call
+exactly one of its methods; every look at a job and every action is written to the
 audit log with the staff member and client address.
 """
 
@@ -12,13 +13,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from portal.clock import Clock, utc_now
 from portal.core.contacts import single_address
 from portal.core.jobs import Job, iso_utc, normalize_phone, parse_iso
 from portal.core.policy import message_vars
-from portal.core.public import utc_now
-from portal.runtime import Portal
+from portal.notify.changes import JobChanges
 from portal.staff.job_view import job_document
-from portal.store.base import AuditEntry, Decision, JobRecord, JobSearch, OutboxItem
+from portal.store.base import AuditEntry, Decision, JobRecord, JobSearch, OutboxItem, Rejection, Store
 
 PAGE_SIZE = 20  # results per search page: a screenful, and one cheap query
 AUDIT_PAGE_SIZE = 100
@@ -73,48 +74,6 @@ def page_number(raw: str | None) -> int:
         return 1
 
 
-async def search(portal: Portal, raw: str, page: int) -> SearchPage:
-    prepared = prepare_search(raw, portal.settings.default_region)
-    if prepared is None:
-        return SearchPage(raw.strip(), 1, [], False)
-    found = await portal.store.search_jobs(prepared, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
-    return SearchPage(prepared.exact, page, found[:PAGE_SIZE], len(found) > PAGE_SIZE)
-
-
-async def open_job(portal: Portal, job_id: str, staff: str, client: str, via: str) -> dict[str, Any]:
-    """The job document (CONTRACT §7); the look is audited as ``view_job`` (page or api)."""
-    record = await portal.store.get_job(job_id)
-    if record is None:
-        raise JobNotFound(job_id)
-    messages = await portal.store.list_messages(job_id)
-    history = await portal.store.link_history(job_id)
-    outbox = await portal.store.list_outbox(job_id)
-    await audit(portal, staff, "view_job", client, job_id=job_id, detail=via)
-    return job_document(record, messages, history, outbox, now=utc_now(), ttl_days=portal.settings.link_ttl_days)
-
-
-async def resend_link(portal: Portal, job_id: str, staff: str, client: str) -> list[str]:
-    """Queue the link by each of the customer's channels with a contact; the worker sends them."""
-    queued: list[str] = []
-    request = secrets.token_hex(8)  # each press is its own delivery, never deduplicated away
-    ttl_days = portal.settings.link_ttl_days
-
-    def decide(before: Job | None) -> Decision:
-        if before is None:
-            raise JobNotFound(job_id)
-        if link_expired(before, ttl_days):
-            raise LinkExpired(job_id)
-        items = [_link_item(before, channel, staff, request) for channel in _channels(before)]
-        if not items:
-            raise NoContact(job_id)
-        queued[:] = [item.kind for item in items]
-        return Decision(job=before, outbox=items)
-
-    await portal.change(job_id, decide)
-    await audit(portal, staff, "resend", client, job_id=job_id, detail=", ".join(queued))
-    return queued
-
-
 def link_expired(job: Job, ttl_days: int) -> bool:
     closed = job.closed_at
     return closed is not None and utc_now() > parse_iso(closed) + timedelta(days=ttl_days)
@@ -150,27 +109,80 @@ def _link_item(job: Job, channel: str, staff: str, request: str) -> OutboxItem:
     )
 
 
-async def revoke_link(portal: Portal, job_id: str, staff: str, client: str) -> None:
-    """Every earlier link of the job answers 410 from now on; ``portal link`` prints the new one."""
-    if await portal.store.rotate_link_key(job_id) is None:
-        raise JobNotFound(job_id)
-    await portal.bus.link_changed(job_id)  # open pages of the old link stop receiving within a moment
-    await audit(portal, staff, "revoke", client, job_id=job_id)
+class Console:
+    def __init__(
+        self, store: Store, changes: JobChanges, *, region: str, ttl_days: int, clock: Clock = utc_now
+    ) -> None:
+        self.store = store
+        self.changes = changes
+        self.region = region  # PORTAL_DEFAULT_REGION: how a phone number typed without + is read
+        self.ttl_days = ttl_days  # PORTAL_LINK_TTL_DAYS
+        self.clock = clock
 
+    async def search(self, raw: str, page: int) -> SearchPage:
+        prepared = prepare_search(raw, self.region)
+        if prepared is None:
+            return SearchPage(raw.strip(), 1, [], False)
+        found = await self.store.search_jobs(prepared, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+        return SearchPage(prepared.exact, page, found[:PAGE_SIZE], len(found) > PAGE_SIZE)
 
-async def audit(
-    portal: Portal, staff: str, action: str, client: str, *, job_id: str | None = None, detail: str | None = None
-) -> None:
-    entry = AuditEntry(
-        at=iso_utc(utc_now()), username=staff, action=action, job_id=job_id, client=client, detail=detail
-    )
-    await portal.store.add_audit(entry)
+    async def open_job(self, job_id: str, staff: str, client: str, via: str) -> dict[str, Any]:
+        """The job document (CONTRACT §7); the look is audited as ``view_job`` (page or api)."""
+        record = await self.store.get_job(job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        messages = await self.store.list_messages(job_id)
+        history = await self.store.link_history(job_id)
+        outbox = await self.store.list_outbox(job_id)
+        await self.audit(staff, "view_job", client, job_id=job_id, detail=via)
+        phone = record.job.values.get("customer.phone_e164")
+        opted_out = bool(phone) and await self.store.is_opted_out(str(phone))
+        return job_document(
+            record, messages, history, outbox, now=self.clock(), ttl_days=self.ttl_days, sms_opted_out=opted_out
+        )
 
+    async def resend_link(self, job_id: str, staff: str, client: str) -> list[str]:
+        """Queue the link by each of the customer's channels with a contact; the worker sends them."""
+        queued: list[str] = []
+        request = secrets.token_hex(8)  # each press is its own delivery, never deduplicated away
+        ttl_days = self.ttl_days
 
-async def audit_page(
-    portal: Portal, page: int, job_id: str | None, username: str | None
-) -> tuple[list[AuditEntry], bool]:
-    found = await portal.store.list_audit(
-        limit=AUDIT_PAGE_SIZE + 1, offset=(page - 1) * AUDIT_PAGE_SIZE, job_id=job_id, username=username
-    )
-    return found[:AUDIT_PAGE_SIZE], len(found) > AUDIT_PAGE_SIZE
+        def decide(before: Job | None) -> Decision:
+            if before is None:
+                raise JobNotFound(job_id)
+            if link_expired(before, ttl_days):
+                raise LinkExpired(job_id)
+            items = [_link_item(before, channel, staff, request) for channel in _channels(before)]
+            if not items:
+                raise NoContact(job_id)
+            queued[:] = [item.kind for item in items]
+            return Decision(job=before, outbox=items)
+
+        await self.changes.change(job_id, decide)
+        await self.audit(staff, "resend", client, job_id=job_id, detail=", ".join(queued))
+        return queued
+
+    async def revoke_link(self, job_id: str, staff: str, client: str) -> None:
+        """Every earlier link of the job answers 410 from now on; ``portal link`` prints the new one."""
+        if await self.store.rotate_link_key(job_id) is None:
+            raise JobNotFound(job_id)
+        await self.changes.bus.link_changed(job_id)  # open pages of the old link stop receiving within a moment
+        await self.audit(staff, "revoke", client, job_id=job_id)
+
+    async def audit(
+        self, staff: str, action: str, client: str, *, job_id: str | None = None, detail: str | None = None
+    ) -> None:
+        entry = AuditEntry(
+            at=iso_utc(self.clock()), username=staff, action=action, job_id=job_id, client=client, detail=detail
+        )
+        await self.store.add_audit(entry)
+
+    async def rejections(self, limit: int) -> list[Rejection]:
+        """The most recent webhooks the portal refused, newest first."""
+        return await self.store.list_rejections(limit)
+
+    async def audit_page(self, page: int, job_id: str | None, username: str | None) -> tuple[list[AuditEntry], bool]:
+        found = await self.store.list_audit(
+            limit=AUDIT_PAGE_SIZE + 1, offset=(page - 1) * AUDIT_PAGE_SIZE, job_id=job_id, username=username
+        )
+        return found[:AUDIT_PAGE_SIZE], len(found) > AUDIT_PAGE_SIZE

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from portal.channels.record import SIMULATED
 from portal.core.jobs import iso_utc, parse_iso
+from portal.core.plausible import is_zone
 from portal.core.public import STATUS_LABELS, zone
 from portal.staff.errors import error_code, error_meaning
 from portal.store.base import JobRecord, LinkKeyInfo, Message, OutboxRow
@@ -22,15 +24,17 @@ MESSAGE_STATUS_LABELS = {
     "received": "Received from the customer",
     "not_sent": "Not sent",
 }
+# Opt-outs and opt-ins are events in the thread, in words, beside the STOP or START that made them.
+OPT_EVENTS = {
+    "opt-out": "Opted out of text messages: no SMS goes to this number until it texts START.",
+    "opt-in": "Opted back in to text messages.",
+}
 CUSTOMER_ACTIONS_PREFIX = "portal."  # values the portal itself adds: reschedule requests, notes, ratings
 TIME_FORMAT = "%a %Y-%m-%d %H:%M %Z"
 
 
 def tz_or_utc(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    return ZoneInfo(name if name and is_zone(name) else "UTC")
 
 
 def in_zone(raw: str | None, zone_name: str | None) -> str:
@@ -67,12 +71,13 @@ def job_document(
     *,
     now: datetime,
     ttl_days: int,
+    sms_opted_out: bool = False,
 ) -> dict[str, Any]:
     """CONTRACT §7: ``{"job": {...}, "timeline": [...], "messages": [...]}``."""
     job = record.job
     values = job.values
     location = {k: v for k, v in job.location.items() if k != "order"} if job.location else None
-    customer = {**job.customer, "phone_e164": values.get("customer.phone_e164")}
+    customer = {**job.customer, "phone_e164": values.get("customer.phone_e164"), "sms_opted_out": sms_opted_out}
     summary = {
         "id": job.id,
         "reference": values.get("reference"),
@@ -133,6 +138,8 @@ def message_document(m: Message) -> dict[str, Any]:
         "status": m.status,
         "status_label": MESSAGE_STATUS_LABELS.get(m.status, m.status),
         "error": m.error,
+        "simulated": m.error == SIMULATED,  # the demo's: shown as a note, not as a fault
+        "event": OPT_EVENTS.get(str(m.meta.get("understood"))) if m.direction == "in" else None,
         "error_code": error_code(m.error),
         "error_meaning": error_meaning(m.error),
         "provider_id": m.provider_id,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from portal.staff.openapi_insight import insight_paths
+
 SESSION: list[dict[str, list[str]]] = [{"staffSession": []}]
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 MESSAGE = {
@@ -128,6 +130,7 @@ def staff_paths() -> dict[str, Any]:
                 "responses": {"200": _html("The log."), **SIGN_IN_NEEDED},
             }
         },
+        **insight_paths(),
     }
 
 

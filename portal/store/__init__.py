@@ -1,4 +1,7 @@
-"""Storage backends behind one protocol (see ``base.Store``)."""
+"""Storage backends behind one protocol (see ``base.Store``), retention, throttles and transfer.
+
+Never imports ``portal.web``, a channel or a service: everything above the store calls it.
+"""
 
 from __future__ import annotations
 

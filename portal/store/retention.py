@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from portal.core.jobs import iso_utc
 from portal.settings import Settings
-from portal.store.base import Store
+from portal.store.base import RetentionStore
 
 log = logging.getLogger("portal.store.retention")
 
@@ -28,7 +28,7 @@ def retention_cutoff(settings: Settings, now: datetime) -> str:
 
 
 async def purge_closed(
-    store: Store,
+    store: RetentionStore,
     closed_before: str,
     *,
     batch: int = PURGE_BATCH,
@@ -48,7 +48,7 @@ async def purge_closed(
     return total
 
 
-async def purge_expired(store: Store, settings: Settings, now: datetime) -> int:
+async def purge_expired(store: RetentionStore, settings: Settings, now: datetime) -> int:
     """The periodic purge: everything past retention at ``now``, logged when there was any."""
     closed_before = retention_cutoff(settings, now)
     purged = await purge_closed(store, closed_before)

@@ -11,14 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal.web.common import portal_of
+from portal.web.common import runtime_of
 from portal.web.templating import BRAND_CSS_PATH
 
 CACHE_SECONDS = 300  # a changed colour shows within minutes of a restart, yet pages load it once
 
 
 async def brand_css(request: Request) -> Response:
-    color = portal_of(request).settings.brand_color  # validated as #rrggbb at start-up
+    color = runtime_of(request).settings.brand_color  # validated as #rrggbb at start-up
     body = f":root {{ --brand: {color}; }}\n"
     headers = {"Cache-Control": f"public, max-age={CACHE_SECONDS}"}
     return Response(body, media_type="text/css", headers=headers)

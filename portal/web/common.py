@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from portal.runtime import Portal
+from portal.runtime import Runtime
 
 
-def portal_of(request: Request) -> Portal:
-    portal: Portal = request.app.state.portal
-    return portal
+def runtime_of(request: Request) -> Runtime:
+    """The running portal's parts; endpoints take the one service they call from here."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 def client_key(request: Request) -> str:

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from portal.demo import phone
-from portal.web.common import portal_of
+from portal.web.common import runtime_of
 
 PATH = "/demo/phone"
 CSRF_COOKIE = "portal_demo_csrf"
@@ -30,14 +30,15 @@ def _token(request: Request) -> str:
 
 
 async def page(request: Request) -> Response:
-    portal = portal_of(request)
-    found = await phone.phones(portal)
-    translations = portal.translations
+    runtime = runtime_of(request)
+    found = await phone.phones(runtime.store, runtime.links, runtime.public_url)
+    translations = runtime.translations
     token = _token(request)
     context = {
         "phones": [(p, translations.localizer(p.locale)) for p in found],
         "csrf_token": token,
         "done": request.query_params.get("done") in ("sent",),
+        "simulated": phone.SIMULATED,
         "i18n": translations.negotiate(request.headers.get("accept-language")),
     }
     response: Response = request.app.state.templates.TemplateResponse(
@@ -49,7 +50,8 @@ async def page(request: Request) -> Response:
 
 
 async def version(request: Request) -> Response:
-    found = await phone.phones(portal_of(request))
+    runtime = runtime_of(request)
+    found = await phone.phones(runtime.store, runtime.links, runtime.public_url)
     return JSONResponse({"version": phone.version(found)}, headers=NO_STORE)
 
 
@@ -61,7 +63,7 @@ async def reply(request: Request) -> Response:
         return Response("The form expired: reload the demo phone page and try again.", 403, headers=NO_STORE)
     job_id, body = form.get("job_id"), form.get("body")
     try:
-        await phone.reply(portal_of(request), str(job_id or ""), str(body or ""))
+        await phone.reply(runtime_of(request).conversation, str(job_id or ""), str(body or ""))
     except phone.ReplyRefused:
         return RedirectResponse(PATH, 303, headers=NO_STORE)
     return RedirectResponse(f"{PATH}?done=sent#{job_id}", 303, headers=NO_STORE)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from portal.clock import utc_now
 
 METRES_PER_MILE = 1609.344
 KM = 1000  # below a kilometre, distances read better in metres
@@ -61,5 +63,5 @@ def ago(raw: str | None) -> str:
     """``20 s ago`` or ``4 min ago``, from now (the page was rendered just now)."""
     if not raw:
         return ""
-    seconds = max(0, round((datetime.now(UTC) - _parse(raw)).total_seconds()))
+    seconds = max(0, round((utc_now() - _parse(raw)).total_seconds()))
     return f"{seconds} s ago" if seconds < MINUTE else f"{seconds // MINUTE} min ago"

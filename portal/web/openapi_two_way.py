@@ -13,13 +13,33 @@ FORM_FIELDS: dict[str, dict[str, Any]] = {
     "note": {"text": {"type": "string", "minLength": 1, "maxLength": 1000}},
     "rating": {"score": {"type": "integer", "minimum": 1, "maximum": 5}, "comment": {"type": "string"}},
 }
+PAGE = {"text/html": {"schema": {"type": "string"}}}
+ERROR = {"application/json": {"schema": {"type": "object", "required": ["error"]}}}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "string"}}}
+UNAVAILABLE = {
+    "description": "The store is unavailable; retry after Retry-After seconds.",
+    "headers": RETRY_AFTER,
+    "content": {**PAGE, **ERROR},
+}
 FORM_ANSWERS = {
     "303": {"description": "Done: back to the page (?done=<action>), which confirms it."},
-    "400": {"description": "A field cannot be read (e.g. a score outside 1-5)."},
-    "403": {"description": "Missing or wrong csrf_token; nothing changed."},
-    "404": {"description": "Forged or tampered link."},
-    "409": {"description": "Not possible now (e.g. cancelling once en route, rating twice after a day)."},
-    "410": {"description": "Revoked or expired link."},
+    "400": {"description": "A field cannot be read (e.g. a score outside 1-5).", "content": PAGE},
+    "403": {"description": "Missing or wrong csrf_token; nothing changed.", "content": PAGE},
+    "404": {"description": "Forged or tampered link, or no such form.", "content": PAGE},
+    "409": {
+        "description": "Not possible now (e.g. cancelling once en route, rating twice after a day).",
+        "content": PAGE,
+    },
+    "410": {"description": "Revoked or expired link.", "content": PAGE},
+    "413": {"description": "Form body over 16 KiB."},
+    "429": {"description": "Too many bad links from this client.", "content": PAGE},
+    "503": UNAVAILABLE,
+}
+TWILIO_SIGNATURE = {"name": "X-Twilio-Signature", "in": "header", "required": True, "schema": {"type": "string"}}
+TWILIO_REFUSED = {
+    "403": {"description": "Missing or wrong signature; nothing changed."},
+    "413": {"description": "Form body over 64 KiB."},
+    "503": {"description": "The store is unavailable: Twilio retries.", "headers": RETRY_AFTER, "content": ERROR},
 }
 
 
@@ -29,18 +49,37 @@ def _form(kind: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}
 
 
+def _twilio_form(*required: str) -> dict[str, Any]:
+    names = ("MessageSid", "From", "To", "Body", "MessageStatus", "ErrorCode")
+    properties = {name: {"type": "string"} for name in names}
+    schema = {"type": "object", "required": ["MessageSid", *required], "properties": properties}
+    return {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}
+
+
 def two_way_paths() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/webhooks/twilio/inbound": {
             "post": {
                 "summary": "Inbound SMS from Twilio (X-Twilio-Signature against PORTAL_PUBLIC_URL + path)",
-                "parameters": [{"name": "X-Twilio-Signature", "in": "header", "required": True, "schema": {}}],
+                "parameters": [TWILIO_SIGNATURE],
+                "requestBody": _twilio_form("From", "Body"),
                 "responses": {
                     "200": {
                         "description": "TwiML: <Response><Message>...</Message></Response>, or <Response/>.",
                         "content": {"application/xml": {"schema": {"type": "string"}}},
                     },
-                    "403": {"description": "Missing or wrong signature; nothing changed."},
+                    **TWILIO_REFUSED,
+                },
+            }
+        },
+        "/webhooks/twilio/status": {
+            "post": {
+                "summary": "Twilio message status callback (same signature check)",
+                "parameters": [TWILIO_SIGNATURE],
+                "requestBody": _twilio_form("MessageStatus"),
+                "responses": {
+                    "204": {"description": "Recorded (or an unknown MessageSid, ignored)."},
+                    **TWILIO_REFUSED,
                 },
             }
         },
@@ -53,8 +92,10 @@ def two_way_paths() -> dict[str, Any]:
                         "description": "An .ics file.",
                         "content": {"text/calendar": {"schema": {"type": "string"}}},
                     },
-                    "404": {"description": "Forged link, or no appointment window yet."},
-                    "410": {"description": "Revoked or expired link."},
+                    "404": {"description": "Forged link, or no appointment window yet.", "content": PAGE},
+                    "410": {"description": "Revoked or expired link.", "content": PAGE},
+                    "429": {"description": "Too many bad links from this client.", "content": PAGE},
+                    "503": UNAVAILABLE,
                 },
             }
         },

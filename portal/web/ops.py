@@ -5,14 +5,14 @@ from __future__ import annotations
 import hmac
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from portal.store.base import StoreUnavailable
-from portal.web.common import portal_of
+from portal.web.common import runtime_of
 from portal.web.openapi import openapi_document
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="metrics"'}
+FAVICON = "/static/favicon.svg"
 
 
 async def healthz(request: Request) -> Response:
@@ -20,18 +20,19 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    try:
-        await portal_of(request).store.ping()
-    except StoreUnavailable as exc:
-        return JSONResponse({"status": "unavailable", "detail": str(exc)}, 503)
-    return JSONResponse({"status": "ready"})
+    """The last background probe (``portal/readiness.py``), never a store call of its own."""
+    probe = runtime_of(request).readiness.last
+    age = round(probe.age(), 1)
+    if not probe.ready:
+        return JSONResponse({"status": "unavailable", "detail": probe.detail, "age_seconds": age}, 503)
+    return JSONResponse({"status": "ready", "age_seconds": age})
 
 
 async def metrics(request: Request) -> Response:
-    portal = portal_of(request)
-    if not bearer_matches(portal.settings.metrics_token, request.headers.get("authorization")):
+    runtime = runtime_of(request)
+    if not bearer_matches(runtime.settings.metrics_token, request.headers.get("authorization")):
         return Response("metrics need Authorization: Bearer <PORTAL_METRICS_TOKEN>\n", 401, headers=CHALLENGE)
-    body = portal.metrics.render()
+    body = runtime.metrics.render()
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
@@ -47,7 +48,13 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
 
 
+async def favicon(request: Request) -> Response:
+    """Browsers ask for /favicon.ico before reading a page's icon link (and for JSON and files)."""
+    return RedirectResponse(FAVICON, status_code=301)
+
+
 routes = [
+    Route("/favicon.ico", favicon, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),

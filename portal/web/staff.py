@@ -6,7 +6,6 @@ change something carry the session's CSRF token, and a missing or wrong one answ
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote
 
@@ -20,15 +19,18 @@ from starlette.routing import Match, Mount, Route
 from starlette.templating import Jinja2Templates
 from starlette.types import Scope
 
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.staff import console
 from portal.staff.auth import COOKIE_NAME, FAILURE_WINDOW_SECONDS, LoginRefused, StaffAuth, StaffSession, csrf_matches
 from portal.staff.job_view import MESSAGE_STATUS_LABELS, in_zone
+from portal.staff.thread import request_sentences, understood_sentence
 from portal.store.base import StoreUnavailable
-from portal.web.common import client_key, portal_of
+from portal.web import staff_insight
+from portal.web.common import client_key, runtime_of
 from portal.web.staff_guard import StaffGuard, clear_session_cookie, set_session_cookie, staff_base
 from portal.web.templating import make_templates
 
+LANDING = "/attention"  # after sign-in: who needs a person now (CONTRACT §7)
 MAX_FORM_BYTES = 16 * 1024  # a sign-in or button form is tiny; anything larger is not ours
 REJECTED_SHOWN = 100
 DONE_MESSAGES = {  # outcomes after a form, by fixed key: no request text is ever reflected
@@ -82,10 +84,10 @@ def _quote(job_id: str) -> str:
 
 
 def _safe_next(raw: object) -> str:
-    """A path inside the console to return to after sign-in; anything else goes to search."""
+    """A path inside the console to return to after sign-in; anything else goes to the attention queue."""
     if isinstance(raw, str) and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
         return raw
-    return "/"
+    return LANDING
 
 
 # -- sign-in ---------------------------------------------------------------------------
@@ -95,7 +97,7 @@ async def login_page(request: Request) -> Response:
     auth = _auth(request)
     session, _ = await auth.authenticate(request.cookies.get(COOKIE_NAME))
     if session is not None:
-        return RedirectResponse(f"{staff_base(request.scope)}/", 303)
+        return RedirectResponse(f"{staff_base(request.scope)}{LANDING}", 303)
     return _login_form(request, next_path=request.query_params.get("next"))
 
 
@@ -146,7 +148,7 @@ async def logout(request: Request) -> Response:
 async def search(request: Request) -> Response:
     query = request.query_params.get("q", "")
     page = console.page_number(request.query_params.get("page"))
-    found = await console.search(portal_of(request), query, page)
+    found = await runtime_of(request).console.search(query, page)
     return _render(request, "staff/search.html", {"found": found, "query": query.strip()})
 
 
@@ -154,7 +156,7 @@ async def job_page(request: Request) -> Response:
     job_id = request.path_params["job_id"]
     session = _staff(request)
     try:
-        doc = await console.open_job(portal_of(request), job_id, session.username, client_key(request), "page")
+        doc = await runtime_of(request).console.open_job(job_id, session.username, client_key(request), "page")
     except console.JobNotFound:
         return _problem(request, 404)
     context = {
@@ -163,7 +165,7 @@ async def job_page(request: Request) -> Response:
         "staff_zone": session.account.timezone,
         "done": DONE_MESSAGES.get(request.query_params.get("done", "")),
         "message_labels": MESSAGE_STATUS_LABELS,
-        "ttl_days": portal_of(request).settings.link_ttl_days,
+        "ttl_days": runtime_of(request).settings.link_ttl_days,
     }
     return _render(request, "staff/job.html", context)
 
@@ -172,7 +174,7 @@ async def job_api(request: Request) -> Response:
     job_id = request.path_params["job_id"]
     session = _staff(request)
     try:
-        doc = await console.open_job(portal_of(request), job_id, session.username, client_key(request), "api")
+        doc = await runtime_of(request).console.open_job(job_id, session.username, client_key(request), "api")
     except console.JobNotFound:
         return JSONResponse({"error": "not_found", "detail": "no job with this id"}, 404)
     return JSONResponse(doc)
@@ -183,7 +185,7 @@ async def resend(request: Request) -> Response:
     session = _staff(request)
     await _checked_form(request, session.csrf)
     try:
-        await console.resend_link(portal_of(request), job_id, session.username, client_key(request))
+        await runtime_of(request).console.resend_link(job_id, session.username, client_key(request))
     except console.JobNotFound:
         return _problem(request, 404)
     except console.NoContact:
@@ -198,14 +200,14 @@ async def revoke(request: Request) -> Response:
     session = _staff(request)
     await _checked_form(request, session.csrf)
     try:
-        await console.revoke_link(portal_of(request), job_id, session.username, client_key(request))
+        await runtime_of(request).console.revoke_link(job_id, session.username, client_key(request))
     except console.JobNotFound:
         return _problem(request, 404)
     return _back_to_job(request, job_id, "revoked")
 
 
 async def rejected(request: Request) -> Response:
-    found = await portal_of(request).store.list_rejections(REJECTED_SHOWN)
+    found = await runtime_of(request).console.rejections(REJECTED_SHOWN)
     return _render(request, "staff/rejected.html", {"rejections": found})
 
 
@@ -214,7 +216,7 @@ async def audit(request: Request) -> Response:
     job_id = params.get("job") or None
     username = params.get("user") or None
     page = console.page_number(params.get("page"))
-    entries, has_more = await console.audit_page(portal_of(request), page, job_id, username)
+    entries, has_more = await runtime_of(request).console.audit_page(page, job_id, username)
     context = {"entries": entries, "has_more": has_more, "page": page, "job_filter": job_id, "user_filter": username}
     return _render(request, "staff/audit.html", context)
 
@@ -243,16 +245,13 @@ async def _on_http(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     if status in PROBLEMS:
         return _problem(request, status)
-    return Response(status_code=status)
+    headers = exc.headers if isinstance(exc, HTTPException) else None  # e.g. Allow on a 405
+    return Response(status_code=status, headers=headers)
 
 
-def _pretty(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
-
-
-def create_staff_app(portal: Portal, auth: StaffAuth | None = None) -> Starlette:
+def create_staff_app(runtime: Runtime, auth: StaffAuth | None = None) -> Starlette:
     """The console as its own app, so one guard covers every route in it."""
-    auth = auth or StaffAuth(portal.settings, portal.store)
+    auth = auth or StaffAuth(runtime.settings, runtime.store)
     routes = [
         Route("/", search, methods=["GET"]),
         Route("/login", login_page, methods=["GET"]),
@@ -264,6 +263,7 @@ def create_staff_app(portal: Portal, auth: StaffAuth | None = None) -> Starlette
         Route("/api/jobs/{job_id}", job_api, methods=["GET"]),
         Route("/rejected", rejected, methods=["GET"]),
         Route("/audit", audit, methods=["GET"]),
+        *staff_insight.routes(),
     ]
     app = Starlette(
         routes=routes,
@@ -271,10 +271,11 @@ def create_staff_app(portal: Portal, auth: StaffAuth | None = None) -> Starlette
         exception_handlers={CsrfRejected: _on_csrf, StoreUnavailable: _on_store, HTTPException: _on_http},
         max_body_size=MAX_FORM_BYTES,
     )
-    templates = make_templates(portal.settings)
+    templates = make_templates(runtime.settings)
     templates.env.filters["in_zone"] = in_zone
-    templates.env.filters["pretty"] = _pretty
-    app.state.portal = portal
+    templates.env.filters["sentences"] = request_sentences
+    templates.env.filters["understood"] = understood_sentence
+    app.state.runtime = runtime
     app.state.auth = auth
     app.state.templates = templates
     return app
@@ -291,5 +292,5 @@ class StaffMount(Mount):
         return super().matches(scope)
 
 
-def mount(portal: Portal) -> Mount:
-    return StaffMount("/staff", app=create_staff_app(portal), name="staff")
+def mount(runtime: Runtime) -> Mount:
+    return StaffMount("/staff", app=create_staff_app(runtime), name="staff")

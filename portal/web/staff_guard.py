@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.staff.auth import COOKIE_NAME, CookieState, StaffAuth
@@ -41,6 +42,13 @@ def clear_session_cookie(response: Response, auth: StaffAuth, base: str) -> None
     response.delete_cookie(COOKIE_NAME, path=base or "/", secure=auth.secure, httponly=True, samesite="lax")
 
 
+def _wrong_method(scope: Scope) -> bool:
+    """The path is the console's, but not with this method: the router answers 405."""
+    router = getattr(scope.get("app"), "router", None)
+    matches = [route.matches(scope)[0] for route in getattr(router, "routes", [])]
+    return Match.FULL not in matches and Match.PARTIAL in matches
+
+
 class StaffGuard:
     def __init__(self, app: ASGIApp, auth: StaffAuth) -> None:
         self.app = app
@@ -51,7 +59,9 @@ class StaffGuard:
             await self.app(scope, receive, send)
             return
         path = local_path(scope)
-        if path in PUBLIC_PATHS:
+        # A method a path does not serve gets the router's 405 (with Allow), signed in or not:
+        # it reveals nothing, and a redirect to the sign-in form would not help anyone.
+        if path in PUBLIC_PATHS or _wrong_method(scope):
             await self.app(scope, receive, _no_store(send))
             return
         request = Request(scope)

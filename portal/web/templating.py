@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
-from starlette.templating import Jinja2Templates
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.templating import Jinja2Templates, _TemplateResponse
 
 from portal import i18n
 from portal.core.text import shown_text
@@ -11,6 +16,26 @@ from portal.resources import data_dir
 from portal.settings import Settings
 
 BRAND_CSS_PATH = "/static-brand.css"  # served by portal.web.brand: the brand colour, CSP-safe
+
+
+class PageTemplates(Jinja2Templates):
+    """Pages with a reader's Localizer name the company in that reader's language (when it is the default)."""
+
+    def TemplateResponse(
+        self,
+        request: Request,
+        name: str,
+        context: dict[str, Any] | None = None,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: BackgroundTask | None = None,
+    ) -> _TemplateResponse:
+        context = dict(context or {})
+        reader = context.get(i18n.CONTEXT_KEY)
+        if isinstance(reader, i18n.Localizer):
+            context.setdefault("company_name", reader.company_name)
+        return super().TemplateResponse(request, name, context, status_code, headers, media_type, background)
 
 
 def make_templates(settings: Settings) -> Jinja2Templates:
@@ -24,7 +49,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         finalize=shown_text,
     )
     env.globals.update(
-        company_name=settings.company_name,
+        company_name=settings.company_name or i18n.english().company_name,  # staff pages: English
         logo_url=settings.logo_url,
         support_phone=settings.support_phone,
         support_email=settings.support_email,
@@ -33,4 +58,4 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     # ``t()`` and the date, time and distance filters read the page's ``i18n`` Localizer
     # (the customer's language on customer pages); without one they read English.
     i18n.install(env)
-    return Jinja2Templates(env=env)
+    return PageTemplates(env=env)

@@ -3,19 +3,22 @@ and its calendar file."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import contextlib
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from portal.customer.actions import PAGE_ACTIONS, FormRefused, page_context, submit_form
-from portal.customer.tracking import LinkRefused, calendar_of, event_stream, open_link, state_of
+from portal.customer.actions import PAGE_ACTIONS, FormRefused
+from portal.customer.tracking import LinkRefused, PageEvent
 from portal.i18n import Localizer
-from portal.web.common import client_key, portal_of
+from portal.web.common import client_key, runtime_of
 from portal.web.security import page_csp
+from portal.web.streams import EndingEventSourceResponse
 
 SSE_PING_SECONDS = 15  # under the 30-60 s idle timeouts of common proxies and mobile carriers
 SSE_SEND_TIMEOUT = 30  # a client that cannot take an event for this long is dropped
@@ -32,7 +35,7 @@ FORM_PROBLEMS = frozenset({400, 403, 404, 409})  # each has a heading ``form.pro
 
 def _problem(request: Request, status: int) -> Response:
     # No job is known for a refused link: the reader's browser language chooses.
-    loc = portal_of(request).translations.negotiate(request.headers.get("accept-language"))
+    loc = runtime_of(request).translations.negotiate(request.headers.get("accept-language"))
     heading, message = loc.t(f"problem.{status}.heading"), loc.t(f"problem.{status}.message")
     templates = request.app.state.templates
     context = {"heading": heading, "message": message, "i18n": loc}
@@ -52,14 +55,15 @@ def _notice(request: Request, status: int, heading: str, message: str, *, back: 
 
 
 async def page(request: Request) -> Response:
-    portal = portal_of(request)
+    runtime = runtime_of(request)
+    tracking = runtime.tracking
     try:
-        record = await open_link(portal, request.path_params["token"], client_key(request))
+        record = await tracking.open_link(request.path_params["token"], client_key(request))
     except LinkRefused as refused:
         return _problem(request, refused.status)
-    current = state_of(portal, record)
-    settings = portal.settings
-    loc = portal.translations.localizer(record.job.customer.get("locale"))
+    current = tracking.state_of(record)
+    settings = runtime.settings
+    loc = runtime.translations.localizer(record.job.customer.get("locale"))
     context = {
         "i18n": loc,
         "state": current,
@@ -69,7 +73,7 @@ async def page(request: Request) -> Response:
         "map_attribution": settings.map_attribution,
         "stale_after": settings.location_stale_seconds,
         "token": request.path_params["token"],
-        "actions": page_context(portal, record, request.query_params.get("done")),
+        "actions": runtime.forms.context(record, request.query_params.get("done")),
     }
     photo = current["technician"]["photo_url"] if current["technician"] else None
     headers = {**NO_STORE, "Content-Security-Policy": page_csp(settings.map_tiles, photo, settings.logo_url)}
@@ -80,15 +84,15 @@ async def page(request: Request) -> Response:
 
 
 async def state(request: Request) -> Response:
-    portal = portal_of(request)
+    tracking = runtime_of(request).tracking
     try:
-        record = await open_link(portal, request.path_params["token"], client_key(request))
+        record = await tracking.open_link(request.path_params["token"], client_key(request))
     except LinkRefused as refused:
         return JSONResponse({"error": PROBLEMS[refused.status][0]}, refused.status, headers=NO_STORE)
-    return JSONResponse(state_of(portal, record), headers=NO_STORE)
+    return JSONResponse(tracking.state_of(record), headers=NO_STORE)
 
 
-class CappedEventSourceResponse(EventSourceResponse):
+class CappedEventSourceResponse(EndingEventSourceResponse):
     """A stream that gives its client's slot back however it ends (closed, dropped, cancelled)."""
 
     def __init__(self, stream: AsyncIterator[ServerSentEvent], release: Callable[[], None]) -> None:
@@ -103,32 +107,44 @@ class CappedEventSourceResponse(EventSourceResponse):
 
 
 async def events(request: Request) -> Response:
-    portal, client = portal_of(request), client_key(request)
+    runtime, client = runtime_of(request), client_key(request)
+    tracking, streams = runtime.tracking, runtime.streams
     try:
-        record = await open_link(portal, request.path_params["token"], client)
+        record = await tracking.open_link(request.path_params["token"], client)
     except LinkRefused as refused:
         return JSONResponse({"error": PROBLEMS[refused.status][0]}, refused.status, headers=NO_STORE)
-    if not portal.streams.acquire(client):
+    if not streams.acquire(client):
         return JSONResponse({"error": "Too many open streams"}, 429, headers={**NO_STORE, "Retry-After": "60"})
-    stream = event_stream(portal, record, request.headers.get("last-event-id"))
-    return CappedEventSourceResponse(stream, lambda: portal.streams.release(client))
+    stream = _frames(tracking.event_stream(record, request.headers.get("last-event-id")))
+    return CappedEventSourceResponse(stream, lambda: streams.release(client))
+
+
+def _frame(event: PageEvent) -> ServerSentEvent:
+    return ServerSentEvent(data=json.dumps(event.data, separators=(",", ":")), event=event.kind, id=str(event.seq))
+
+
+async def _frames(events: AsyncGenerator[PageEvent, None]) -> AsyncIterator[ServerSentEvent]:
+    """The page's events as SSE frames: compact JSON data, the kind as ``event``, ``seq`` as ``id``."""
+    async with contextlib.aclosing(events) as closing:  # unsubscribes however the response ends
+        async for event in closing:
+            yield _frame(event)
 
 
 async def act(request: Request) -> Response:
     """One of the page's forms; 303 back to the page, which then confirms it."""
-    portal = portal_of(request)
+    runtime = runtime_of(request)
     token, kind = request.path_params["token"], request.path_params["action"]
     try:
-        record = await open_link(portal, token, client_key(request))
+        record = await runtime.tracking.open_link(token, client_key(request))
     except LinkRefused as refused:
         return _problem(request, refused.status)
     if kind not in PAGE_ACTIONS:
         return Response(status_code=404)
     form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)  # the route limits the body size
     try:
-        await submit_form(portal, record, kind, form)
+        await runtime.forms.submit(record, kind, form)
     except FormRefused as refused:
-        loc = portal.translations.localizer(record.job.customer.get("locale"))
+        loc = runtime.translations.localizer(record.job.customer.get("locale"))
         heading = loc.t(f"form.problem.{refused.status if refused.status in FORM_PROBLEMS else 'other'}")
         message = loc.t(refused.key, **refused.values)
         return _notice(request, refused.status, heading, message, back=f"/t/{token}", loc=loc)
@@ -136,25 +152,27 @@ async def act(request: Request) -> Response:
 
 
 async def calendar(request: Request) -> Response:
-    portal = portal_of(request)
+    runtime = runtime_of(request)
     try:
-        record = await open_link(portal, request.path_params["token"], client_key(request))
+        record = await runtime.tracking.open_link(request.path_params["token"], client_key(request))
     except LinkRefused as refused:
         return _problem(request, refused.status)
-    ics = calendar_of(portal, record)
+    ics = runtime.tracking.calendar_of(record)
     if ics is None:
         token = request.path_params["token"]
-        loc = portal.translations.localizer(record.job.customer.get("locale"))
+        loc = runtime.translations.localizer(record.job.customer.get("locale"))
         heading, message = loc.t("calendar.no_window.heading"), loc.t("calendar.no_window.message")
         return _notice(request, 404, heading, message, back=f"/t/{token}", loc=loc)
     headers = {**NO_STORE, "Content-Disposition": 'attachment; filename="appointment.ics"'}
     return Response(ics, media_type="text/calendar", headers=headers)
 
 
+# The fixed paths come before the forms' ``{action}``, so a wrong method on them answers 405
+# with their own ``Allow: GET``, not the forms' POST.
 routes = [
     Route("/t/{token}", page, methods=["GET"]),
     Route("/t/{token}/calendar.ics", calendar, methods=["GET"]),
-    Route("/t/{token}/{action}", act, methods=["POST"], max_body_size=MAX_FORM_BYTES),
     Route("/t/{token}/state", state, methods=["GET"]),
     Route("/t/{token}/events", events, methods=["GET"]),
+    Route("/t/{token}/{action}", act, methods=["POST"], max_body_size=MAX_FORM_BYTES),
 ]

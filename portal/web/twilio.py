@@ -6,10 +6,11 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from twilio.twiml.messaging_response import MessagingResponse
 
-from portal.customer.conversation import ForgedRequest, receive_twilio_sms
-from portal.customer.delivery_reports import public_request_url, record_twilio_status
-from portal.web.common import portal_of
+from portal.customer.conversation import ForgedRequest
+from portal.customer.delivery_reports import public_request_url
+from portal.web.common import runtime_of
 
 MAX_FORM_BYTES = 64 * 1024  # a status callback is well under 1 KiB
 MAX_FORM_FIELDS = 100
@@ -22,24 +23,34 @@ async def _form(request: Request) -> FormData:
 
 def _signed_url(request: Request) -> str:
     """The URL Twilio signed: the public one, not the one this process sees behind a proxy."""
-    return public_request_url(portal_of(request).public_url, request.url.path, request.url.query)
+    return public_request_url(runtime_of(request).public_url, request.url.path, request.url.query)
+
+
+def twiml(reply: str | None) -> str:
+    """``<Response><Message>...`` (escaped by the SDK), or an empty ``<Response/>``."""
+    response = MessagingResponse()
+    if reply:
+        response.message(reply)
+    return str(response)
 
 
 async def status(request: Request) -> Response:
     form = await _form(request)
     signature = request.headers.get("x-twilio-signature")
-    accepted = await record_twilio_status(portal_of(request), _signed_url(request), form, signature)
+    reports = runtime_of(request).delivery_reports
+    accepted = await reports.record_twilio_status(_signed_url(request), form, signature)
     return Response(status_code=204 if accepted else 403)
 
 
 async def inbound(request: Request) -> Response:
     form = await _form(request)
     signature = request.headers.get("x-twilio-signature")
+    conversation = runtime_of(request).conversation
     try:
-        answer = await receive_twilio_sms(portal_of(request), _signed_url(request), form, signature)
+        reply = await conversation.receive_twilio_sms(_signed_url(request), form, signature)
     except ForgedRequest:
         return Response(status_code=403)
-    return Response(answer, media_type="application/xml")
+    return Response(twiml(reply), media_type="application/xml")
 
 
 routes = [

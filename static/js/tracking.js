@@ -15,6 +15,26 @@
     Object.keys(values || {}).forEach(function (name) { text = text.split("{" + name + "}").join(String(values[name])); });
     return text;
   }
+  // A counted phrase: the form for n by the language's plural rules (CLDR, as the server's catalogue).
+  function sayCount(key, n) {
+    var forms = words[key];
+    if (!forms || typeof forms !== "object") { return null; }
+    var category = "other";
+    try { category = new Intl.PluralRules(lang).select(n); } catch (e) { category = n === 1 ? "one" : "other"; }
+    return forms[category] || forms.other || null;
+  }
+  // Re-word a sentence around its live parts: "{name}" and "{minutes}" keep their elements.
+  function reword(id, text) {
+    var el = document.getElementById(id);
+    if (!el || !text) { return; }
+    var parts = {};
+    el.querySelectorAll("[data-part]").forEach(function (part) { parts[part.getAttribute("data-part")] = part; });
+    var nodes = text.split(/(\{[a-z_]+\})/).map(function (piece) {
+      var name = /^\{([a-z_]+)\}$/.exec(piece);
+      return name && parts[name[1]] ? parts[name[1]] : document.createTextNode(piece);
+    });
+    el.replaceChildren.apply(el, nodes);
+  }
   function decimal(value) {
     try { return new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(value); } catch (e) { return value.toFixed(1); }
   }
@@ -62,13 +82,20 @@
     var stale = isStale(eta);
     var box = document.getElementById("eta");
     if (box) { box.classList.toggle("is-stale", stale); }
-    show("eta-live", !stale && !eta.arriving);
-    show("eta-arriving", !stale && !!eta.arriving);
+    var minutes = minutesUntil(eta.at);
+    var soon = !!eta.arriving || minutes < 1; // "arriving now", never "0 minutes away"
+    show("eta-live", !stale && !soon);
+    show("eta-arriving", !stale && soon);
+    reword("eta-live", sayCount("minutes_away", minutes));
     show("eta-stale", stale);
     show("eta-distance", eta.distance_m != null);
-    setText("eta_minutes", minutesUntil(eta.at));
+    setText("eta_minutes", minutes);
     setText("eta_clock", clock(eta.at));
     setText("eta_range", eta.range ? clock(eta.range.start) + " – " + clock(eta.range.end) : "");
+    // "around 2:54" next to "2:54 – 2:57" says it twice: the range alone then.
+    var atEdge = !!eta.range && (clock(eta.at) === clock(eta.range.start) || clock(eta.at) === clock(eta.range.end));
+    show("eta-around", !atEdge);
+    show("eta-range-only", atEdge);
     setText("eta_distance", eta.distance_m != null ? distance(eta.distance_m) : "");
     setText("eta_updated", eta.updated_at ? ago(eta.updated_at) : "");
   }

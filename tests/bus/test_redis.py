@@ -10,9 +10,10 @@ import pytest
 
 from portal.bus.base import LAGGED, Subscription, _Lagged
 from portal.bus.redis import RedisBus
-from portal.store.base import StoredEvent
+from portal.core.jobs import Job
+from portal.store.base import Decision, StoredEvent
 from portal.store.redis.store import RedisStore
-from tests.redis_support import PrivateRedis
+from tests.redis_support import PrivateRedis, stop_saving
 
 pytestmark = pytest.mark.anyio
 WAIT = 15.0  # deadline for something that normally takes milliseconds
@@ -106,8 +107,18 @@ async def test_publishing_while_redis_is_down_loses_no_stored_event(tmp_path: Pa
     server = PrivateRedis(tmp_path).start()
     bus = await open_bus(server.url())
     try:
-        server.stop()
-        await bus.publish([stored("J1", 1)])  # logged, not raised: streams catch up from the log
+        page = bus.subscribe("J1")
+        assert await next_item(page) is LAGGED
+        en_route = Decision(Job("J1", {"status": "en_route"}), events=[("status", {"status": "en_route"})])
+        change = await bus.store.change_job("J1", lambda _: en_route)
+        assert len(change.events) == 1
+        stop_saving(server)  # down between the commit and the publish
+        await bus.publish(change.events)  # logged, not raised
+        assert page.queue.empty()
+        server.start()
+        # The publish is lost, the event is not: the stream is told to catch up, and the log has it.
+        assert await next_item(page) is LAGGED
+        assert await bus.store.events_after("J1", 0) == change.events
     finally:
         await close_bus(bus)
         server.stop()

@@ -11,6 +11,7 @@ import pytest
 
 from portal.channels.base import DeliveryError, Outgoing, Receipt
 from portal.channels.email import SMTPEmail
+from portal.settings import from_env
 from tests.fakes.smtp_server import FakeSMTP
 from tests.helpers import free_port
 from tests.notify.support import MAIL_FROM, notify_settings
@@ -76,3 +77,28 @@ def test_a_temporary_refusal_is_retryable(tmp_path: Path, smtp: FakeSMTP) -> Non
 def test_an_unreachable_server_is_retryable(tmp_path: Path) -> None:
     error = send(tmp_path, free_port())
     assert isinstance(error, DeliveryError) and not error.permanent
+
+
+def test_an_operator_sender_with_a_display_name_delivers_under_that_name(tmp_path: Path, smtp: FakeSMTP) -> None:
+    env = {
+        "PORTAL_STORE": f"sqlite:///{tmp_path / 'p.db'}",
+        "PORTAL_COMPANY_NAME": "Acme Plumbing",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp.port),
+        "SMTP_TLS": "none",
+        "SMTP_FROM": '"Acme Heating, Inc." <noreply@acme.example>',
+    }
+    channel = SMTPEmail(from_env(env), timeout=5.0)
+    receipt = asyncio.run(channel.send(MESSAGE))
+    [(mail, recipients)] = smtp.received
+    assert receipt.status == "sent" and recipients == ["maria@example.com"]
+    assert smtp.senders == ["noreply@acme.example"]
+    assert mail["From"].addresses[0].display_name == "Acme Heating, Inc."
+    assert mail["From"].addresses[0].addr_spec == "noreply@acme.example"
+
+
+def test_a_bare_sender_address_shows_the_company_name(tmp_path: Path, smtp: FakeSMTP) -> None:
+    send(tmp_path, smtp.port)
+    [(mail, _)] = smtp.received
+    assert smtp.senders == [MAIL_FROM]
+    assert mail["From"].addresses[0].display_name == "Acme Plumbing"

@@ -9,6 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portal.core.jobs import FieldEvent, Job, apply_event, normalize_phone, parse_iso
+from portal.core.policy import Policy, notices
+from portal.notify.outbox import from_notice
+from portal.settings import NOTIFICATION_MESSAGES
 
 BASE = dt.datetime(2030, 3, 3, 12, 0, tzinfo=dt.UTC)
 
@@ -150,3 +153,32 @@ def test_any_order_and_duplication_gives_the_sorted_result(events: list[FieldEve
     assert mixed.stamps == in_order.stamps
     assert mixed.timeline == in_order.timeline
     assert mixed.location == in_order.location
+
+
+REACHABLE = {"name": "Ann", "phone": "+13125550142", "email": "ann@example.com", "channels": ["sms", "email"]}
+WINDOW = {"start": "2030-03-03T15:00:00Z", "end": "2030-03-03T17:00:00Z"}
+
+
+@settings(max_examples=100, deadline=None)
+@given(events=event_lists(), data=st.data())
+def test_a_replayed_event_queues_no_message_that_was_not_queued_before(
+    events: list[FieldEvent], data: st.DataObject
+) -> None:
+    """Any order and repetition: a webhook seen before adds no outbox key (the store dedups on keys)."""
+    booking = ev(0, "job.updated", {"job": {"id": "J", "customer": REACHABLE, "window": WINDOW}}, "w-booking")
+    shuffled = data.draw(st.permutations([booking, *events]))
+    repeats = data.draw(st.lists(st.sampled_from([booking, *events]), max_size=6))
+    now = BASE - dt.timedelta(days=1)  # the day before the visit: every message applies
+    policy = Policy(enabled=NOTIFICATION_MESSAGES)
+    job: Job | None = None
+    queued: set[str] = set()
+    applied: set[str] = set()
+    for event in [*shuffled, *repeats]:
+        after = apply_event(job, event)
+        keys = {from_notice(n).dedup_key for n in notices(job, after, now, policy)}
+        if event.webhook_id in applied:
+            assert keys <= queued, f"replaying {event.webhook_id} queued {keys - queued}"
+            assert after.values == job.values if job else True
+        queued |= keys
+        applied.add(event.webhook_id)
+        job = after

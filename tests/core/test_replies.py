@@ -101,6 +101,22 @@ def test_no_slots_to_offer() -> None:
     assert read("R", jobs=[bare]).answer == "no_slots"
 
 
+def test_reschedule_while_a_request_waits_says_so_and_offers_nothing() -> None:
+    waiting = JobContext("J1", "10442", "scheduled", [], pending_slot=SLOTS[1])
+    outcome = read("R", jobs=[waiting])
+    assert outcome.answer == "reschedule_pending" and outcome.state is None
+    assert outcome.answer_data == {"reference": "10442", "slot": SLOTS[1]}
+    assert outcome.actions == []
+
+
+def test_a_rating_that_may_still_change_is_replaced_by_a_texted_one() -> None:
+    rated_today = JobContext("J0", "10001", "completed", completed_at=NOW - dt.timedelta(hours=2))
+    outcome = read("5", jobs=[rated_today])
+    assert outcome.answer == "rating_thanks" and outcome.actions[0].data["score"] == 5
+    final = JobContext("J0", "10001", "completed", completed_at=NOW - dt.timedelta(hours=2), rated=True)
+    assert read("5", jobs=[final]).answer == "thanks"
+
+
 def test_no_open_job() -> None:
     assert read("R", jobs=[DONE]).answer == "no_open_job"
     assert read("R", jobs=[]).answer == "no_open_job"

@@ -75,6 +75,18 @@ def test_the_current_window_is_left_out_and_the_count_kept() -> None:
     ]
 
 
+def test_the_current_window_is_left_out_of_the_jobs_own_slots_too() -> None:
+    current = {"start": "2030-03-04T15:00:00Z", "end": "2030-03-04T17:00:00Z"}  # Monday 9-11 in Chicago
+    own = [
+        {"start": "2030-03-04T09:00:00-06:00", "end": "2030-03-04T11:00:00-06:00"},
+        {"start": "2030-03-05T09:00:00-06:00", "end": "2030-03-05T11:00:00-06:00"},
+    ]
+    found = offered_slots(
+        job(window=current, reschedule_slots=own), datetime(2030, 3, 1, 12, tzinfo=UTC), NO_POLICY, CHICAGO
+    )
+    assert found == own[1:]
+
+
 @pytest.mark.parametrize("status", ["en_route", "in_progress", "completed", "cancelled"])
 def test_a_visit_under_way_or_over_is_offered_nothing(status: str) -> None:
     moving = Job(id="WO-1", values={"status": status, "timezone": "America/Chicago"})

@@ -14,7 +14,7 @@ from icalendar import Calendar
 from starlette.testclient import TestClient
 
 from portal.core.jobs import Job, iso_utc
-from portal.customer.actions import FormTokens
+from portal.links import FormTokens
 from portal.store.base import Decision
 from tests.helpers import SECRET_KEY, job_updated, make_settings, now_iso, post_event, sample_job, status_changed
 from tests.notify.support import call, outbox, portal_of, running
@@ -207,7 +207,7 @@ def test_rating_only_after_completion(client: TestClient) -> None:
     assert submit(client, "rating", FORMS["rating"]).status_code == 409
     post_event(client, status_changed("WO-1", "completed"))
     assert 'name="score"' in client.get(path).text
-    for bad in ("0", "6", "five", ""):
+    for bad in ("0", "6", "five", "", "²", "¹", "①", "٣", "３", " 4 4"):
         assert submit(client, "rating", {"score": bad}).status_code == 400
     assert "portal.rating" not in values(client)
 
@@ -235,7 +235,7 @@ def test_a_rating_older_than_a_day_is_final(client: TestClient) -> None:
         job.values["portal.rating"] = {**job.values["portal.rating"], "at": long_ago}
         return Decision(job=job)
 
-    call(client, portal_of(client).change, "WO-1", age)
+    call(client, portal_of(client).changes.change, "WO-1", age)
     path = page_path(client)
     assert 'name="score"' not in client.get(path).text
     before = snapshot(client)

@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from starlette.testclient import TestClient
-from twilio.request_validator import RequestValidator
 
-from portal.store.base import Message, OutboxRow
-from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN
+from tests.customer.conversation_support import (
+    PATH,
+    PHONE,
+    PUBLIC,
+    REVIEW_URL,
+    SLOTS,
+    callbacks,
+    inbound,
+    job_values,
+    opted_out,
+    reply_of,
+    sms,
+)
+from tests.fakes.twilio_server import AUTH_TOKEN
 from tests.helpers import job_updated, make_settings, post_event, sample_job, status_changed
-from tests.notify.support import call, messages, outbox, portal_of, running
-
-PUBLIC = "https://portal.example.com"
-PATH = "/webhooks/twilio/inbound"
-PHONE = "+13125550142"
-REVIEW_URL = "https://g.page/r/acme-plumbing/review"
-SLOTS = [
-    {"start": "2030-03-04T09:00:00-06:00", "end": "2030-03-04T11:00:00-06:00"},
-    {"start": "2030-03-04T13:00:00-06:00", "end": "2030-03-04T15:00:00-06:00"},
-    {"start": "2030-03-05T09:00:00-06:00", "end": "2030-03-05T11:00:00-06:00"},
-    {"start": "2030-03-06T09:00:00-06:00", "end": "2030-03-06T11:00:00-06:00"},
-]
+from tests.notify.support import call, portal_of, running
 
 
 @pytest.fixture
@@ -44,55 +42,6 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     with running(settings) as test_client:
         post_event(test_client, job_updated(sample_job(reschedule_slots=SLOTS)))
         yield test_client
-
-
-def sms(
-    client: TestClient,
-    body: str,
-    *,
-    sender: str = PHONE,
-    sign_url: str = PUBLIC + PATH,
-    token: str = AUTH_TOKEN,
-    sid: str | None = None,
-) -> httpx.Response:
-    params = {
-        "MessageSid": sid or "SM" + uuid.uuid4().hex,
-        "AccountSid": ACCOUNT_SID,
-        "From": sender,
-        "To": "+15005550006",
-        "Body": body,
-        "NumMedia": "0",
-    }
-    signature = RequestValidator(token).compute_signature(sign_url, params)
-    return client.post(PATH, data=params, headers={"X-Twilio-Signature": signature})
-
-
-def reply_of(response: httpx.Response) -> str | None:
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/xml")
-    root = ET.fromstring(response.text)
-    assert root.tag == "Response"
-    found = root.find("Message")
-    return found.text if found is not None else None
-
-
-def inbound(client: TestClient, job_id: str = "WO-1") -> list[Message]:
-    return [m for m in messages(client, job_id) if m.direction == "in"]
-
-
-def callbacks(client: TestClient, job_id: str = "WO-1") -> list[dict[str, Any]]:
-    rows: list[OutboxRow] = outbox(client, job_id)
-    return [r.payload for r in rows if r.kind == "callback"]
-
-
-def job_values(client: TestClient, job_id: str = "WO-1") -> dict[str, Any]:
-    record = call(client, portal_of(client).store.get_job, job_id)
-    values: dict[str, Any] = record.job.values
-    return values
-
-
-def opted_out(client: TestClient, phone: str = PHONE) -> bool:
-    return bool(call(client, portal_of(client).store.is_opted_out, phone))
 
 
 # -- the signature ---------------------------------------------------------------------
@@ -189,9 +138,10 @@ def test_reschedule_offers_three_slots_and_a_number_requests_one(client: TestCli
     assert request["data"] == {"job_id": "WO-1", "slot": SLOTS[1], "channel": "sms"}
     state = client.get(call(client, portal_of(client).link_url, "WO-1").removeprefix(PUBLIC) + "/state").json()
     assert state["reschedule"]["slot"] == SLOTS[1] and state["can_reschedule"] is False
-    # A second "R" while the request waits offers nothing more.
+    # A second "R" while the request waits says so, and offers nothing more.
     again = reply_of(sms(client, "R"))
-    assert again is not None and "call us" in again
+    assert again is not None and "Mon Mar 4, 1:00-3:00 PM is waiting for our confirmation" in again
+    assert inbound(client)[-1].meta["understood"] == "reschedule: a request is already waiting"
 
 
 def test_a_number_that_was_not_offered_is_asked_again(client: TestClient) -> None:
@@ -216,6 +166,20 @@ def test_a_rating_by_text_after_completion_offers_the_review_link(client: TestCl
     [submitted] = callbacks(client)
     assert submitted["type"] == "rating.submitted"
     assert submitted["data"] == {"job_id": "WO-1", "score": 5, "comment": "⭐ Great job, thank you", "channel": "sms"}
+
+
+def test_a_rating_by_text_replaces_one_given_on_the_page_the_same_day(client: TestClient) -> None:
+    post_event(client, status_changed("WO-1", "completed"))
+    page = call(client, portal_of(client).link_url, "WO-1").removeprefix(PUBLIC)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(page).text)
+    assert token is not None
+    form = {"score": "2", "comment": "", "csrf_token": token.group(1)}
+    assert client.post(f"{page}/rating", data=form, follow_redirects=False).status_code == 303
+    assert job_values(client)["portal.rating"]["score"] == 2
+    reply = reply_of(sms(client, "5"))
+    assert reply is not None and "Thanks for your rating" in reply
+    assert (job_values(client)["portal.rating"]["score"], job_values(client)["portal.rating"]["channel"]) == (5, "sms")
+    assert [c["data"]["score"] for c in callbacks(client) if c["type"] == "rating.submitted"] == [2, 5]
 
 
 def test_a_low_rating_is_offered_the_review_link_too(client: TestClient) -> None:

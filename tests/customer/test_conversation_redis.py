@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from portal.store.redis.store import RedisStore
-from tests.customer.test_conversation import PHONE, PUBLIC, REVIEW_URL, SLOTS, callbacks, job_values, reply_of, sms
+from tests.customer.conversation_support import PHONE, PUBLIC, REVIEW_URL, SLOTS, callbacks, job_values, reply_of, sms
 from tests.fakes.twilio_server import AUTH_TOKEN
 from tests.helpers import job_updated, make_settings, post_event, sample_job
 from tests.notify.support import call, portal_of, running

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from portal.app import create_app
 from portal.core.jobs import FieldEvent, Job, apply_event
 from portal.core.trip import LATE, mark_progress
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import NOTIFICATION_MESSAGES, Settings
 from portal.store.base import OutboxRow
 from tests.helpers import ThreadedServer, event, job_updated, post_event, sample_job, status_changed
@@ -41,13 +41,13 @@ def ping(where: tuple[float, float], seconds_ago: float = 0) -> dict[str, Any]:
 
 
 def token_path(client: TestClient) -> str:
-    portal: Portal = client.app.state.portal  # type: ignore[attr-defined]
+    portal: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
     record = client.portal.call(portal.store.get_job, "WO-1")  # type: ignore[union-attr]
     return f"/t/{portal.links.token(record.link_key)}"
 
 
 def outbox(client: TestClient, message: str) -> list[OutboxRow]:
-    portal: Portal = client.app.state.portal  # type: ignore[attr-defined]
+    portal: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
     rows: list[OutboxRow] = client.portal.call(portal.store.list_outbox, "WO-1")  # type: ignore[union-attr]
     return [row for row in rows if row.payload.get("message") == message]
 
@@ -144,7 +144,7 @@ def server(settings: Settings) -> Iterator[ThreadedServer]:
 def test_live_and_resumed_streams_carry_no_position_after_en_route(server: ThreadedServer) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as http:
         post_event(http, job_updated(sample_job(status="en_route")))
-        portal: Portal = server.app.state.portal
+        portal: Runtime = server.app.state.runtime
         record = server.call(portal.store.get_job("WO-1"))
         path = f"/t/{portal.links.token(record.link_key)}/events"
         with connect_sse(http, "GET", path) as source:

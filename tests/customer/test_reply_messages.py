@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from portal.core.gsm7 import GSM_SINGLE, is_gsm7, segments, septets
-from portal.customer.conversation import REPLY_PREFIX, twiml
+from portal.customer.conversation import REPLY_PREFIX
 from portal.notify.render import MessageRenderer
 from portal.settings import Settings
-from tests.notify.test_render_golden import COMPANY, GOLDEN, check_golden
+from portal.web.twilio import twiml
+from tests.golden_support import COMPANY, GOLDEN, check_golden
 
 # Realistic and long: three slots in the morning and afternoon, ten-character references.
 SLOTS = [
@@ -43,6 +44,9 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("which_job", "", {}),
     ("no_open_job", "", {}),
     ("no_slots", "", {}),
+    ("no_slots", "support-phone", {"support_phone": "+1 (312) 555-0142"}),
+    ("reschedule_pending", "", {}),
+    ("reschedule_pending", "support-phone", {"support_phone": "+1 (312) 555-0142"}),
     ("slot_unknown", "", {}),
     ("reschedule_requested", "", {}),
     ("rating_thanks", "", {}),

@@ -13,20 +13,17 @@ import pytest
 from httpx_sse import connect_sse
 
 from portal.app import create_app
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import Settings, from_env
-from portal.staff.console import revoke_link
 from tests.helpers import ThreadedServer, job_updated, post_event, sample_job
-from tests.processes import PortalProcess
-from tests.test_cli import PORTAL
-from tests.test_redis_processes import redis_env, tracking_path
+from tests.processes import PORTAL, PortalProcess, redis_env, tracking_path
 
 REVOKED_WITHIN = 5.0  # CONTRACT §6: revoking a link ends its open streams within 5 seconds
 STREAM_TIMEOUT = httpx.Timeout(10.0, read=REVOKED_WITHIN)  # a stream still open then fails the read
 
 
 def events_path(server: ThreadedServer) -> str:
-    portal: Portal = server.app.state.portal
+    portal: Runtime = server.app.state.runtime
     record = server.call(portal.store.get_job("WO-1"))
     return f"/t/{portal.links.token(record.link_key)}/events"
 
@@ -49,17 +46,19 @@ def server(settings: Settings) -> Iterator[ThreadedServer]:
 
 
 def test_revoking_a_link_ends_its_open_stream_on_sqlite(server: ThreadedServer) -> None:
-    portal: Portal = server.app.state.portal
+    portal: Runtime = server.app.state.runtime
     with httpx.Client(base_url=server.url, timeout=STREAM_TIMEOUT) as http:
         assert post_event(http, job_updated(sample_job())).status_code == 202
         path = events_path(server)
-        seen = read_until_closed(http, path, lambda: server.call(revoke_link(portal, "WO-1", "admin", "127.0.0.1")))
+        seen = read_until_closed(
+            http, path, lambda: server.call(portal.console.revoke_link("WO-1", "admin", "127.0.0.1"))
+        )
         assert seen == ["snapshot"]
         assert http.get(path).status_code == 410
 
 
 def test_a_stream_keeps_going_when_another_job_is_revoked(server: ThreadedServer) -> None:
-    portal: Portal = server.app.state.portal
+    portal: Runtime = server.app.state.runtime
     with httpx.Client(base_url=server.url, timeout=STREAM_TIMEOUT) as http:
         post_event(http, job_updated(sample_job()))
         post_event(http, job_updated(sample_job("WO-2")))
@@ -67,14 +66,14 @@ def test_a_stream_keeps_going_when_another_job_is_revoked(server: ThreadedServer
         with connect_sse(http, "GET", path) as source:
             stream = source.iter_sse()
             assert next(stream).event == "snapshot"
-            server.call(revoke_link(portal, "WO-2", "admin", "127.0.0.1"))
+            server.call(portal.console.revoke_link("WO-2", "admin", "127.0.0.1"))
             server.call(portal.bus.link_changed("WO-1"))  # a check that finds the link still good
             post_event(http, job_updated(sample_job(service="Boiler service")))
             assert next(stream).event == "job"
 
 
 def test_one_client_holds_at_most_the_configured_streams(server: ThreadedServer) -> None:
-    portal: Portal = server.app.state.portal
+    portal: Runtime = server.app.state.runtime
     with httpx.Client(base_url=server.url, timeout=10) as http:
         post_event(http, job_updated(sample_job()))
         path = events_path(server)
@@ -99,10 +98,10 @@ def test_revoking_ends_streams_in_another_process_on_redis(tmp_path: Path, redis
 
         def revoke_from_here() -> None:
             async def run() -> None:
-                portal = Portal(from_env(env), run_worker=False)
+                portal = Runtime(from_env(env), run_worker=False)
                 await portal.start()
                 try:
-                    await revoke_link(portal, "WO-1", "admin", "127.0.0.1")
+                    await portal.console.revoke_link("WO-1", "admin", "127.0.0.1")
                 finally:
                     await portal.stop()
 

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from portal.app import create_app
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import Settings
 from portal.web import humanize
 from tests.helpers import ThreadedServer, event, job_updated, post_event, sample_job, status_changed
@@ -55,7 +55,7 @@ def test_eta_and_marker_follow_the_technician_live(settings: Settings, browser: 
     with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
         assert post_event(http, job_updated(sample_job(status="en_route"))).status_code == 202
         assert post_event(http, ping(41.9300, -87.6574)).status_code == 202
-        portal: Portal = app.state.portal
+        portal: Runtime = app.state.runtime
         record = server.call(portal.store.get_job("WO-1"))
         path = f"/t/{portal.links.token(record.link_key)}"
 
@@ -117,7 +117,7 @@ def test_the_page_without_javascript_says_how_far_and_when(settings: Settings, b
     with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
         post_event(http, job_updated(sample_job(status="en_route")))
         post_event(http, ping(41.9300, -87.6574))
-        portal: Portal = app.state.portal
+        portal: Runtime = app.state.runtime
         record = server.call(portal.store.get_job("WO-1"))
         context = browser.new_context(java_script_enabled=False)
         page = context.new_page()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from tests.helpers import event, job_updated, post_event, sample_job, status_changed
 
 PUBLIC_KEYS = {
@@ -19,8 +19,8 @@ PUBLIC_KEYS = {
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
-def portal_of(client: TestClient) -> Portal:
-    portal: Portal = client.app.state.portal  # type: ignore[attr-defined]
+def portal_of(client: TestClient) -> Runtime:
+    portal: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
     return portal
 
 

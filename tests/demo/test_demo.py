@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,22 +16,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.demo.scenario import DRIVE_ADDRESS, build, metres
-from tests.helpers import free_port, job_updated, make_settings, post_event, sample_job
+from portal.demo.scenario import DAYTIME, DRIVE_ADDRESS, build, daytime_zone, metres
+from tests.helpers import free_port, job_updated, make_settings, post_event, sample_job, wait_until
 from tests.processes import portal_env
 
 DEADLINE_SECONDS = 45.0
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/t/\S+)")
-
-
-def wait_for(check: Any, what: str, timeout: float = DEADLINE_SECONDS) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +35,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with out.open("wb") as sink:
         proc = subprocess.Popen(command, cwd=tmp, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
-        text = wait_for(lambda: "Demo phone:" in out.read_text() and out.read_text(), "the demo's links")
+        text = wait_until(
+            lambda: "Demo phone:" in out.read_text() and out.read_text(), "the demo's links", DEADLINE_SECONDS
+        )
         yield {"url": f"http://127.0.0.1:{port}", "text": text, "links": LINK.findall(text), "proc": proc}
     finally:
         proc.terminate()
@@ -62,14 +54,38 @@ def test_the_demo_prints_links_a_staff_login_and_the_phone(demo: dict[str, Any])
         assert httpx.get(link, timeout=5).status_code == 200
 
 
+def test_the_demo_prints_commands_that_work_as_pasted(demo: dict[str, Any], tmp_path: Path) -> None:
+    [command] = [line.strip() for line in demo["text"].splitlines() if line.strip().endswith("portal link DEMO-101")]
+    assert "PORTAL_STORE=sqlite:///" in command and "PORTAL_PUBLIC_URL=" in command
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**portal_env(tmp_path), "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    for name in ("PORTAL_STORE", "PORTAL_PUBLIC_URL", "PORTAL_SECRET_KEY"):
+        env.pop(name, None)  # only what the printed command sets
+    result = subprocess.run(["sh", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == demo["links"][0], result.stderr
+    assert "SECRET=whsec_" in demo["text"] and "webhook-signature: v1,$SIG" in demo["text"]
+    assert "--password-stdin" in demo["text"]
+
+
+def test_the_demo_has_a_brand_and_a_favicon(demo: dict[str, Any]) -> None:
+    page = httpx.get(demo["links"][0], timeout=5).text
+    assert "/static/demo/logo.svg" in page and 'alt="Acme Plumbing &amp; Heating"' in page
+    assert "tel:+13125550100" in page and 'rel="icon"' in page
+    icon = httpx.get(demo["url"] + "/favicon.ico", timeout=5, follow_redirects=True)
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert httpx.get(demo["url"] + "/static/demo/logo.svg", timeout=5).status_code == 200
+
+
 def test_the_technician_moves_toward_the_customer(demo: dict[str, Any]) -> None:
     state_url = demo["links"][2] + "/state"  # DEMO-103, the one being driven to
 
     def location() -> Any:
         return httpx.get(state_url, timeout=5).json()["location"]
 
-    first = wait_for(location, "a first position")
-    second = wait_for(lambda: (loc := location()) and loc["updated_at"] != first["updated_at"] and loc, "a move")
+    first = wait_until(location, "a first position", DEADLINE_SECONDS)
+    second = wait_until(
+        lambda: (loc := location()) and loc["updated_at"] != first["updated_at"] and loc, "a move", DEADLINE_SECONDS
+    )
     target = (DRIVE_ADDRESS["lat"], DRIVE_ADDRESS["lon"])
     assert metres((second["lat"], second["lon"]), target) < metres((first["lat"], first["lon"]), target)
     state = httpx.get(state_url, timeout=5).json()
@@ -78,7 +94,11 @@ def test_the_technician_moves_toward_the_customer(demo: dict[str, Any]) -> None:
 
 def test_the_demo_phone_shows_messages_and_takes_replies(demo: dict[str, Any]) -> None:
     with httpx.Client(base_url=demo["url"], timeout=5) as http:
-        wait_for(lambda: "Visit booked" in http.get("/demo/phone").text, "the booking SMS on the demo phone")
+        wait_until(
+            lambda: "Visit booked" in http.get("/demo/phone").text,
+            "the booking SMS on the demo phone",
+            DEADLINE_SECONDS,
+        )
         page = http.get("/demo/phone").text
         assert "Email" in page and "Hola, Lucía:" in page  # emails are on the phone too
         assert "Sigalo en vivo" in page  # the Spanish customer's SMS, GSM-7 spelled
@@ -92,6 +112,13 @@ def test_the_demo_phone_shows_messages_and_takes_replies(demo: dict[str, Any]) -
         assert answer.status_code == 303 and answer.headers["location"].startswith("/demo/phone")
         thread = http.get("/demo/phone").text
         assert "From Priya Shah" in thread and "Reply R to reschedule" in thread
+        assert "Simulated: nothing was really sent" in thread
+        stop = {"job_id": "DEMO-104", "body": "STOP", "csrf_token": token.group(1)}
+        assert http.post("/demo/phone/reply", data=stop).status_code == 303
+        thread = http.get("/demo/phone").text
+        assert "Opted out of texts: nothing more is texted until START" in thread
+        assert "opted out of texts</strong>" in thread
+        assert "not_sent" not in thread and "no provider" not in thread
 
 
 def test_the_demo_phone_exists_only_in_demo_mode(tmp_path: Path) -> None:
@@ -128,3 +155,20 @@ def test_the_scenario_drives_steadily_closer_then_arrives() -> None:
     assert [s for s in statuses if s] == ["en_route", "in_progress", "completed"]
     locales = {j.job["customer"]["locale"] for j in scenario.jobs}
     assert locales == {"en", "es"}
+
+
+@pytest.mark.parametrize("hour", range(24))
+def test_demo_visits_are_placed_where_it_is_daytime(hour: int) -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    now = datetime(2030, 3, 3, hour, 20, tzinfo=UTC)
+    zone = daytime_zone(now, preferred="Etc/UTC")
+    assert DAYTIME[0] <= now.astimezone(ZoneInfo(zone)).time() < DAYTIME[1]
+    if DAYTIME[0].hour <= hour < DAYTIME[1].hour:
+        assert zone == "Etc/UTC"  # the machine's own zone when it is daytime there
+    scenario = build(now, zone_name=zone)
+    assert scenario.timezone == zone and {j.job["timezone"] for j in scenario.jobs} == {zone}
+    today = scenario.jobs[1].job["window"]
+    start = datetime.fromisoformat(today["start"]).astimezone(ZoneInfo(zone))
+    assert 7 <= start.hour < 19  # "booked for today" is in working hours, never at 3 AM

@@ -31,7 +31,7 @@ class _Handler:
     async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
-        self.server.add(parsed, list(envelope.rcpt_tos))
+        self.server.add(parsed, list(envelope.rcpt_tos), envelope.mail_from)
         return "250 Message accepted for delivery"
 
 
@@ -39,6 +39,7 @@ class FakeSMTP:
     def __init__(self) -> None:
         self.port = free_port()
         self.received: list[tuple[EmailMessage, list[str]]] = []
+        self.senders: list[str] = []  # the envelope sender (MAIL FROM) of each message received
         self._refusals: deque[str] = deque()
         self._lock = threading.Lock()
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
@@ -59,9 +60,10 @@ class FakeSMTP:
         with self._lock:
             return self._refusals.popleft() if self._refusals else None
 
-    def add(self, message: EmailMessage, recipients: list[str]) -> None:
+    def add(self, message: EmailMessage, recipients: list[str], sender: str) -> None:
         with self._lock:
             self.received.append((message, recipients))
+            self.senders.append(sender)
 
     def messages(self) -> list[EmailMessage]:
         with self._lock:

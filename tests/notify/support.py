@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,11 +12,11 @@ from starlette.testclient import TestClient
 from portal.app import create_app
 from portal.notify.outbox import Backoff
 from portal.notify.worker import WorkerConfig
-from portal.runtime import Portal
-from portal.settings import Settings
+from portal.runtime import Runtime
+from portal.settings import Sender, Settings
 from portal.store.base import Message, OutboxRow
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN
-from tests.helpers import make_settings
+from tests.helpers import make_settings, wait_until
 
 T = TypeVar("T")
 SENDER = "+15005550006"
@@ -35,20 +34,20 @@ def notify_settings(
             twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, twilio_from=SENDER, twilio_api_url=twilio_url
         )
     if smtp_port:
-        changes.update(smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_tls="none", smtp_from=MAIL_FROM)
+        changes.update(smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_tls="none", smtp_from=Sender(MAIL_FROM))
     changes.update(extra)
     return make_settings(tmp_path, **changes)
 
 
 @contextmanager
 def running(settings: Settings, config: WorkerConfig = FAST) -> Iterator[TestClient]:
-    portal = Portal(settings, worker_config=config)
-    with TestClient(create_app(settings, portal=portal)) as client:
+    portal = Runtime(settings, worker_config=config)
+    with TestClient(create_app(settings, runtime=portal)) as client:
         yield client
 
 
-def portal_of(client: TestClient) -> Portal:
-    portal: Portal = client.app.state.portal  # type: ignore[attr-defined]
+def portal_of(client: TestClient) -> Runtime:
+    portal: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
     return portal
 
 
@@ -66,18 +65,6 @@ def outbox(client: TestClient, job_id: str = "WO-1") -> list[OutboxRow]:
     return found
 
 
-def wait_for(condition: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def settled(client: TestClient, job_id: str = "WO-1", *, reminders: bool = False) -> list[OutboxRow]:
     """Wait until no SMS or email row is waiting (reminders, due later, only if asked); return the rows."""
 
@@ -90,4 +77,4 @@ def settled(client: TestClient, job_id: str = "WO-1", *, reminders: bool = False
         due = [r for r in rows if waiting(r)]
         return None if due or not rows else rows
 
-    return wait_for(check, what="outbox rows to settle")
+    return wait_until(check, what="outbox rows to settle")

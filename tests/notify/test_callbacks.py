@@ -25,14 +25,22 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from portal.channels import NOT_CONFIGURED
+from portal.clock import utc_now
 from portal.core.jobs import iso_utc, parse_iso
-from portal.core.public import utc_now
 from portal.notify.callbacks import callback
 from portal.notify.outbox import failed_callback
 from portal.store.base import Decision, OutboxRow
-from tests.helpers import OTHER_SECRET, ThreadedServer, job_updated, make_settings, post_event, sample_job
-from tests.notify.support import call, outbox, portal_of, running, wait_for
-from tests.test_schemas import validator
+from tests.helpers import (
+    OTHER_SECRET,
+    ThreadedServer,
+    job_updated,
+    make_settings,
+    post_event,
+    sample_job,
+    schema_validator,
+    wait_until,
+)
+from tests.notify.support import call, outbox, portal_of, running
 
 CALLBACK_SECRET = OTHER_SECRET
 
@@ -127,13 +135,13 @@ def test_a_callback_is_signed_and_verifies_with_the_standard_webhooks_library(
     client: TestClient, receiver: Receiver
 ) -> None:
     note(client)
-    row = wait_for(lambda: finished(client), what="the callback to be delivered")
+    row = wait_until(lambda: finished(client), what="the callback to be delivered")
     assert (row.state, row.attempts, row.last_error) == ("done", 1, None)
     [arrived] = receiver.requests()
     event = verified(arrived)
     assert event["type"] == "customer.note"
     assert event["data"] == {"job_id": "WO-1", "text": "Gate code 4411", "channel": "web"}
-    assert list(validator("outbound", "customer.note").iter_errors(event)) == []
+    assert list(schema_validator("outbound", "customer.note").iter_errors(event)) == []
     assert arrived.headers["content-type"] == "application/json"
     assert arrived.headers["webhook-id"].startswith("msg_")
     with pytest.raises(Exception, match="No matching signature"):
@@ -149,7 +157,7 @@ def test_failures_are_retried_with_the_same_webhook_id_until_the_receiver_recove
 ) -> None:
     receiver.script(Answer(500), Answer(429, (("Retry-After", "1"),)), Answer(503), Answer(200))
     note(client)
-    row = wait_for(lambda: finished(client), timeout=30, what="delivery after three failures")
+    row = wait_until(lambda: finished(client), timeout=30, what="delivery after three failures")
     assert (row.state, row.attempts) == ("done", 4)
     arrived = receiver.requests()
     assert len(arrived) == 4
@@ -166,7 +174,7 @@ def test_retry_after_is_honoured(client: TestClient, receiver: Receiver) -> None
         row = callback_row(client)
         return row if row is not None and row.attempts == 1 and row.last_error else None
 
-    row = wait_for(waiting, what="the first attempt")
+    row = wait_until(waiting, what="the first attempt")
     assert row.state == "pending" and row.last_error is not None and row.last_error.startswith("HTTP 429")
     wait = parse_iso(row.next_attempt_at) - parse_iso(row.updated_at)
     assert wait.total_seconds() >= 3599  # not the backoff's fraction of a second
@@ -176,7 +184,7 @@ def test_retry_after_is_honoured(client: TestClient, receiver: Receiver) -> None
 def test_410_gone_stops_sending(client: TestClient, receiver: Receiver) -> None:
     receiver.script(Answer(410))
     note(client)
-    row = wait_for(lambda: finished(client), what="the callback to be given up")
+    row = wait_until(lambda: finished(client), what="the callback to be given up")
     assert row.state == "failed" and row.last_error is not None and "410" in row.last_error
     assert len(receiver.requests()) == 1
     # The failure of a callback is not itself reported by another callback.
@@ -188,8 +196,8 @@ def test_callbacks_keep_trying_longer_than_messages(client: TestClient, receiver
     receiver.script(Answer(500), Answer(204))
     item = callback("customer.note", {"job_id": "WO-1", "text": "old", "channel": "web"}, job_id="WO-1", at=utc_now())
     old = replace(item, payload={**item.payload, "due": iso_utc(utc_now() - dt.timedelta(hours=30))})
-    call(client, portal_of(client).change, "WO-1", lambda job: Decision(job=job, outbox=[old]))
-    row = wait_for(lambda: finished(client), timeout=30, what="delivery after a retry")
+    call(client, portal_of(client).changes.change, "WO-1", lambda job: Decision(job=job, outbox=[old]))
+    row = wait_until(lambda: finished(client), timeout=30, what="delivery after a retry")
     assert (row.state, row.attempts) == ("done", 2)
 
 
@@ -197,19 +205,19 @@ def test_message_failed_rows_left_by_the_worker_are_delivered(client: TestClient
     portal = portal_of(client)
     sms_row = OutboxRow(0, "WO-1:booking_confirmed:x:sms", "sms", "WO-1", {}, "failed", 1, "", None, "", "")
     item = failed_callback(sms_row, "21211: invalid number")
-    call(client, portal.change, "WO-1", lambda job: Decision(job=job, outbox=[item]))
-    wait_for(lambda: finished(client), what="the message.failed callback")
+    call(client, portal.changes.change, "WO-1", lambda job: Decision(job=job, outbox=[item]))
+    wait_until(lambda: finished(client), what="the message.failed callback")
     [arrived] = receiver.requests()
     event = verified(arrived)
     assert event["type"] == "message.failed"
     assert event["data"] == {"job_id": "WO-1", "channel": "sms", "error": "21211: invalid number"}
-    assert list(validator("outbound", "message.failed").iter_errors(event)) == []
+    assert list(schema_validator("outbound", "message.failed").iter_errors(event)) == []
 
 
 def test_without_a_callback_url_callbacks_are_recorded_not_sent(tmp_path: Path) -> None:
     with running(make_settings(tmp_path, notifications=frozenset())) as client:
         post_event(client, job_updated(sample_job()))
         note(client)
-        row = wait_for(lambda: finished(client), what="the callback to be recorded")
+        row = wait_until(lambda: finished(client), what="the callback to be recorded")
         assert (row.state, row.last_error) == ("done", NOT_CONFIGURED)
         assert json.loads(json.dumps(row.payload))["type"] == "customer.note"

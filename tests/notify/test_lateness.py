@@ -24,11 +24,11 @@ from portal.core.trip import LATE, LATE_CHECK_GRACE, late_check, mark_overdue, m
 from portal.notify.lateness import late_decision
 from portal.notify.outbox import LATE_CHECK, late_check_item
 from portal.notify.worker import Worker
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import NOTIFICATION_MESSAGES
 from portal.store.base import OutboxRow, StoredEvent
-from tests.helpers import event, job_updated, now_iso, post_event, sample_job, status_changed
-from tests.notify.support import FAST, call, messages, notify_settings, outbox, portal_of, wait_for
+from tests.helpers import event, job_updated, now_iso, post_event, sample_job, status_changed, wait_until
+from tests.notify.support import FAST, call, messages, notify_settings, outbox, portal_of
 
 FAR = (42.0668, -87.6574)  # 20 km from sample_job's address: about 54 minutes away
 WINDOW = {"start": "2030-03-03T09:00:00-06:00", "end": "2030-03-03T11:00:00-06:00"}  # sample_job's
@@ -125,8 +125,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def idle_portal(tmp_path: Path, store_url: str) -> Iterator[TestClient]:
     """The app without its worker: rows wait until ``start_worker``."""
     settings = notify_settings(tmp_path, store_url=store_url)
-    portal = Portal(settings, run_worker=False)
-    with TestClient(create_app(settings, portal=portal)) as client:
+    portal = Runtime(settings, run_worker=False)
+    with TestClient(create_app(settings, runtime=portal)) as client:
         yield client
 
 
@@ -139,8 +139,9 @@ def start_worker(client: TestClient) -> None:
         portal.metrics,
         portal.public_url,
         FAST,
-        late_check=portal.check_late,
+        late_check=portal.changes.check_late,
     )
+    portal.changes.wake = portal.worker.wake
     call(client, portal.worker.start)  # stopped with the portal
 
 
@@ -158,7 +159,7 @@ def settled_checks(client: TestClient, count: int = 1) -> list[OutboxRow]:
         found = [r for r in rows(client, LATE_CHECK) if r.state != "pending"]
         return found if len(found) >= count else []
 
-    return wait_for(check, what="the lateness check")
+    return wait_until(check, what="the lateness check")
 
 
 def job_events(client: TestClient) -> list[StoredEvent]:
@@ -209,7 +210,7 @@ def test_a_silent_job_is_told_it_is_late_when_its_window_ends(tmp_path: Path, st
         start_worker(client)
         [done] = settled_checks(client)
         assert done.state == "done"
-        sent = wait_for(both(late_messages(client)), what="the running-late messages")
+        sent = wait_until(both(late_messages(client)), what="the running-late messages")
         # On Redis the booking's own events may still be on their way to the subscriber: skip them.
         received: list[StoredEvent] = []
 
@@ -217,7 +218,7 @@ def test_a_silent_job_is_told_it_is_late_when_its_window_ends(tmp_path: Path, st
             received.extend(published(client, subscription))
             return [e for e in received if e.seq > booked_seq]
 
-        live = wait_for(from_the_check, what="the live event")
+        live = wait_until(from_the_check, what="the live event")
         record = call(client, portal_of(client).store.get_job, "WO-1")
         path = f"/t/{portal_of(client).links.token(record.link_key)}"
         state = client.get(path + "/state").json()
@@ -280,10 +281,10 @@ def test_a_ping_and_the_check_together_send_one_message(tmp_path: Path, store_ur
         start_worker(client)
         [check] = settled_checks(client)
         if first == "clock":
-            wait_for(late_messages(client), what="the running-late messages")
+            wait_until(late_messages(client), what="the running-late messages")
             post_event(client, event("technician.location", {**where, "recorded_at": now_iso(-1)}))
-        wait_for(lambda: len(late_messages(client)()) >= 2, what="both running-late messages")
-        wait_for(lambda: all(r.state != "pending" for r in rows(client, "running_late")), what="their rows to settle")
+        wait_until(lambda: len(late_messages(client)()) >= 2, what="both running-late messages")
+        wait_until(lambda: all(r.state != "pending" for r in rows(client, "running_late")), what="their rows to settle")
         late_rows = rows(client, "running_late")
         sent = late_messages(client)()
     assert check.state == ("skipped" if first == "ping" else "done")

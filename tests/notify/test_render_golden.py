@@ -6,7 +6,6 @@ Re-record the golden files after a deliberate template change with
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,10 @@ from portal.core.gsm7 import GSM_SINGLE, is_gsm7, segments, septets
 from portal.links import LinkSigner, new_link_key
 from portal.notify.render import MessageRenderer, locales, short_window
 from portal.settings import NOTIFICATION_MESSAGES, Settings
+from tests.golden_support import COMPANY, GOLDEN, check_golden
 from tests.helpers import SECRET_KEY
 
-GOLDEN = Path(__file__).parent / "golden" / "messages"
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 # Realistic and long: a 20-character company name and first names, a 30-character public URL.
-COMPANY = "Acme Plumbing & Heat"
 PUBLIC_URL = "https://track.acmeplumbing.com"
 LONG_NAME = "Maximilian-Alexander"
 LINK = LinkSigner((SECRET_KEY,)).url(PUBLIC_URL, "AbCdEfGhIjKl")
@@ -62,15 +59,6 @@ def renderer() -> MessageRenderer:
 
 def context(changes: dict[str, Any], link: str = LINK) -> dict[str, Any]:
     return {**BASE, **changes, "link": link}
-
-
-def check_golden(path: Path, text: str) -> None:
-    if UPDATE or not path.exists():
-        if not UPDATE:
-            pytest.fail(f"no golden file {path.relative_to(GOLDEN.parent.parent)}; record it with UPDATE_GOLDEN=1")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert text == path.read_text(), f"{path.name} differs from its golden file (UPDATE_GOLDEN=1 re-records)"
 
 
 @pytest.mark.parametrize("locale", LOCALES)

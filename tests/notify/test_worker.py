@@ -16,7 +16,7 @@ from portal.settings import NOTIFICATION_MESSAGES
 from portal.store.base import Decision, OutboxItem
 from tests.fakes.smtp_server import FakeSMTP
 from tests.fakes.twilio_server import FakeTwilio, Reply
-from tests.helpers import job_updated, now_iso, post_event, sample_job, status_changed
+from tests.helpers import job_updated, now_iso, post_event, sample_job, status_changed, wait_until
 from tests.notify.support import (
     MAIL_FROM,
     SENDER,
@@ -27,7 +27,6 @@ from tests.notify.support import (
     portal_of,
     running,
     settled,
-    wait_for,
 )
 
 SMS_ONLY = {
@@ -59,7 +58,7 @@ def test_a_booking_is_texted_and_emailed_and_recorded(tmp_path: Path, twilio: Fa
     with running(notify_settings(tmp_path, twilio.url, smtp.port)) as client:
         assert post_event(client, job_updated(sample_job())).status_code == 202
         rows = settled(client)
-        history = wait_for(lambda: [m for m in messages(client) if m.status != "queued" or m.provider_id])
+        history = wait_until(lambda: [m for m in messages(client) if m.status != "queued" or m.provider_id])
         link = call(client, portal_of(client).link_url, "WO-1")
     [sms] = twilio.messages()
     assert sms.to == "+13125550142"
@@ -85,7 +84,7 @@ def test_transient_failures_are_retried_until_delivered(tmp_path: Path, twilio: 
     with running(notify_settings(tmp_path, twilio.url)) as client:
         post_event(client, job_updated(sms_job()))
         rows = settled(client)
-        [message] = wait_for(lambda: [m for m in messages(client) if m.provider_id])
+        [message] = wait_until(lambda: [m for m in messages(client) if m.provider_id])
         metrics = client.get("/metrics").text
     assert [r.reply.status for r in twilio.messages()] == [500, 429, 503, 201]
     assert len({r.body for r in twilio.messages()}) == 1
@@ -103,7 +102,7 @@ def test_an_invalid_number_is_not_retried_and_falls_back_to_email(
     with running(notify_settings(tmp_path, twilio.url, smtp.port)) as client:
         post_event(client, job_updated(sms_job()))
         rows = settled(client)
-        wait_for(lambda: smtp.messages(), what="the fallback email")
+        wait_until(lambda: smtp.messages(), what="the fallback email")
         history = messages(client)
     assert len(twilio.messages()) == 1
     sms = next(m for m in history if m.channel == "sms")
@@ -128,7 +127,7 @@ def test_a_stop_at_twilio_records_the_opt_out_and_later_texts_are_not_sent(tmp_p
         settled(client)
         assert call(client, portal_of(client).store.is_opted_out, "+13125550142")
         post_event(client, status_changed("WO-1", "en_route"))
-        wait_for(lambda: any(m.meta.get("message") == "en_route" for m in messages(client)))
+        wait_until(lambda: any(m.meta.get("message") == "en_route" for m in messages(client)))
         rows = settled(client)
         history = messages(client)
     assert len(twilio.messages()) == 1  # nothing more went to Twilio
@@ -146,8 +145,8 @@ def test_a_refused_recipient_is_not_retried_and_a_busy_server_is(tmp_path: Path,
         post_event(client, job_updated(sample_job(customer=customer)))
         settled(client)
         post_event(client, status_changed("WO-1", "en_route"))
-        wait_for(lambda: len(smtp.messages()) == 1, what="the retried email")
-        history = wait_for(lambda: [m for m in messages(client) if m.meta["message"] == "en_route" and m.provider_id])
+        wait_until(lambda: len(smtp.messages()) == 1, what="the retried email")
+        history = wait_until(lambda: [m for m in messages(client) if m.meta["message"] == "en_route" and m.provider_id])
         first = next(m for m in messages(client) if m.meta["message"] == "booking_confirmed")
     assert first.status == "failed" and first.error is not None and first.error.startswith("550")
     assert history[0].status == "sent"
@@ -157,7 +156,7 @@ def test_without_providers_every_message_is_recorded_as_not_sent(tmp_path: Path)
     with running(notify_settings(tmp_path)) as client:
         post_event(client, job_updated(sample_job()))
         settled(client)
-        history = wait_for(lambda: [m for m in messages(client) if m.status == "not_sent"])
+        history = wait_until(lambda: [m for m in messages(client) if m.status == "not_sent"])
     assert {(m.channel, m.status, m.error) for m in history} == {
         ("sms", "not_sent", "no provider"),
         ("email", "not_sent", "no provider"),
@@ -170,7 +169,7 @@ def test_an_unusable_phone_is_recorded_and_email_is_used(tmp_path: Path, twilio:
     customer = {**SMS_ONLY, "phone": "call the office"}
     with running(notify_settings(tmp_path, twilio.url, smtp.port)) as client:
         post_event(client, job_updated(sample_job(customer=customer)))
-        wait_for(lambda: smtp.messages(), what="the fallback email")
+        wait_until(lambda: smtp.messages(), what="the fallback email")
         history = messages(client)
     assert twilio.messages() == []
     sms = next(m for m in history if m.channel == "sms")
@@ -191,7 +190,7 @@ def test_an_email_that_is_not_exactly_one_address_is_never_used(
     customer = {**SMS_ONLY, "phone": "call the office", "email": email, "channels": ["sms", "email"]}
     with running(notify_settings(tmp_path, twilio.url, smtp.port)) as client:
         assert post_event(client, job_updated(sample_job(customer=customer))).status_code == 202  # the job is kept
-        history = wait_for(
+        history = wait_until(
             lambda: [m for m in messages(client) if m.channel == "email" and m.status != "queued"],
             what="the email record",
         )
@@ -213,7 +212,7 @@ def test_replayed_and_reordered_webhooks_send_each_message_once(tmp_path: Path, 
         late = status_changed("WO-1", "scheduled", timestamp=now_iso(-45))  # older than en_route
         assert post_event(client, late, msg_id="msg_late").status_code == 202
         settled(client)
-        wait_for(lambda: len(twilio.messages()) >= 2)
+        wait_until(lambda: len(twilio.messages()) >= 2)
         assert post_event(client, job_updated(sms_job(), timestamp=now_iso(-50))).status_code == 202
         settled(client)
     bodies = [r.body for r in twilio.messages()]
@@ -292,6 +291,6 @@ def test_a_row_that_cannot_be_delivered_backs_off_instead_of_looping(tmp_path: P
         def retried() -> list[Any]:
             return [r for r in outbox(client) if r.dedup_key == "malformed" and r.attempts >= 2]
 
-        [row] = wait_for(retried, what="a second attempt")
+        [row] = wait_until(retried, what="a second attempt")
     assert row.state == "pending"
     assert row.last_error == "internal error: KeyError"

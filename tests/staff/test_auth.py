@@ -52,7 +52,7 @@ def test_forms_without_a_session_redirect_and_change_nothing(staff_client: TestC
     response = staff_client.post(path, data={"csrf_token": "x"}, follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == "/staff/login"
-    portal = staff_client.app.state.portal  # type: ignore[attr-defined]
+    portal = staff_client.app.state.runtime  # type: ignore[attr-defined]
     assert staff_client.portal.call(portal.store.link_history, "WO-1")[0].revoked_at is None  # type: ignore[union-attr]
 
 
@@ -82,7 +82,7 @@ def test_next_cannot_leave_the_console(staff_client: TestClient) -> None:
         data={"username": "ann", "password": PASSWORD, "csrf_token": csrf_of(form.text), "next": "//evil.example"},
         follow_redirects=False,
     )
-    assert answer.headers["location"] == "/staff/"
+    assert answer.headers["location"] == "/staff/attention"  # the landing page, never elsewhere
 
 
 def test_a_signed_in_member_reaches_every_page(staff_client: TestClient) -> None:
@@ -91,7 +91,7 @@ def test_a_signed_in_member_reaches_every_page(staff_client: TestClient) -> None
         assert staff_client.get(path).status_code == 200, path
     assert staff_client.get("/staff/nowhere").status_code == 404
     assert staff_client.get("/staff/api/jobs/WO-1").status_code == 200
-    assert staff_client.get("/staff/login", follow_redirects=False).headers["location"] == "/staff/"
+    assert staff_client.get("/staff/login", follow_redirects=False).headers["location"] == "/staff/attention"
 
 
 def test_a_tampered_cookie_is_no_session(staff_client: TestClient) -> None:
@@ -142,7 +142,7 @@ def test_signed_in_forms_need_the_session_csrf_token(staff_client: TestClient) -
     for path in FORMS:
         assert staff_client.post(path, data={}).status_code == 403, path
         assert staff_client.post(path, data={"csrf_token": "forged"}).status_code == 403, path
-    portal = staff_client.app.state.portal  # type: ignore[attr-defined]
+    portal = staff_client.app.state.runtime  # type: ignore[attr-defined]
     assert staff_client.portal.call(portal.store.link_history, "WO-1")[0].revoked_at is None  # type: ignore[union-attr]
     assert staff_client.get("/staff/api/jobs/WO-1").status_code == 200  # logout without a token did nothing
 
@@ -174,7 +174,7 @@ def test_failed_logins_are_throttled_per_client(staff_client: TestClient) -> Non
 def test_sign_in_and_failures_are_audited(staff_client: TestClient) -> None:
     login(staff_client, "ann", "wrong password here")
     login(staff_client)
-    portal = staff_client.app.state.portal  # type: ignore[attr-defined]
+    portal = staff_client.app.state.runtime  # type: ignore[attr-defined]
     entries = staff_client.portal.call(lambda: portal.store.list_audit(limit=10))  # type: ignore[union-attr]
     assert [(e.username, e.action) for e in entries] == [("ann", "login"), ("ann", "login_failed")]
     assert entries[0].client == "testclient"
@@ -206,7 +206,7 @@ def test_logout_ends_the_session_even_for_a_copied_cookie(staff_client: TestClie
     staff_client.cookies.clear()
     staff_client.cookies.set(COOKIE_NAME, copied, path="/staff")
     assert staff_client.get("/staff/api/jobs/WO-1").status_code == 401
-    portal = staff_client.app.state.portal  # type: ignore[attr-defined]
+    portal = staff_client.app.state.runtime  # type: ignore[attr-defined]
     entries = staff_client.portal.call(lambda: portal.store.list_audit(limit=1))  # type: ignore[union-attr]
     assert entries[0].action == "logout"
 

@@ -20,7 +20,7 @@ def test_login_search_and_job_page(settings: Settings, browser: Browser) -> None
     customer = {"name": f"Maria {HOSTILE}", "phone": "(312) 555-0142", "email": "maria@example.com"}
     app = create_app(settings)
     with ThreadedServer(app) as server:
-        store = app.state.portal.store
+        store = app.state.runtime.store
         server.call(store.save_staff_account("ann", hash_password(PASSWORD, TEST_COST), "America/New_York"))
         with httpx.Client(base_url=server.url) as http:
             assert post_event(http, job_updated(sample_job("WO-10442", customer=customer))).status_code == 202

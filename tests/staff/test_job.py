@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from portal.settings import Settings
 from portal.staff.openapi import JOB_DOCUMENT
 from portal.store.base import Decision, Message, OutboxItem
 from portal.web.openapi import openapi_document
-from tests.helpers import event, job_updated, post_event, sample_job, status_changed
+from tests.helpers import event, job_updated, post_event, sample_job, status_changed, wait_until
 from tests.staff_support import add_staff, job_id_url, login, page_csrf
 
 HOSTILE = "<script>alert(1)</script>"
@@ -53,7 +52,7 @@ def _store_call(client: TestClient, fn: Any, *args: Any) -> Any:
 
 @pytest.fixture
 def console(client: TestClient) -> TestClient:
-    assert post_event(client, job_updated(sample_job(), "2030-03-01T15:00:00Z")).status_code == 202
+    assert post_event(client, job_updated(sample_job(), "2026-03-01T15:00:00Z")).status_code == 202
     add_staff(client, timezone="America/New_York")
     login(client)
     return client
@@ -69,19 +68,19 @@ def _outbox(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def _audit(client: TestClient, **filters: Any) -> list[tuple[str, str, str | None, str | None]]:
-    store = client.app.state.portal.store  # type: ignore[attr-defined]
+    store = client.app.state.runtime.store  # type: ignore[attr-defined]
     entries = client.portal.call(lambda: store.list_audit(limit=50, **filters))  # type: ignore[union-attr]
     return [(e.username, e.action, e.job_id, e.detail) for e in entries]
 
 
 def test_the_api_document_has_the_contract_shape(console: TestClient) -> None:
-    store = console.app.state.portal.store  # type: ignore[attr-defined]
+    store = console.app.state.runtime.store  # type: ignore[attr-defined]
     _store_call(console, store.add_message, _message("2030-03-01T15:01:00.000000Z", error="30003", status="failed"))
     doc = console.get("/staff/api/jobs/WO-1").json()
     doc["messages"] = _mine(doc["messages"])
     assert set(doc) == {"job", "timeline", "messages"}
     assert doc["job"]["id"] == "WO-1" and doc["job"]["customer"]["phone_e164"] == "+13125550142"
-    assert doc["timeline"] == [{"status": "scheduled", "at": "2030-03-01T15:00:00.000000Z", "label": "Scheduled"}]
+    assert doc["timeline"] == [{"status": "scheduled", "at": "2026-03-01T15:00:00.000000Z", "label": "Scheduled"}]
     (message,) = doc["messages"]
     for key in ("channel", "direction", "body", "status", "error", "created_at"):
         assert key in message
@@ -91,7 +90,7 @@ def test_the_api_document_has_the_contract_shape(console: TestClient) -> None:
 
 
 def test_the_thread_is_chronological_with_every_status(console: TestClient) -> None:
-    store = console.app.state.portal.store  # type: ignore[attr-defined]
+    store = console.app.state.runtime.store  # type: ignore[attr-defined]
     stored = [  # inserted out of order: an inbound reply recorded after a later outbound
         _message("2030-03-01T15:05:00.000000Z", body="Reply R to reschedule", status="delivered", provider_id="SM1"),
         _message(
@@ -123,17 +122,18 @@ def test_the_thread_is_chronological_with_every_status(console: TestClient) -> N
     assert [m["status"] for m in messages] == ["not_sent", "delivered", "undelivered", "sent", "received"]
     assert messages[2]["attempts"] == 3 and messages[4]["meta"] == {"understood": "reschedule"}
     page = console.get("/staff/jobs/WO-1").text
-    assert page.index("Your visit is booked") < page.index("Reply R to reschedule") < page.index("reschedule&#34;")
+    understood = page.index("Understood as “reschedule”")
+    assert page.index("Your visit is booked") < page.index("Reply R to reschedule") < understood
     assert "The carrier filtered the message as possible spam." in page
     assert "Error 30007" in page and "not sent: no provider" in page and "Provider id SM2" in page
     assert "How the portal understood it" in page and "3 attempt(s)" in page
 
 
 def test_times_show_in_the_jobs_zone_and_the_staff_members(console: TestClient) -> None:
-    post_event(console, status_changed("WO-1", "en_route", "2030-03-03T14:41:00Z"))
+    post_event(console, status_changed("WO-1", "en_route", "2026-03-03T14:41:00Z"))
     page = console.get("/staff/jobs/WO-1").text
-    assert "Sun 2030-03-03 08:41 CST" in page  # America/Chicago, the job's zone
-    assert "Sun 2030-03-03 09:41 EST" in page  # America/New_York, the staff member's zone
+    assert "Tue 2026-03-03 08:41 CST" in page  # America/Chicago, the job's zone
+    assert "Tue 2026-03-03 09:41 EST" in page  # America/New_York, the staff member's zone
     assert "Job time (America/Chicago)" in page and "Your time (America/New_York)" in page
 
 
@@ -153,12 +153,13 @@ def test_resend_queues_the_link_by_each_channel(console: TestClient, settings: S
 def test_the_worker_delivers_a_resent_link(console: TestClient) -> None:
     console.post("/staff/jobs/WO-1/resend", data={"csrf_token": page_csrf(console)})
     link = job_id_url(console, "WO-1")
-    deadline = time.monotonic() + 20
-    while True:
-        sent = [m for m in console.get("/staff/api/jobs/WO-1").json()["messages"] if m["meta"].get("message") == "link"]
-        if len(sent) == 2 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+
+    def links_sent() -> list[dict[str, Any]]:
+        messages = console.get("/staff/api/jobs/WO-1").json()["messages"]
+        sent = [m for m in messages if m["meta"].get("message") == "link"]
+        return sent if len(sent) == 2 else []
+
+    sent = wait_until(links_sent, what="the link by SMS and email")
     assert sorted(m["channel"] for m in sent) == ["email", "sms"]
     sms = next(m for m in sent if m["channel"] == "sms")
     assert sms["body"] == f"Your service team: Follow your visit here: http://testserver{link}"
@@ -226,7 +227,7 @@ def test_the_audit_trail_records_who_opened_which_job(console: TestClient) -> No
 
 
 def test_customer_actions_are_shown(console: TestClient) -> None:
-    portal = console.app.state.portal  # type: ignore[attr-defined]
+    portal = console.app.state.runtime  # type: ignore[attr-defined]
 
     def decide(job: Job | None) -> Decision:
         assert job is not None
@@ -234,9 +235,10 @@ def test_customer_actions_are_shown(console: TestClient) -> None:
         job.values["portal.rating"] = {"score": 4, "comment": HOSTILE}
         return Decision(job=job)
 
-    console.portal.call(portal.change, "WO-1", decide)  # type: ignore[union-attr]
+    console.portal.call(portal.changes.change, "WO-1", decide)  # type: ignore[union-attr]
     page = console.get("/staff/jobs/WO-1").text
-    assert "Reschedule" in page and "2030-03-04T09:00:00-06:00" in page and "Rating" in page
+    assert "Customer asked by text to move the visit to Mon 04 Mar 09:00; waiting for the field system" in page
+    assert "Customer rated the visit 4 out of 5" in page
     assert ESCAPED in page and HOSTILE not in page
     actions = console.get("/staff/api/jobs/WO-1").json()["job"]["customer_actions"]
     assert actions["rating"]["score"] == 4
@@ -245,7 +247,7 @@ def test_customer_actions_are_shown(console: TestClient) -> None:
 def test_hostile_text_is_escaped_on_the_job_page(console: TestClient) -> None:
     customer = {"name": HOSTILE, "phone": "(312) 555-0142", "email": "x@example.com"}
     post_event(console, job_updated(sample_job("WO-9", customer=customer, notes=HOSTILE, service=HOSTILE)))
-    store = console.app.state.portal.store  # type: ignore[attr-defined]
+    store = console.app.state.runtime.store  # type: ignore[attr-defined]
     reply = _message(
         "2030-03-01T15:09:00.000000Z",
         job_id="WO-9",
@@ -274,14 +276,14 @@ def test_rejected_webhooks_are_listed_with_an_escaped_excerpt(console: TestClien
 
 
 def test_queued_deliveries_and_callbacks_are_shown(console: TestClient) -> None:
-    portal = console.app.state.portal  # type: ignore[attr-defined]
+    portal = console.app.state.runtime  # type: ignore[attr-defined]
     callback = OutboxItem("cb-1", "callback", "WO-1", {"type": "rating.submitted", "data": {"job_id": "WO-1"}})
 
     def decide(job: Job | None) -> Decision:
         assert job is not None
         return Decision(job=job, outbox=[callback])
 
-    console.portal.call(portal.change, "WO-1", decide)  # type: ignore[union-attr]
+    console.portal.call(portal.changes.change, "WO-1", decide)  # type: ignore[union-attr]
     deliveries = console.get("/staff/api/jobs/WO-1").json()["job"]["deliveries"]
     (row,) = [d for d in deliveries if d["kind"] == "callback"]
     assert row["what"] == "rating.submitted" and row["attempts"] >= 0
@@ -290,7 +292,7 @@ def test_queued_deliveries_and_callbacks_are_shown(console: TestClient) -> None:
 
 
 def test_the_api_document_matches_the_published_schema(console: TestClient) -> None:
-    store = console.app.state.portal.store  # type: ignore[attr-defined]
+    store = console.app.state.runtime.store  # type: ignore[attr-defined]
     _store_call(console, store.add_message, _message("2030-03-01T15:01:00.000000Z", status="delivered"))
     doc = console.get("/staff/api/jobs/WO-1").json()
     Draft202012Validator(JOB_DOCUMENT).validate(doc)
@@ -298,7 +300,7 @@ def test_the_api_document_matches_the_published_schema(console: TestClient) -> N
 
 
 def test_statuses_after_status_callbacks(console: TestClient) -> None:
-    store = console.app.state.portal.store  # type: ignore[attr-defined]
+    store = console.app.state.runtime.store  # type: ignore[attr-defined]
     _store_call(console, store.add_message, _message("2030-03-01T15:01:00.000000Z", status="sent", provider_id="SM9"))
     _store_call(console, store.add_message, _message("2030-03-01T15:02:00.000000Z", status="sent", provider_id="SM8"))
     later = "2030-03-01T15:03:00.000000Z"
@@ -310,3 +312,21 @@ def test_statuses_after_status_callbacks(console: TestClient) -> None:
     assert messages["SM8"]["status"] == "delivered" and messages["SM8"]["updated_at"] == later
     page = console.get("/staff/jobs/WO-1").text
     assert "Not delivered" in page and "The phone is switched off or out of coverage." in page
+
+
+def test_stop_and_start_show_as_events_and_the_customer_is_marked_while_opted_out(console: TestClient) -> None:
+    runtime = console.app.state.runtime  # type: ignore[attr-defined]
+    _store_call(console, runtime.conversation.handle_inbound_sms, "+13125550142", "STOP", "SMstop")
+    page = console.get("/staff/jobs/WO-1").text
+    assert "Opted out of text messages: no SMS goes to this number until it texts START." in page
+    assert "opted out of SMS (texted STOP)" in page
+    api = console.get("/staff/api/jobs/WO-1").json()
+    assert api["job"]["customer"]["sms_opted_out"] is True
+    _store_call(console, runtime.conversation.handle_inbound_sms, "+13125550142", "START", "SMstart")
+    page = console.get("/staff/jobs/WO-1").text
+    assert "Opted back in to text messages." in page and "opted out of SMS (texted STOP)" not in page
+    events = [m["event"] for m in console.get("/staff/api/jobs/WO-1").json()["messages"] if m["event"]]
+    assert events == [
+        "Opted out of text messages: no SMS goes to this number until it texts START.",
+        "Opted back in to text messages.",
+    ]

@@ -125,3 +125,19 @@ async def test_a_settlement_from_a_claim_whose_lease_ran_out_is_ignored(store: S
     (row,) = await store.list_outbox("J1")
     assert (row.state, row.lease_until) == ("done", None)
     assert await store.claim_outbox(KINDS, at(100), at(130), 10) == []
+
+
+async def test_a_lease_is_extended_only_by_the_claim_that_holds_it(store: Store) -> None:
+    await queue(store, sms("a"))
+    (first,) = await store.claim_outbox(KINDS, at(1), at(31), 10)
+    assert first.lease_until is not None
+    assert await store.extend_lease(first.id, first.lease_until, at(61))
+    assert await store.claim_outbox(KINDS, at(40), at(70), 10) == []  # held past the first lease
+    assert await store.next_outbox_due(KINDS) == at(61)
+    assert not await store.extend_lease(first.id, first.lease_until, at(91))  # that lease is gone
+    (second,) = await store.claim_outbox(KINDS, at(62), at(92), 10)  # the extended lease ran out
+    assert not await store.extend_lease(first.id, at(61), at(120))  # taken over: not the first's
+    assert await store.settle_outbox(Settlement(second.id, "done", lease_until=second.lease_until), at(63))
+    assert not await store.extend_lease(second.id, at(92), at(150))  # settled: nothing to hold
+    (row,) = await store.list_outbox("J1")
+    assert (row.state, row.lease_until) == ("done", None)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Any
 
 import pytest
 
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.store.base import AuditEntry, Decision, JobSearch, Store
-from tests.store.test_contract import NOW
 
 pytestmark = pytest.mark.anyio
+NOW = dt.datetime(2030, 3, 3, 12, 0, tzinfo=dt.UTC)
 
 
 def _customer(name: str, phone: str, email: str) -> dict[str, Any]:
@@ -75,6 +76,17 @@ async def test_search_follows_changes(jobs: Store) -> None:
     assert await ids(jobs, JobSearch("ann o", pattern="ann o")) == ["WO-10442"]
     assert await ids(jobs, JobSearch("x", phone="+13125550142")) == []
     assert await ids(jobs, JobSearch("x", phone="+14155550100")) == ["WO-10442"]
+
+
+async def test_a_reference_that_is_not_text_is_searched_as_typed(store: Store) -> None:
+    # A reference that reached the job as a JSON number is kept as text (rules.search_fields),
+    # so staff find it by what they type, exactly or in part, and a later change keeps it found.
+    await add_job(store, "WO-1", reference=10442)
+    assert await ids(store, JobSearch("10442")) == ["WO-1"]
+    assert await ids(store, JobSearch("044", pattern="044")) == ["WO-1"]
+    await add_job(store, "WO-1", 1, reference=10443)
+    assert await ids(store, JobSearch("10442")) == []
+    assert await ids(store, JobSearch("10443")) == ["WO-1"]
 
 
 async def test_accounts_and_sessions(store: Store) -> None:

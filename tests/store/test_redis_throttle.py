@@ -10,7 +10,7 @@ import pytest
 from portal.staff.auth import USER_FAILURE_LIMIT, LoginRefused, StaffAuth
 from portal.store.redis.store import RedisStore
 from portal.store.redis.throttle import RedisThrottle
-from portal.web.throttle import Throttle, open_throttle
+from portal.store.throttle import Throttle, open_throttle
 from tests.helpers import free_port, make_settings
 
 pytestmark = pytest.mark.anyio

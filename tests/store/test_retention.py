@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from portal.clock import utc_now
 from portal.core.jobs import FieldEvent, Job, apply_event
-from portal.core.public import utc_now
 from portal.settings import ConfigError, from_env
 from portal.store.base import Decision
 from portal.store.sqlite.store import SQLiteStore
-from tests.notify.support import wait_for
+from tests.helpers import wait_until
 from tests.processes import portal_env
 
 PORTAL = shutil.which("portal", path=str(Path(sys.executable).parent)) or "portal"
@@ -95,7 +95,7 @@ def test_portal_worker_purges_by_itself(tmp_path: Path) -> None:
     with (tmp_path / "worker.log").open("wb") as log:
         worker = subprocess.Popen([PORTAL, "worker"], cwd=tmp_path, env=portal_env(tmp_path), stdout=log, stderr=log)
         try:
-            wait_for(lambda: "OLD" not in job_ids(db), timeout=30, what="the worker's purge")
+            wait_until(lambda: "OLD" not in job_ids(db), timeout=30, what="the worker's purge")
         finally:
             worker.send_signal(signal.SIGTERM)
             code = worker.wait(15)

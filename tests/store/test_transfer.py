@@ -18,11 +18,10 @@ from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.settings import Settings
 from portal.store import open_store
 from portal.store.base import AuditEntry, Decision, JobSearch, Message, OutboxItem, Rejection, Settlement, Store
-from portal.store.transfer.command import KINDS
+from portal.store.exchange import KINDS
 from portal.store.transfer.progress import BAR_WIDTH, Progress
 from tests.helpers import SECRET_KEY, job_updated, post_event, sample_job
-from tests.processes import PortalProcess, portal_env
-from tests.test_cli import PORTAL
+from tests.processes import PORTAL, PortalProcess, portal_env
 
 NOW = dt.datetime.now(dt.UTC)
 JOBS = ["WO-1", "WO-2", "WO-3"]

@@ -17,7 +17,8 @@ from starlette.testclient import TestClient
 
 from portal.app import create_app
 from portal.runtime import BAD_LINK_LIMIT
-from portal.settings import ConfigError, Settings, from_env, parse_trusted_proxies
+from portal.settings import ConfigError, Settings, from_env
+from portal.settings.parsers import proxies
 from portal.web.server import MAX_HEADER_BYTES, uvicorn_options
 from tests.helpers import ThreadedServer, job_updated, sample_job, signed_headers
 
@@ -51,10 +52,10 @@ def test_forwarded_headers_from_an_untrusted_peer_are_ignored(settings: Settings
 
 
 def test_trusted_proxies_setting(tmp_path: object) -> None:
-    assert parse_trusted_proxies(" 10.0.0.1 , 192.168.0.0/16,::1 ") == ("10.0.0.1", "192.168.0.0/16", "::1")
-    assert parse_trusted_proxies("") == ()
+    assert proxies("PORTAL_TRUSTED_PROXIES", " 10.0.0.1 , 192.168.0.0/16,::1 ") == ("10.0.0.1", "192.168.0.0/16", "::1")
+    assert proxies("PORTAL_TRUSTED_PROXIES", "") == ()
     with pytest.raises(ConfigError, match="PORTAL_TRUSTED_PROXIES"):
-        parse_trusted_proxies("proxy.example.com")
+        proxies("PORTAL_TRUSTED_PROXIES", "proxy.example.com")
     env = {"PORTAL_SECRET_KEY": "k" * 20, "PORTAL_STORE": "redis://127.0.0.1:6379/0"}
     assert from_env(env).trusted_proxies == ("127.0.0.1", "::1")
 

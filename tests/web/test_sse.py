@@ -12,7 +12,7 @@ import pytest
 from httpx_sse import EventSource, ServerSentEvent, connect_sse
 
 from portal.app import create_app
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.settings import Settings
 from portal.web import tracking as tracking_web
 from tests.helpers import ThreadedServer, event, job_updated, post_event, sample_job, status_changed
@@ -33,7 +33,7 @@ def http(server: ThreadedServer) -> Iterator[httpx.Client]:
 
 
 def events_path(http: httpx.Client, server: ThreadedServer, job_id: str = "WO-1") -> str:
-    portal: Portal = server.app.state.portal
+    portal: Runtime = server.app.state.runtime
     record = server.call(portal.store.get_job(job_id))
     return f"/t/{portal.links.token(record.link_key)}/events"
 

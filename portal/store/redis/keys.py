@@ -23,9 +23,10 @@ from redis.exceptions import ReadOnlyError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
 
-from portal.core.jobs import iso_utc, parse_iso
+from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.settings import ConfigError
-from portal.store.base import StoreUnavailable
+from portal.store.records import JobRecord, StoredEvent, StoreUnavailable
+from portal.store.rules import WEBHOOK_ID_RETENTION, compact_json
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -38,6 +39,10 @@ MAX_TRANSACTION_ATTEMPTS = 50
 # Errors that mean "Redis cannot be used right now" (down, restarting, loading, failed over
 # to a read-only replica); they become StoreUnavailable, so webhooks answer 503.
 UNAVAILABLE_ERRORS = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OSError)
+WEBHOOK_ID_SECONDS = int(WEBHOOK_ID_RETENTION.total_seconds())  # a remembered webhook id's expiry
+# A job's event log only serves open pages resuming; one untouched this long expires, and a
+# page that still asks gets a fresh snapshot instead.
+EVENT_LOG_TTL_SECONDS = 30 * 24 * 3600
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -144,6 +149,27 @@ def micros(iso: str) -> int:
 def iso_from_micros(value: float) -> str:
     seconds, fraction = divmod(int(value), 1_000_000)
     return iso_utc(datetime.fromtimestamp(seconds, UTC).replace(microsecond=fraction))
+
+
+def record_from_hash(raw: dict[str, str]) -> JobRecord:
+    return JobRecord(
+        Job.from_dict(json.loads(raw["doc"])),
+        raw["link_key"],
+        int(raw.get("last_seq", "0")),
+        raw["created_at"],
+        raw["updated_at"],
+    )
+
+
+def event_entry(kind: str, data: dict[str, Any], at: str) -> dict[EncodableT, EncodableT]:
+    """A live event as its stream entry; the entry id is ``{seq}-0``, so the log reads back in order."""
+    return wire({"type": kind, "data": compact_json(data), "at": at})
+
+
+def event_from_entry(job_id: str, entry_id: Any, data: Any) -> StoredEvent:
+    values = strings(data)
+    seq = int(need(entry_id).split("-")[0])
+    return StoredEvent(job_id, seq, values["type"], json.loads(values["data"]), values["at"])
 
 
 class Keys:

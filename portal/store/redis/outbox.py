@@ -16,7 +16,10 @@ from typing import Any
 from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT
 
-from portal.store.base import MESSAGE_STATUS_RANK, Message, OutboxItem, OutboxRow, Settlement
+from portal.core.attention import callback_flags, status_flags
+from portal.core.tallies import message_tallies
+from portal.store.records import Message, OutboxItem, OutboxRow, Settlement
+from portal.store.redis.insight import queue_flags, queue_tallies
 from portal.store.redis.keys import (
     Keys,
     RedisParts,
@@ -30,6 +33,7 @@ from portal.store.redis.keys import (
     text,
     wire,
 )
+from portal.store.rules import claim_order, status_advances
 
 # KEYS: the due sets of the kinds asked for. ARGV: now and lease end (as scores and as
 # text), the limit, the key prefix. Returns the ids claimed.
@@ -56,6 +60,16 @@ for i = 1, math.min(limit, #found) do
     table.insert(claimed, row[4])
 end
 return claimed
+"""
+
+# KEYS: the row's hash. ARGV: the lease it must still carry, the new lease (text and score),
+# the key prefix, the row id. Returns 1 when extended, 0 when the row is no longer so held.
+EXTEND_SCRIPT = """
+if redis.call('HGET', KEYS[1], 'lease_until') ~= ARGV[1] then return 0 end
+local kind = redis.call('HGET', KEYS[1], 'kind')
+redis.call('HSET', KEYS[1], 'lease_until', ARGV[2], 'next_attempt_at', ARGV[2])
+redis.call('ZADD', ARGV[4] .. 'outbox-due:' .. kind, 'XX', ARGV[3], ARGV[5])
+return 1
 """
 
 MESSAGE_FIELDS = ("job_id", "channel", "direction", "to_addr", "from_addr", "body", "status", "provider_id", "error")
@@ -121,8 +135,21 @@ def queue_outbox(pipe: Pipeline, keys: Keys, outbox_id: int, item: OutboxItem, n
     pipe.set(keys.outbox_key(item.dedup_key), str(outbox_id))
     pipe.zadd(keys.due(item.kind), {str(outbox_id): micros(due)})
     pipe.sadd(keys("outbox-kinds"), item.kind)
+    if item.kind == "callback":
+        queue_flags(pipe, keys, callback_flags(item.job_id, item.payload, now))
     if item.job_id is not None:
         pipe.rpush(keys.job_outbox(item.job_id), str(outbox_id))
+
+
+def _track_status(
+    pipe: Pipeline, keys: Keys, old: list[str | None], status: str | None, error: str | None, now: str
+) -> None:
+    """Count a message's status change and raise ``message_failed`` (inside the MULTI)."""
+    job_id, channel, before, direction = old
+    if channel is None or direction != "out":
+        return
+    queue_tallies(pipe, keys, message_tallies(channel, before, status, error, now))
+    queue_flags(pipe, keys, status_flags(job_id, before, status, now))
 
 
 def row_from_hash(outbox_id: int, raw: dict[str, str]) -> OutboxRow:
@@ -175,7 +202,7 @@ class RedisOutboxQueries(RedisParts):
         args: list[EncodableT] = [micros(now), micros(lease_until), lease_until, now, limit, self.keys.prefix]
         claimed = await self.redis.eval(CLAIM_SCRIPT, len(keys), *keys, *args)
         rows = await self._rows(list(claimed))
-        return sorted(rows, key=lambda r: (r.created_at, r.id))
+        return claim_order(rows)
 
     @guarded
     async def next_outbox_due(self, kinds: tuple[str, ...]) -> str | None:
@@ -211,6 +238,11 @@ class RedisOutboxQueries(RedisParts):
         return await self.transact(body)
 
     @guarded
+    async def extend_lease(self, outbox_id: int, lease_until: str, new_lease_until: str) -> bool:
+        args: list[EncodableT] = [lease_until, new_lease_until, micros(new_lease_until), self.keys.prefix, outbox_id]
+        return bool(await self.redis.eval(EXTEND_SCRIPT, 1, self.keys.outbox(outbox_id), *args))
+
+    @guarded
     async def settle_outbox(self, settlement: Settlement, now: str) -> bool:
         s = settlement
 
@@ -220,6 +252,12 @@ class RedisOutboxQueries(RedisParts):
             kind, lease = (text(value) for value in await pipe.hmget(row_key, ["kind", "lease_until"]))
             if kind is None or (s.lease_until is not None and lease != s.lease_until):
                 return False  # gone, or no longer held by the claim this attempt came from
+            message = None
+            if s.message_id is not None:
+                await pipe.watch(self.keys.message(s.message_id))
+                message = await pipe.hmget(
+                    self.keys.message(s.message_id), ["job_id", "channel", "status", "direction"]
+                )
             follow_ups = await self._fresh_outbox(pipe, list(s.follow_ups))
             new_ids = [int(await pipe.incr(self.keys("outbox-next"))) for _ in follow_ups]
             begin(pipe)
@@ -230,6 +268,8 @@ class RedisOutboxQueries(RedisParts):
                 pipe.zadd(self.keys.due(kind), {str(s.outbox_id): micros(s.next_attempt_at)})
             elif s.state != "pending":
                 pipe.zrem(self.keys.due(kind), str(s.outbox_id))
+            if message is not None:
+                _track_status(pipe, self.keys, [text(v) for v in message], s.message_status, s.error, now)
             if s.message_id is not None:
                 key = self.keys.message(s.message_id)
                 update = fields(status=s.message_status, provider_id=s.provider_id, error=s.error)
@@ -258,12 +298,14 @@ class RedisOutboxQueries(RedisParts):
             raw = strings(await pipe.hgetall(key))
             if not raw:
                 return None
-            if MESSAGE_STATUS_RANK.get(status, -1) <= MESSAGE_STATUS_RANK.get(raw["status"], -1):
+            if not status_advances(raw["status"], status):
                 return message_from_hash(int(message_id), raw)
+            old = [raw.get("job_id"), raw.get("channel"), raw.get("status"), raw.get("direction")]
             raw.update(status=status, updated_at=now)
             if error is not None:
                 raw["error"] = error
             begin(pipe)
+            _track_status(pipe, self.keys, old, status, error, now)
             pipe.hset(key, mapping={name: raw[name] for name in ("status", "updated_at", "error") if name in raw})
             return message_from_hash(int(message_id), raw)
 
@@ -299,9 +341,6 @@ class RedisOutboxQueries(RedisParts):
     @guarded
     async def is_opted_out(self, address: str) -> bool:
         return bool(await self.redis.exists(self.keys("opt-out", address)))
-
-    async def outbox_depth(self) -> int:
-        return sum((await self.outbox_counts()).values())
 
     @guarded
     async def outbox_counts(self) -> dict[str, int]:

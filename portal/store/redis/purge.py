@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from redis.asyncio.client import Pipeline
 
+from portal.store.redis.insight import queue_forget
 from portal.store.redis.keys import Keys, RedisParts, begin, guarded, micros, need, strings, text
-from portal.store.redis.search import SEARCH_FIELDS, queue_unindex
+from portal.store.redis.search import queue_unindex
+from portal.store.rules import SEARCH_FIELDS
 
 CLOSED_INDEX = "jobs-closed"
 
@@ -45,7 +47,7 @@ class RedisPurgeQueries(RedisParts):
         keys = self.keys
         job_key = keys.job(job_id)
         lists = (keys.job_links(job_id), keys.job_messages(job_id), keys.job_outbox(job_id))
-        await pipe.watch(job_key, *lists)
+        await pipe.watch(job_key, *lists, keys("attention", job_id))
         raw = strings(await pipe.hgetall(job_key))
         closed_at = raw.get("closed_at")
         if closed_at is not None and micros(closed_at) >= cutoff:
@@ -70,7 +72,9 @@ class RedisPurgeQueries(RedisParts):
             kind, dedup = await pipe.hmget(key, ["kind", "dedup_key"])
             outbox.append((text(kind), text(dedup)))
         others = {need(m) for m in await pipe.smembers(phone_index)} - {job_id} if phone_index else set()
+        reasons = [need(r) for r in await pipe.hkeys(keys("attention", job_id))]
         begin(pipe)
+        queue_forget(pipe, keys, job_id, reasons)
         pipe.delete(job_key, keys.events(job_id), *lists, *[keys.link(k) for k in link_keys], *messages, *rows)
         gone = [keys.provider(p) for p in providers if p] + [keys.outbox_key(d) for _, d in outbox if d]
         if gone:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from portal.core.replies import CONVERSATION_TTL
-from portal.store.base import JobRecord
+from portal.store.records import JobRecord
 from portal.store.redis.keys import RedisParts, guarded, text
+from portal.store.rules import CONVERSATION_KEEP
 
-# A conversation outlives the grammar's memory a little; core/replies.py decides staleness.
-CONVERSATION_SECONDS = int(CONVERSATION_TTL.total_seconds()) + 3600
+CONVERSATION_SECONDS = int(CONVERSATION_KEEP.total_seconds())  # the key's expiry
 
 
 class RedisReplyQueries(RedisParts):

@@ -10,29 +10,16 @@ page is full.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from redis.asyncio.client import Pipeline
 
-from portal.core.jobs import Job
-from portal.store.base import JobRecord, JobSearch
+from portal.store.records import JobRecord, JobSearch
 from portal.store.redis.keys import Keys, RedisParts, strings, text
+from portal.store.rules import PATTERN_FIELDS, SEARCH_FIELDS
 
 GRAM = 2  # the shortest substring staff may search for (MIN_PARTIAL_LENGTH in the console)
-SEARCH_FIELDS = ("reference", "phone", "email", "name")
 VERIFY_BATCH = 200  # candidates checked per round trip while filling a page
-
-
-def search_fields(job: Job) -> dict[str, str | None]:
-    """The indexed values of a job, as the SQLite store keeps them in its columns."""
-    customer = job.customer
-    reference = job.values.get("reference")
-    return {
-        "reference": str(reference) if reference is not None else None,
-        "phone": job.values.get("customer.phone_e164"),
-        "email": (customer.get("email") or "").lower() or None,
-        "name": (customer.get("name") or "").lower() or None,
-    }
 
 
 def grams(value: str) -> set[str]:
@@ -40,12 +27,16 @@ def grams(value: str) -> set[str]:
 
 
 def text_grams(job_id: str, values: dict[str, str | None]) -> set[str]:
-    found = grams(job_id.lower())
-    for name in ("reference", "email", "name"):
-        value = values.get(name)
-        if value:
-            found |= grams(value.lower())
+    """The pairs of the fields a pattern is looked for in (``rules.PATTERN_FIELDS``)."""
+    found: set[str] = set()
+    for value in _pattern_haystack(job_id, values):
+        found |= grams(value.lower())
     return found
+
+
+def _pattern_haystack(job_id: str, values: Mapping[str, str | None]) -> list[str]:
+    named = {**values, "id": job_id}
+    return [value for value in (named.get(name) for name in PATTERN_FIELDS) if value]
 
 
 def digit_grams(values: dict[str, str | None]) -> set[str]:
@@ -87,8 +78,8 @@ def queue_unindex(pipe: Pipeline, keys: Keys, job_id: str, values: dict[str, str
 
 def _matches(job_id: str, values: dict[str, str], search: JobSearch) -> bool:
     if search.pattern:
-        haystack = (job_id, values.get("reference", ""), values.get("email", ""), values.get("name", ""))
-        if any(search.pattern in value.lower() for value in haystack):
+        pattern = search.pattern
+        if any(pattern in value.lower() for value in _pattern_haystack(job_id, values)):
             return True
     return bool(search.digits and search.digits in values.get("phone", ""))
 

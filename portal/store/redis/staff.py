@@ -11,13 +11,12 @@ import json
 
 from redis.asyncio.client import Pipeline
 
-from portal.core.jobs import now_iso
-from portal.store.base import AuditEntry, StaffAccount
-from portal.store.redis.keys import RedisParts, begin, guarded, need, strings, text
+from portal.clock import now_iso
+from portal.store.records import AuditEntry, StaffAccount
+from portal.store.redis.keys import Keys, RedisParts, begin, guarded, need, strings, text
+from portal.store.rules import STAFF_SESSION_KEEP
 
-# As SESSION_ROW_DAYS in the SQLite store: sessions end far sooner (portal/staff/auth.py),
-# their keys only need to outlive them.
-SESSION_TTL_SECONDS = 2 * 24 * 3600
+SESSION_TTL_SECONDS = int(STAFF_SESSION_KEEP.total_seconds())  # a session key's expiry
 
 
 class RedisStaffQueries(RedisParts):
@@ -77,13 +76,8 @@ class RedisStaffQueries(RedisParts):
     @guarded
     async def add_audit(self, entry: AuditEntry) -> None:
         entry_id = int(await self.redis.incr(self.keys("audit-next")))
-        row = [entry.at, entry.username, entry.action, entry.job_id, entry.client, entry.detail]
         async with self.pipeline() as pipe:
-            pipe.hset(self.keys("audit"), str(entry_id), json.dumps(row))
-            pipe.zadd(self.keys("audit-all"), {str(entry_id): entry_id})
-            pipe.zadd(self.keys("audit-user", entry.username), {str(entry_id): entry_id})
-            if entry.job_id is not None:
-                pipe.zadd(self.keys("audit-job", entry.job_id), {str(entry_id): entry_id})
+            queue_audit(pipe, self.keys, entry_id, entry)
             await pipe.execute()
 
     @guarded
@@ -109,9 +103,19 @@ class RedisStaffQueries(RedisParts):
         if not ids:
             return []
         rows = await self.redis.hmget(self.keys("audit"), ids)
-        return [_audit_entry(int(i), need(row)) for i, row in zip(ids, rows, strict=True) if row]
+        return [audit_entry(int(i), need(row)) for i, row in zip(ids, rows, strict=True) if row]
 
 
-def _audit_entry(entry_id: int, raw: str) -> AuditEntry:
+def queue_audit(pipe: Pipeline, keys: Keys, entry_id: int, entry: AuditEntry) -> None:
+    """Queue an audit entry under ``entry_id`` with its newest-first indexes (all, per user, per job)."""
+    row = [entry.at, entry.username, entry.action, entry.job_id, entry.client, entry.detail]
+    pipe.hset(keys("audit"), str(entry_id), json.dumps(row))
+    pipe.zadd(keys("audit-all"), {str(entry_id): entry_id})
+    pipe.zadd(keys("audit-user", entry.username), {str(entry_id): entry_id})
+    if entry.job_id is not None:
+        pipe.zadd(keys("audit-job", entry.job_id), {str(entry_id): entry_id})
+
+
+def audit_entry(entry_id: int, raw: str) -> AuditEntry:
     at, username, action, job_id, client, detail = json.loads(raw)
     return AuditEntry(at, username, action, job_id, client, detail, id=entry_id)

@@ -8,16 +8,17 @@ claimed inside the same MULTI, so it is only taken when the change is stored.
 
 One connection pool per process; every method turns a lost connection into
 StoreUnavailable (webhooks answer 503, ``/readyz`` 503), and the pool reconnects by itself
-when Redis is back. Other modules hold the other parts: ``redis_search`` (staff search),
-``redis_staff`` (accounts, sessions, audit), ``redis_outbox`` (the delivery queue),
-``redis_purge`` (retention).
+when Redis is back. Other modules hold the other parts: ``search.py`` (staff search),
+``staff.py`` (accounts, sessions, audit), ``outbox.py`` (the delivery queue),
+``replies.py`` (two-way SMS), ``purge.py`` (retention), ``transfer.py`` (migrate-store), and
+``jobs.py`` the keys of one job.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from dataclasses import astuple
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -25,12 +26,12 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from portal.core.jobs import Job, iso_utc, now_iso, parse_iso
+from portal.clock import now_iso
+from portal.core.attention import callback_flags, job_flags
+from portal.core.jobs import parse_iso
+from portal.core.tallies import job_tallies, message_tallies
 from portal.links import new_link_key
-from portal.store.base import (
-    EVENT_LOG_CAP,
-    REJECTED_KEEP,
-    WEBHOOK_ID_RETENTION_HOURS,
+from portal.store.records import (
     ChangeResult,
     Decide,
     JobRecord,
@@ -40,23 +41,28 @@ from portal.store.base import (
     Rejection,
     StoredEvent,
 )
+from portal.store.redis.insight import RedisInsightQueries, queue_flags, queue_tallies
+from portal.store.redis.jobs import queue_events, queue_job
 from portal.store.redis.keys import (
+    WEBHOOK_ID_SECONDS,
     Keys,
     begin,
-    fields,
+    event_from_entry,
     guarded,
     micros,
     need,
+    record_from_hash,
     split_url,
     strings,
     text,
-    wire,
 )
 from portal.store.redis.outbox import RedisOutboxQueries, message_from_hash, queue_message, queue_outbox
-from portal.store.redis.purge import RedisPurgeQueries, queue_closed
+from portal.store.redis.purge import RedisPurgeQueries
 from portal.store.redis.replies import RedisReplyQueries
-from portal.store.redis.search import RedisSearchQueries, queue_index, search_fields
+from portal.store.redis.search import RedisSearchQueries
 from portal.store.redis.staff import RedisStaffQueries
+from portal.store.redis.transfer import RedisTransferQueries
+from portal.store.rules import REJECTED_KEEP, DepthFromCounts, compact_json, webhook_ids_cutoff
 
 log = logging.getLogger("portal.store")
 
@@ -69,30 +75,20 @@ COMMAND_TIMEOUT_SECONDS = 5.0
 # A dropped connection is retried this often, briefly, before the caller gets a 503.
 COMMAND_RETRIES = 2
 RETRY_BACKOFF = ExponentialBackoff(cap=0.5, base=0.05)
-WEBHOOK_ID_SECONDS = WEBHOOK_ID_RETENTION_HOURS * 3600
-# A job's event log only serves open pages resuming; one untouched this long expires, and a
-# page that still asks gets a fresh snapshot instead.
-EVENT_LOG_TTL_SECONDS = 30 * 24 * 3600
 MAINTAIN_CHUNK = 500  # dedup keys deleted per round trip during upkeep
 
 
-def record_from_hash(raw: dict[str, str]) -> JobRecord:
-    return JobRecord(
-        Job.from_dict(json.loads(raw["doc"])),
-        raw["link_key"],
-        int(raw.get("last_seq", "0")),
-        raw["created_at"],
-        raw["updated_at"],
-    )
-
-
-def _event_from_entry(job_id: str, entry_id: Any, data: Any) -> StoredEvent:
-    values = strings(data)
-    seq = int(need(entry_id).split("-")[0])
-    return StoredEvent(job_id, seq, values["type"], json.loads(values["data"]), values["at"])
-
-
-class RedisStore(RedisSearchQueries, RedisStaffQueries, RedisOutboxQueries, RedisReplyQueries, RedisPurgeQueries):
+# Parts in their own modules, one role of ``base.Store`` each (see the module docstring).
+class RedisStore(
+    RedisSearchQueries,
+    RedisStaffQueries,
+    RedisOutboxQueries,
+    RedisReplyQueries,
+    RedisPurgeQueries,
+    RedisTransferQueries,
+    RedisInsightQueries,
+    DepthFromCounts,
+):
     def __init__(self, url: str) -> None:
         self.url, prefix = split_url(url)
         self.keys = Keys(prefix)
@@ -147,46 +143,31 @@ class RedisStore(RedisSearchQueries, RedisStaffQueries, RedisOutboxQueries, Redi
         fresh = await self._fresh_outbox(pipe, decision.outbox)
         outbox_ids = [int(await pipe.incr(keys("outbox-next"))) for _ in fresh]
         now = now_iso()
-        job = decision.job
-        values = search_fields(job)
         begin(pipe)
         if webhook_id is not None and dedup_key is not None:
             pipe.set(dedup_key, now, nx=True, ex=WEBHOOK_ID_SECONDS)
             pipe.zadd(keys("webhooks"), {webhook_id: micros(now)})
-        doc = json.dumps(job.to_dict(), separators=(",", ":"))
-        mapping = fields(doc=doc, status=job.status, closed_at=job.closed_at, updated_at=now, **values)
+        stamps = {"updated_at": now}
         if record is None:
             link_key = new_link_key()
-            mapping.update(link_key=link_key, created_at=now, last_seq="0")
+            stamps.update(link_key=link_key, created_at=now, last_seq="0")
             pipe.hset(keys.link(link_key), mapping={"job_id": job_id, "created_at": now})
             pipe.rpush(keys.job_links(job_id), link_key)
-        pipe.hset(job_key, mapping=wire(mapping))
-        gone = [name for name in ("closed_at", *values) if name not in mapping and name in raw]
-        if gone:
-            pipe.hdel(job_key, *gone)
-        old_values = {name: raw.get(name) for name in values} if record is not None else None
-        queue_index(pipe, keys, job_id, old_values, values)
-        pipe.zadd(keys("jobs-updated"), {job_id: micros(now)})
-        queue_closed(pipe, keys, job_id, job.closed_at)
-        stored = self._queue_events(pipe, job_id, record.last_seq if record else 0, decision.events, now)
+        job = decision.job
+        queue_job(pipe, keys, job_id, job, compact_json(job.to_dict()), stamps, raw if record is not None else None)
+        seq = record.last_seq if record else 0
+        stored = [StoredEvent(job_id, seq + n, kind, data, now) for n, (kind, data) in enumerate(decision.events, 1)]
+        queue_events(pipe, keys, job_id, stored)
+        if stored:
+            pipe.hset(job_key, "last_seq", str(stored[-1].seq))
+        before = record.job if record else None
+        flags = job_flags(before, job, parse_iso(now))
+        queue_flags(pipe, keys, flags)
+        queue_tallies(pipe, keys, job_tallies(before, job, parse_iso(now)))
         for outbox_id, item in zip(outbox_ids, fresh, strict=True):
             queue_outbox(pipe, keys, outbox_id, item, now)
-        return ChangeResult(duplicate=False, job_id=job_id, events=stored, queued=len(fresh))
-
-    def _queue_events(
-        self, pipe: Pipeline, job_id: str, seq: int, events: list[tuple[str, dict[str, Any]]], now: str
-    ) -> list[StoredEvent]:
-        stored = []
-        stream = self.keys.events(job_id)
-        for kind, data in events:
-            seq += 1
-            entry = {"type": kind, "data": json.dumps(data, separators=(",", ":")), "at": now}
-            pipe.xadd(stream, wire(entry), id=f"{seq}-0", maxlen=EVENT_LOG_CAP, approximate=False)
-            stored.append(StoredEvent(job_id, seq, kind, data, now))
-        if stored:
-            pipe.hset(self.keys.job(job_id), "last_seq", str(seq))
-            pipe.expire(stream, EVENT_LOG_TTL_SECONDS)
-        return stored
+        raised = bool(flags) or any(callback_flags(item.job_id, item.payload, now) for item in fresh)
+        return ChangeResult(duplicate=False, job_id=job_id, events=stored, queued=len(fresh), attention=raised)
 
     @guarded
     async def get_job(self, job_id: str) -> JobRecord | None:
@@ -243,11 +224,11 @@ class RedisStore(RedisSearchQueries, RedisStaffQueries, RedisOutboxQueries, Redi
             last_raw, oldest, newer = await pipe.execute()
         last_seq = int(text(last_raw) or 0)
         if oldest:
-            if _event_from_entry(job_id, *oldest[0]).seq > seq + 1:
+            if event_from_entry(job_id, *oldest[0]).seq > seq + 1:
                 return None
         elif last_seq > seq:
             return None  # the log expired while the page was away
-        return [_event_from_entry(job_id, entry_id, data) for entry_id, data in newer]
+        return [event_from_entry(job_id, entry_id, data) for entry_id, data in newer]
 
     # -- messages ------------------------------------------------------------------
 
@@ -256,6 +237,12 @@ class RedisStore(RedisSearchQueries, RedisStaffQueries, RedisOutboxQueries, Redi
         message_id = int(await self.redis.incr(self.keys("msg-next")))
         async with self.pipeline() as pipe:
             queue_message(pipe, self.keys, message_id, message)
+            if message.direction == "out":  # counted here, not in a copy (``portal migrate-store``)
+                queue_tallies(
+                    pipe,
+                    self.keys,
+                    message_tallies(message.channel, None, message.status, message.error, message.created_at),
+                )
             await pipe.execute()
         return message_id
 
@@ -280,16 +267,8 @@ class RedisStore(RedisSearchQueries, RedisStaffQueries, RedisOutboxQueries, Redi
 
     @guarded
     async def record_rejection(self, rejection: Rejection) -> None:
-        row = [
-            rejection.received_at,
-            rejection.status_code,
-            rejection.reason,
-            rejection.webhook_id,
-            rejection.detail,
-            rejection.excerpt,
-        ]
         async with self.pipeline() as pipe:
-            pipe.lpush(self.keys("rejected"), json.dumps(row))
+            pipe.lpush(self.keys("rejected"), json.dumps(astuple(rejection)))
             pipe.ltrim(self.keys("rejected"), 0, REJECTED_KEEP - 1)
             await pipe.execute()
 
@@ -301,7 +280,7 @@ class RedisStore(RedisSearchQueries, RedisStaffQueries, RedisOutboxQueries, Redi
     @guarded
     async def maintain(self, now: str) -> None:
         """Forget webhook ids older than the retention (their keys also expire by themselves)."""
-        cutoff = micros(iso_utc(parse_iso(now) - timedelta(hours=WEBHOOK_ID_RETENTION_HOURS)))
+        cutoff = micros(webhook_ids_cutoff(now))
         index = self.keys("webhooks")
         while True:
             old = await self.redis.zrangebyscore(index, "-inf", cutoff, start=0, num=MAINTAIN_CHUNK)
@@ -312,10 +291,3 @@ class RedisStore(RedisSearchQueries, RedisStaffQueries, RedisOutboxQueries, Redi
                 pipe.delete(*[self.keys.webhook(webhook_id) for webhook_id in ids])
                 pipe.zrem(index, *ids)
                 await pipe.execute()
-
-    # -- bulk access for migrate-store -------------------------------------------------
-
-    @guarded
-    async def job_ids(self) -> list[str]:
-        """Every job id, oldest change first."""
-        return [need(job_id) for job_id in await self.redis.zrange(self.keys("jobs-updated"), 0, -1)]

@@ -14,7 +14,7 @@ import time
 from portal.store.redis.keys import UNAVAILABLE_ERRORS
 from portal.store.redis.store import RedisStore
 
-log = logging.getLogger("portal.web.throttle")
+log = logging.getLogger("portal.store.throttle")
 
 
 # KEYS[1] the set; ARGV: now, window, limit, member. Returns 1 when counted, 0 when at the limit.

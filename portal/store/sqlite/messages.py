@@ -6,7 +6,9 @@ import json
 import sqlite3
 from typing import Any
 
-from portal.store.base import Message
+from portal.core.tallies import message_tallies
+from portal.store.records import Message
+from portal.store.sqlite.insight import record_tallies
 
 MESSAGE_COLUMNS = (
     "id, job_id, channel, direction, to_addr, from_addr, body, status, provider_id, error, meta, created_at, updated_at"
@@ -31,10 +33,11 @@ def message_from_row(row: tuple[Any, ...]) -> Message:
     )
 
 
-def insert_message(conn: sqlite3.Connection, m: Message) -> int:
+def insert_message(conn: sqlite3.Connection, m: Message, outbox_id: int | None = None) -> int:
+    """Add ``m`` to the history (its ``id`` is ignored), sent for ``outbox_id`` if any; return its id."""
     cursor = conn.execute(
         "INSERT INTO messages (job_id, channel, direction, to_addr, from_addr, body, status, provider_id, error,"
-        " meta, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " meta, outbox_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             m.job_id,
             m.channel,
@@ -46,8 +49,11 @@ def insert_message(conn: sqlite3.Connection, m: Message) -> int:
             m.provider_id,
             m.error,
             json.dumps(m.meta),
+            outbox_id,
             m.created_at,
             m.updated_at,
         ),
     )
+    if m.direction == "out":
+        record_tallies(conn, message_tallies(m.channel, None, m.status, m.error, m.created_at))
     return int(cursor.lastrowid or 0)

@@ -149,6 +149,22 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX jobs_closed ON jobs (closed_at) WHERE closed_at IS NOT NULL
     """,
+    # 7: the staff's attention queue and the statistics counters, kept as changes are written.
+    """
+    CREATE TABLE attention (
+        job_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        since TEXT NOT NULL,
+        PRIMARY KEY (job_id, reason)
+    ) WITHOUT ROWID;
+    CREATE INDEX attention_since ON attention (since);
+    CREATE TABLE tallies (
+        bucket INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        amount REAL NOT NULL,
+        PRIMARY KEY (bucket, name)
+    ) WITHOUT ROWID
+    """,
 )
 
 

@@ -13,8 +13,12 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from portal.store.base import MESSAGE_STATUS_RANK, Message, OutboxItem, OutboxRow, Settlement
-from portal.store.sqlite.messages import MESSAGE_COLUMNS, message_from_row
+from portal.core.attention import callback_flags, status_flags
+from portal.core.tallies import message_tallies
+from portal.store.records import Message, OutboxItem, OutboxRow, Settlement
+from portal.store.rules import claim_order, status_advances
+from portal.store.sqlite.insight import record_flags, record_tallies
+from portal.store.sqlite.messages import MESSAGE_COLUMNS, insert_message, message_from_row
 
 T = TypeVar("T")
 
@@ -52,6 +56,8 @@ def insert_outbox(conn: sqlite3.Connection, item: OutboxItem, now: str) -> int:
         " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING",
         (item.dedup_key, item.kind, item.job_id, json.dumps(item.payload), item.not_before or now, now, now),
     )
+    if cursor.rowcount and item.kind == "callback":
+        record_flags(conn, callback_flags(item.job_id, item.payload, now))
     return cursor.rowcount
 
 
@@ -65,7 +71,7 @@ def _claim(conn: sqlite3.Connection, kinds: tuple[str, ...], now: str, lease_unt
         f" RETURNING {OUTBOX_COLUMNS}",
         (lease_until, lease_until, now, *kinds, now, limit),
     ).fetchall()
-    return sorted((outbox_from_row(r) for r in rows), key=lambda r: (r.created_at, r.id))
+    return claim_order([outbox_from_row(r) for r in rows])
 
 
 def _begin_message(conn: sqlite3.Connection, outbox_id: int, m: Message) -> int:
@@ -76,26 +82,17 @@ def _begin_message(conn: sqlite3.Connection, outbox_id: int, m: Message) -> int:
             (m.to_addr, m.body, json.dumps(m.meta), m.updated_at, row[0]),
         )
         return int(row[0])
-    cursor = conn.execute(
-        "INSERT INTO messages (job_id, channel, direction, to_addr, from_addr, body, status, provider_id, error,"
-        " meta, outbox_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            m.job_id,
-            m.channel,
-            m.direction,
-            m.to_addr,
-            m.from_addr,
-            m.body,
-            m.status,
-            m.provider_id,
-            m.error,
-            json.dumps(m.meta),
-            outbox_id,
-            m.created_at,
-            m.updated_at,
-        ),
+    return insert_message(conn, m, outbox_id)
+
+
+def _extend(conn: sqlite3.Connection, outbox_id: int, lease_until: str, new_lease_until: str) -> bool:
+    # The lease is also the row's next attempt time (see ``_claim``): both move together.
+    return bool(
+        conn.execute(
+            "UPDATE outbox SET lease_until = ?, next_attempt_at = ? WHERE id = ? AND lease_until = ?",
+            (new_lease_until, new_lease_until, outbox_id, lease_until),
+        ).rowcount
     )
-    return int(cursor.lastrowid or 0)
 
 
 def _settle(conn: sqlite3.Connection, s: Settlement, now: str) -> bool:
@@ -109,6 +106,7 @@ def _settle(conn: sqlite3.Connection, s: Settlement, now: str) -> bool:
     if not settled:
         return False
     if s.message_id is not None:
+        _track_status(conn, s.message_id, s.message_status, s.error, now)
         conn.execute(
             "UPDATE messages SET status = COALESCE(?, status), provider_id = COALESCE(?, provider_id), error = ?,"
             " updated_at = ? WHERE id = ?",
@@ -128,14 +126,24 @@ def _update_status(
     if row is None:
         return None
     current = str(row[7])
-    if MESSAGE_STATUS_RANK.get(status, -1) <= MESSAGE_STATUS_RANK.get(current, -1):
+    if not status_advances(current, status):
         return message_from_row(row)
+    _track_status(conn, int(row[0]), status, error, now)
     conn.execute(
         "UPDATE messages SET status = ?, error = COALESCE(?, error), updated_at = ? WHERE id = ?",
         (status, error, now, row[0]),
     )
     updated = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", (row[0],)).fetchone()
     return message_from_row(updated)
+
+
+def _track_status(conn: sqlite3.Connection, message_id: int, status: str | None, error: str | None, now: str) -> None:
+    """Count a message's status change and raise ``message_failed``, before the row is updated."""
+    row = conn.execute("SELECT job_id, channel, status, direction FROM messages WHERE id = ?", (message_id,)).fetchone()
+    if row is None or row[3] != "out":
+        return
+    record_tallies(conn, message_tallies(str(row[1]), row[2], status, error, now))
+    record_flags(conn, status_flags(row[0], row[2], status, now))
 
 
 def _set_opt_out(conn: sqlite3.Connection, address: str, opted_out: bool, source: str, now: str) -> None:
@@ -179,6 +187,9 @@ class SQLiteOutboxQueries:
     async def begin_message(self, outbox_id: int, message: Message) -> int:
         return await self.write(lambda c: _begin_message(c, outbox_id, message))
 
+    async def extend_lease(self, outbox_id: int, lease_until: str, new_lease_until: str) -> bool:
+        return await self.write(lambda c: _extend(c, outbox_id, lease_until, new_lease_until))
+
     async def settle_outbox(self, settlement: Settlement, now: str) -> bool:
         return await self.write(lambda c: _settle(c, settlement, now))
 
@@ -200,9 +211,6 @@ class SQLiteOutboxQueries:
     async def is_opted_out(self, address: str) -> bool:
         row = await self.read(lambda c: c.execute("SELECT 1 FROM opt_outs WHERE address = ?", (address,)).fetchone())
         return row is not None
-
-    async def outbox_depth(self) -> int:
-        return sum((await self.outbox_counts()).values())
 
     async def outbox_counts(self) -> dict[str, int]:
         rows = await self.read(

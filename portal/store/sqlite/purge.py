@@ -15,7 +15,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 # Per job, the rows that hold its personal data; the staff audit log (job ids only) is kept.
-JOB_TABLES = ("job_events", "messages", "outbox", "link_keys")
+JOB_TABLES = ("job_events", "messages", "outbox", "link_keys", "attention")
 
 
 def _candidates(conn: sqlite3.Connection, closed_before: str, limit: int) -> list[str]:

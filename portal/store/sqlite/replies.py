@@ -8,17 +8,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from portal.core.jobs import Job, iso_utc, parse_iso
-from portal.core.replies import CONVERSATION_TTL
-from portal.store.base import JobRecord
+from portal.store.records import JobRecord
+from portal.store.rules import CONVERSATION_KEEP
 
 T = TypeVar("T")
-
-# Conversations older than the grammar's memory are dead weight: each write drops them.
-CONVERSATION_KEEP = CONVERSATION_TTL + timedelta(hours=1)
 
 
 def _jobs_by_phone(conn: sqlite3.Connection, phone: str, limit: int) -> list[JobRecord]:

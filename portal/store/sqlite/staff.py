@@ -9,17 +9,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from portal.core.jobs import Job, iso_utc, now_iso
-from portal.store.base import AuditEntry, JobRecord, JobSearch, LinkKeyInfo, StaffAccount
+from portal.clock import now_iso, utc_now
+from portal.core.jobs import Job, iso_utc
+from portal.store.records import AuditEntry, JobRecord, JobSearch, LinkKeyInfo, StaffAccount
+from portal.store.rules import STAFF_SESSION_KEEP
 
 T = TypeVar("T")
 
-# Session rows older than this are deleted when someone signs in: sessions end far sooner
-# (idle and absolute limits in portal/staff/auth.py), the rows only need to outlive them.
-SESSION_ROW_DAYS = 2
 ACCOUNT_COLUMNS = "username, password_hash, timezone, created_at, updated_at"
 AUDIT_COLUMNS = "at, username, action, job_id, client, detail, id"
 LIKE_ESCAPE = "\\"
@@ -151,8 +149,8 @@ def _save_account(conn: sqlite3.Connection, username: str, password_hash: str, t
 
 
 def _open_session(conn: sqlite3.Connection, session_hash: str, username: str) -> None:
-    now = datetime.now(UTC)
-    cutoff = iso_utc(now - timedelta(days=SESSION_ROW_DAYS))
+    now = utc_now()
+    cutoff = iso_utc(now - STAFF_SESSION_KEEP)  # old rows go when someone signs in
     conn.execute("DELETE FROM staff_sessions WHERE created_at < ?", (cutoff,))
     conn.execute(
         "INSERT INTO staff_sessions (id, username, created_at) VALUES (?, ?, ?)", (session_hash, username, iso_utc(now))

@@ -16,16 +16,16 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any, TypeVar
 
-from portal.core.jobs import Job, iso_utc, now_iso
+from portal.clock import now_iso
+from portal.core.attention import callback_flags, job_flags
+from portal.core.jobs import Job, parse_iso
+from portal.core.tallies import job_tallies
 from portal.links import new_link_key
-from portal.store.base import (
-    EVENT_LOG_CAP,
-    REJECTED_KEEP,
-    WEBHOOK_ID_RETENTION_HOURS,
+from portal.store.records import (
     ChangeResult,
     Decide,
     JobRecord,
@@ -35,12 +35,22 @@ from portal.store.base import (
     StoredEvent,
     StoreUnavailable,
 )
+from portal.store.rules import (
+    EVENT_LOG_CAP,
+    REJECTED_KEEP,
+    DepthFromCounts,
+    compact_json,
+    search_fields,
+    webhook_ids_cutoff,
+)
+from portal.store.sqlite.insight import SQLiteInsightQueries, record_flags, record_tallies
 from portal.store.sqlite.messages import MESSAGE_COLUMNS, insert_message, message_from_row
 from portal.store.sqlite.migrations import migrate
 from portal.store.sqlite.outbox import SQLiteOutboxQueries, insert_outbox
 from portal.store.sqlite.purge import SQLitePurgeQueries
 from portal.store.sqlite.replies import SQLiteReplyQueries
 from portal.store.sqlite.staff import SQLiteStaffQueries
+from portal.store.sqlite.transfer import SQLiteTransferQueries
 
 log = logging.getLogger("portal.store")
 T = TypeVar("T")
@@ -120,9 +130,17 @@ def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None)
         future.set_result(result)
 
 
-# Parts in their own modules: staff (sqlite_staff.py), outbox (sqlite_outbox.py), SMS replies
-# (sqlite_replies.py), retention (sqlite_purge.py).
-class SQLiteStore(SQLiteStaffQueries, SQLiteOutboxQueries, SQLiteReplyQueries, SQLitePurgeQueries):
+# Parts in their own modules, one role of ``base.Store`` each: staff (staff.py), outbox
+# (outbox.py), SMS replies (replies.py), retention (purge.py), migrate-store (transfer.py).
+class SQLiteStore(
+    SQLiteStaffQueries,
+    SQLiteOutboxQueries,
+    SQLiteReplyQueries,
+    SQLitePurgeQueries,
+    SQLiteTransferQueries,
+    SQLiteInsightQueries,
+    DepthFromCounts,
+):
     def __init__(self, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
@@ -270,14 +288,7 @@ class SQLiteStore(SQLiteStaffQueries, SQLiteOutboxQueries, SQLiteReplyQueries, S
             lambda c: c.execute(
                 "INSERT INTO rejected_webhooks (received_at, status_code, reason, webhook_id, detail, excerpt)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    rejection.received_at,
-                    rejection.status_code,
-                    rejection.reason,
-                    rejection.webhook_id,
-                    rejection.detail,
-                    rejection.excerpt,
-                ),
+                astuple(rejection),
             )
         )
 
@@ -292,7 +303,7 @@ class SQLiteStore(SQLiteStaffQueries, SQLiteOutboxQueries, SQLiteReplyQueries, S
         return [Rejection(*row) for row in rows]
 
     async def maintain(self, now: str) -> None:
-        cutoff = iso_utc(datetime.fromisoformat(now) - timedelta(hours=WEBHOOK_ID_RETENTION_HOURS))
+        cutoff = webhook_ids_cutoff(now)
 
         def upkeep(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM webhook_ids WHERE received_at < ?", (cutoff,))
@@ -324,16 +335,8 @@ def _change_job(conn: sqlite3.Connection, job_id: str, decide: Decide, webhook_i
     record = _job_record(conn, "id", job_id)
     decision = decide(record.job if record else None)
     job = decision.job
-    doc = json.dumps(job.to_dict(), separators=(",", ":"))
-    customer = job.customer
-    search = (
-        job.status,
-        job.closed_at,
-        job.values.get("reference"),
-        job.values.get("customer.phone_e164"),
-        (customer.get("email") or "").lower() or None,
-        (customer.get("name") or "").lower() or None,
-    )
+    doc = compact_json(job.to_dict())
+    search = (job.status, job.closed_at, *search_fields(job).values())
     if record is None:
         key = new_link_key()
         conn.execute(
@@ -355,11 +358,16 @@ def _change_job(conn: sqlite3.Connection, job_id: str, decide: Decide, webhook_i
         seq += 1
         conn.execute(
             "INSERT INTO job_events (job_id, seq, type, data, at) VALUES (?, ?, ?, ?, ?)",
-            (job_id, seq, kind, json.dumps(data, separators=(",", ":")), now),
+            (job_id, seq, kind, compact_json(data), now),
         )
         stored.append(StoredEvent(job_id, seq, kind, data, now))
     if stored:
         conn.execute("UPDATE jobs SET last_seq = ? WHERE id = ?", (seq, job_id))
         conn.execute("DELETE FROM job_events WHERE job_id = ? AND seq <= ?", (job_id, seq - EVENT_LOG_CAP))
+    before = record.job if record else None
+    flags = job_flags(before, job, parse_iso(now))
+    record_flags(conn, flags)
+    record_tallies(conn, job_tallies(before, job, parse_iso(now)))
     queued = sum(insert_outbox(conn, item, now) for item in decision.outbox)
-    return ChangeResult(duplicate=False, job_id=job_id, events=stored, queued=queued)
+    raised = bool(flags) or any(callback_flags(item.job_id, item.payload, now) for item in decision.outbox)
+    return ChangeResult(duplicate=False, job_id=job_id, events=stored, queued=queued, attention=raised)

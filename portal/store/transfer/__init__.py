@@ -1,4 +1,5 @@
 """``portal migrate-store``: copy everything from one backend to another, with progress.
 
-Never imports ``portal.web`` or a channel.
+Knows no backend's schema: each backend exports and imports its own records (``base.TransferStore``).
+Never imports ``portal.web``, a channel or a backend module.
 """

@@ -38,7 +38,7 @@ class Throttle:
         hits.append(now)
 
     async def is_blocked(self, key: str) -> bool:
-        """The async form, shared with ``RedisThrottle`` (throttle_redis.py), so callers work with either."""
+        """The async form, shared with ``RedisThrottle`` (store/redis/throttle.py), so callers work with either."""
         return self.blocked(key)
 
     async def record(self, key: str) -> None:

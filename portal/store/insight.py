@@ -1,0 +1,36 @@
+"""The store role behind the staff's overview: the attention queue and the statistics counters.
+
+Both are kept up to date by the writes that change them (``core/attention.py`` says which
+reasons a write raises or clears, ``core/tallies.py`` which counters it moves), inside the
+same transaction, so reading them never scans jobs. Every backend implements this role
+beside the ``Store`` protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from portal.core.attention import Item
+from portal.store.base import AuditEntry
+
+# Items one page of the queue shows; the total says how many more wait.
+ATTENTION_PAGE = 200
+
+
+class InsightStore(Protocol):
+    async def attention(self, now: str, limit: int = ATTENTION_PAGE) -> tuple[list[Item], int]:
+        """Jobs with reasons due by ``now``, most urgent first (at most ``limit``), and how many in all."""
+
+    async def next_attention_due(self, now: str) -> str | None:
+        """When the next reason raised for later (an unanswered request) falls due, if any."""
+
+    async def acknowledge(self, job_id: str, now: str, audit: AuditEntry) -> list[str]:
+        """Clear the job's reasons due by ``now`` and record ``audit``, in one step; the reasons cleared."""
+
+    async def tallies(self, edges: list[int]) -> list[tuple[int, str, float]]:
+        """Counter totals per day: (day index, counter, total) for each day ``edges[i]`` to ``edges[i + 1]``.
+
+        ``edges`` are quarter hours (``core/tallies.py``): each day's first, then one past the last
+        day's end. The sums are made where the counters are (SQL, a Lua script), so a report moves
+        a few hundred numbers, not every quarter hour's counters.
+        """

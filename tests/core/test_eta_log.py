@@ -1,0 +1,108 @@
+"""The record of arrival ranges shown while a technician drives, and how an arrival is judged by it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from portal.core import eta_log
+from portal.core.eta_log import ETA_LOG, observe
+from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
+
+T0 = dt.datetime(2030, 3, 3, 15, 0, tzinfo=dt.UTC)
+TRIP = iso_utc(T0 - dt.timedelta(minutes=1))
+
+
+def en_route(eta_at: dt.datetime, reported: dt.datetime = T0) -> Job:
+    """A job on the way whose field system reports an ETA (a field ETA keeps the numbers exact)."""
+    job = Job(id="J")
+    job.values.update({"status": "en_route", "eta": {"at": iso_utc(eta_at), "reported_at": iso_utc(reported)}})
+    job.stamps["status"] = (TRIP, "w0")
+    return job
+
+
+def leads(job: Job) -> list[object]:
+    return [entry["lead"] for entry in job.values[ETA_LOG]["shown"]]
+
+
+def test_first_estimate_is_recorded_with_its_range() -> None:
+    job = observe(en_route(T0 + dt.timedelta(minutes=40)), T0)
+    (entry,) = job.values[ETA_LOG]["shown"]
+    assert entry == {
+        "lead": "first",
+        "at": iso_utc(T0 + dt.timedelta(minutes=40)),
+        "start": iso_utc(T0 + dt.timedelta(minutes=32)),
+        "end": iso_utc(T0 + dt.timedelta(minutes=48)),
+        "source": "field",
+        "recorded_at": iso_utc(T0),
+    }
+    assert job.values[ETA_LOG]["trip"] == TRIP
+
+
+def test_each_lead_is_kept_once_as_the_drive_counts_down() -> None:
+    arrival = T0 + dt.timedelta(minutes=40)
+    job = en_route(arrival)
+    for minute in range(0, 40, 2):
+        now = T0 + dt.timedelta(minutes=minute)
+        job.values["eta"] = {"at": iso_utc(arrival), "reported_at": iso_utc(now)}
+        job = observe(job, now)
+    assert leads(job) == ["first", 30, 15, 5]
+    by_lead = {e["lead"]: e for e in job.values[ETA_LOG]["shown"]}
+    assert by_lead[15]["recorded_at"] == iso_utc(T0 + dt.timedelta(minutes=26))  # first time 15 or fewer were left
+    again = observe(job, T0 + dt.timedelta(minutes=39))
+    assert again is job  # nothing new to record: the job is returned unchanged
+
+
+def test_a_short_trip_records_every_lead_it_is_already_inside() -> None:
+    job = observe(en_route(T0 + dt.timedelta(minutes=10)), T0)
+    assert leads(job) == ["first", 30, 15]
+
+
+def test_stale_or_missing_estimates_and_other_statuses_record_nothing() -> None:
+    stale = en_route(T0 + dt.timedelta(minutes=20), reported=T0 - dt.timedelta(hours=1))
+    assert observe(stale, T0) is stale
+    no_eta = Job(id="J", values={"status": "en_route"})
+    assert observe(no_eta, T0) is no_eta
+    scheduled = en_route(T0 + dt.timedelta(minutes=20))
+    scheduled.values["status"] = "scheduled"
+    assert observe(scheduled, T0) is scheduled
+
+
+def test_a_new_trip_starts_a_new_log() -> None:
+    job = observe(en_route(T0 + dt.timedelta(minutes=10)), T0)
+    job.stamps["status"] = (iso_utc(T0 + dt.timedelta(minutes=5)), "w9")
+    job.values["eta"] = {"at": iso_utc(T0 + dt.timedelta(minutes=50)), "reported_at": iso_utc(T0)}
+    later = observe(job, T0 + dt.timedelta(minutes=6))
+    assert leads(later) == ["first"]
+    assert later.values[ETA_LOG]["trip"] == iso_utc(T0 + dt.timedelta(minutes=5))
+
+
+def test_arrival_is_judged_by_the_fifteen_minute_range() -> None:
+    arrival = T0 + dt.timedelta(minutes=40)
+    job = en_route(arrival)
+    for minute in (0, 25):
+        now = T0 + dt.timedelta(minutes=minute)
+        job.values["eta"] = {"at": iso_utc(arrival), "reported_at": iso_utc(now)}
+        job = observe(job, now)
+    # shown at minute 25: at 15:40, range 15:37-15:43
+    log = job.values[ETA_LOG]
+    inside = eta_log.judge(log, T0 + dt.timedelta(minutes=43))
+    assert inside is not None and inside.within and inside.error_minutes == 3 and inside.lead == "15"
+    outside = eta_log.judge(log, T0 + dt.timedelta(minutes=50))
+    assert outside is not None and not outside.within and outside.error_minutes == 10
+
+
+def test_arrival_on_a_trip_shorter_than_fifteen_minutes_uses_the_first_range() -> None:
+    log = {"trip": TRIP, "shown": [{"lead": "first", "at": iso_utc(T0), "start": iso_utc(T0), "end": iso_utc(T0)}]}
+    judged = eta_log.judge(log, T0)
+    assert judged is not None and judged.lead == "first" and judged.within
+    assert eta_log.judge(None, T0) is None
+
+
+def test_arrival_happens_on_the_change_to_in_progress_at_its_event_time() -> None:
+    arrival = T0 + dt.timedelta(minutes=12)
+    before = observe(en_route(arrival), T0)
+    event = FieldEvent("w1", "job.status_changed", arrival, {"job_id": "J", "status": "in_progress"})
+    after = apply_event(before, event)
+    judged = eta_log.arrival(before, after)
+    assert judged is not None and judged.arrived_at == arrival and judged.within and judged.error_minutes == 0
+    assert eta_log.arrival(after, after) is None  # already on site: not a new arrival

@@ -1,0 +1,85 @@
+"""Schemathesis against a running portal: every operation of ``/openapi.json``, every check.
+
+The portal runs as an operator runs it (``portal serve`` in a subprocess, SQLite); the hooks
+in ``schemathesis_hooks.py`` sign field and Twilio webhooks, and half the tracking paths use
+a real link. A fixed seed and a few examples per operation keep it short and repeatable; a
+longer hunt is the same command with a bigger ``--max-examples``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import SECRET_KEY, free_port, job_updated, post_event, sample_job
+from tests.processes import PORTAL, PortalProcess, portal_env
+
+HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
+SEED = 20261126
+EXAMPLES = 4  # per operation and phase: a few hundred requests in all
+TWILIO_TOKEN = "fuzz-twilio-auth-token"
+# Every check about the portal's answers. Left out: negative_data_rejection and
+# positive_data_acceptance (the console answers 303 to its sign-in form without a session, as a
+# browser needs; Twilio posts carry fields the portal ignores), missing_required_header and
+# ignored_auth (same reasons); each still runs in a manual `--checks all` hunt.
+CHECKS = ",".join(
+    (
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+        "response_headers_conformance",
+        "unsupported_method",
+    )
+)
+START_TIMEOUT = 120  # seconds; a loaded CI machine can take most of a minute to import and start
+
+
+@pytest.mark.skipif(not os.environ.get("PORTAL_FUZZ"), reason="opt-in while its last findings are open: PORTAL_FUZZ=1")
+@pytest.mark.timeout(600)  # well under a minute on an idle machine; shared CI runners are slower
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path) -> None:
+    cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
+    if cli is None:
+        pytest.skip("schemathesis is not installed (pip install -e '.[test]')")
+    port = free_port()
+    public_url = f"http://127.0.0.1:{port}"
+    env = portal_env(
+        tmp_path,
+        PORTAL_SECRET_KEY=SECRET_KEY,
+        PORTAL_PUBLIC_URL=public_url,
+        PORTAL_QUIET_HOURS="",
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+        TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
+        TWILIO_FROM="+15005550006",
+        TWILIO_API_URL="http://127.0.0.1:9",  # the discard port: nothing leaves the machine
+    )
+    portal = PortalProcess([PORTAL], tmp_path, env, port=port).start(timeout=START_TIMEOUT)
+    try:
+        with httpx.Client(base_url=portal.url, timeout=15) as http:
+            assert post_event(http, job_updated(sample_job())).status_code == 202
+        link = subprocess.run([PORTAL, "link", "WO-1"], cwd=tmp_path, env=env, capture_output=True, text=True)
+        token = link.stdout.strip().rsplit("/t/", 1)[1]
+        fuzz_env = {
+            **env,
+            "PYTHONPATH": str(ROOT),
+            "SCHEMATHESIS_HOOKS": "tests.web.schemathesis_hooks",
+            "PORTAL_FUZZ_PUBLIC_URL": public_url,
+            "PORTAL_FUZZ_TWILIO_TOKEN": TWILIO_TOKEN,
+            "PORTAL_FUZZ_TOKEN": token,
+        }
+        command = [
+            cli, "--config-file", str(HERE / "schemathesis.toml"), "run", f"{portal.url}/openapi.json",
+            "--checks", CHECKS, "--seed", str(SEED), "--max-examples", str(EXAMPLES),
+            "--phases", "examples,coverage,fuzzing", "--no-color", "--workers", "1",
+        ]  # fmt: skip
+        result = subprocess.run(command, cwd=tmp_path, env=fuzz_env, capture_output=True, text=True, timeout=600)
+    finally:
+        portal.stop()
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]

@@ -121,8 +121,7 @@ def _where(settings: Settings) -> str:
 def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     import uvicorn
 
-    from portal.app import create_app
-    from portal.web.server import uvicorn_options
+    from portal.app import create_app, uvicorn_options
 
     if workers > 1 and settings.sqlite_path is not None:
         raise ConfigError("--workers above 1 needs PORTAL_STORE=redis://...: one SQLite file serves one process")

@@ -108,11 +108,10 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(settings: Settings, host: str, port: int, throwaway: bool) -> int:
     import uvicorn
 
-    from portal.app import create_app
+    from portal.app import create_app, uvicorn_options
     from portal.demo.scenario import build
     from portal.demo.simulator import FieldSimulator
     from portal.runtime import Runtime
-    from portal.web.server import uvicorn_options
 
     shown_host = f"[{host}]" if ":" in host else host
     problem = _cannot_listen(host, port)

@@ -15,11 +15,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from portal.app import create_app
+from portal.app import MAX_HEADER_BYTES, create_app, uvicorn_options
 from portal.runtime import BAD_LINK_LIMIT
 from portal.settings import ConfigError, Settings, from_env
 from portal.settings.parsers import proxies
-from portal.web.server import MAX_HEADER_BYTES, uvicorn_options
 from tests.helpers import ThreadedServer, job_updated, sample_job, signed_headers
 
 PROXY = ("10.0.0.7", 40000)  # a proxy on another host, inside the trusted range below

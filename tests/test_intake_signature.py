@@ -127,7 +127,7 @@ def test_a_flood_of_unsigned_requests_lists_one_row_per_address_per_minute(setti
     with TestClient(app, client=("10.0.0.1", 1000)) as client:
         assert {send(client, "198.51.100.9") for _ in range(50)} == {401}
         assert send(client, "203.0.113.4") == 401
-        portal = app.state.portal
+        portal = app.state.runtime
         rejected = client.portal.call(portal.store.list_rejections)  # type: ignore[union-attr]
         metrics = client.get("/metrics").text
     assert len(rejected) == 2  # one per address, not 51

@@ -20,7 +20,7 @@ NOTES = "n" * 2000  # the longest notes allowed: each job takes a few pages
 def test_a_full_database_answers_503_and_keeps_nothing_of_the_refused_webhook(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     app = create_app(settings)
-    store = app.state.portal.store
+    store = app.state.runtime.store
     with TestClient(app) as client:
 
         def limit(pages: int | None) -> int:

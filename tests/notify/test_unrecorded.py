@@ -9,12 +9,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.runtime import Portal
+from portal.runtime import Runtime
 from portal.store.base import Settlement, StoreUnavailable
 from portal.store.sqlite.store import SQLiteStore
 from tests.fakes.twilio_server import FakeTwilio
-from tests.helpers import job_updated, post_event, sample_job
-from tests.notify.support import FAST, notify_settings, outbox, wait_for
+from tests.helpers import job_updated, post_event, sample_job, wait_until
+from tests.notify.support import FAST, notify_settings, outbox
 
 SMS_ONLY = {"name": "Maria Lopez", "phone": "(312) 555-0142", "locale": "en", "channels": ["sms"]}
 LEASE_SECONDS = 3  # the shortest allowed; the outage below outlasts half of it
@@ -50,10 +50,10 @@ def test_an_outcome_recorded_late_keeps_the_lease_and_sends_once(tmp_path: Path,
     # 0.2 + 0.4 + 0.8 + 1.6 s of retries: past half the lease, so it is extended once at least.
     assert settings.sqlite_path is not None
     store = FailingSettle(settings.sqlite_path, failures=5)
-    portal = Portal(settings, store=store, worker_config=FAST)
-    with TestClient(create_app(settings, portal=portal)) as client:
+    portal = Runtime(settings, store=store, worker_config=FAST)
+    with TestClient(create_app(settings, runtime=portal)) as client:
         assert post_event(client, job_updated(sample_job(customer=SMS_ONLY))).status_code == 202
-        booking = wait_for(
+        booking = wait_until(
             lambda: [
                 r for r in outbox(client) if r.payload.get("message") == "booking_confirmed" and r.state == "done"
             ],

@@ -121,7 +121,7 @@ def _where(settings: Settings) -> str:
 def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     import uvicorn
 
-    from portal.app import create_app
+    from portal.app import create_app, uvicorn_options
 
     if workers > 1 and settings.sqlite_path is not None:
         raise ConfigError("--workers above 1 needs PORTAL_STORE=redis://...: one SQLite file serves one process")
@@ -138,10 +138,17 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
         os.environ["PORTAL_PUBLIC_URL"] = settings.public_url or ""
         print(f"  {workers} worker processes", file=sys.stderr)
         uvicorn.run(
-            APP_FACTORY, factory=True, workers=workers, host=host, port=port, log_level="info", access_log=False
+            APP_FACTORY,
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,
+            **uvicorn_options(),
         )
         return 0
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False, **uvicorn_options())
     return 0
 
 

@@ -39,6 +39,7 @@ from portal.core.plausible import (
 from portal.metrics import Metrics
 from portal.notify.changes import JobChanges
 from portal.store.base import Rejection, Store, StoreUnavailable
+from portal.store.throttle import Throttle
 
 log = logging.getLogger("portal.intake")
 
@@ -49,6 +50,11 @@ MAX_DETAILS = 20  # enough to fix a payload; bounded so a hostile one cannot mak
 FUTURE_SLACK_HOURS = int(FUTURE_SLACK.total_seconds() // 3600)
 EVENT_TYPES = ("job.updated", "job.status_changed", "technician.location", "job.eta", "job.progress")
 RETRY_AFTER_SECONDS = 5  # the store is usually back within seconds; senders retry anyway
+# Unsigned rejected webhooks listed for staff: one per client address per minute, and at most
+# 30 a minute in all; anyone can send them, and the rest are only counted (metrics).
+UNSIGNED_LISTED_PER_CLIENT = 1
+UNSIGNED_LISTED_PER_MINUTE = 30
+UNSIGNED_WINDOW_SECONDS = 60.0
 
 
 @dataclass
@@ -264,9 +270,17 @@ class FieldIntake:
         self.changes = changes
         self.store = store
         self.metrics = metrics
+        # Counted in this process: they only decide which refusals are listed, never what is accepted.
+        self.unsigned_listed = Throttle(UNSIGNED_LISTED_PER_CLIENT, UNSIGNED_WINDOW_SECONDS)
+        self.unsigned_listed_total = Throttle(UNSIGNED_LISTED_PER_MINUTE, UNSIGNED_WINDOW_SECONDS)
 
-    async def receive(self, headers: Mapping[str, str], read_body: Callable[[], Awaitable[bytes]]) -> Answer:
-        """Verify, parse and accept one webhook; ``read_body`` may raise Rejected (413, 415)."""
+    async def receive(
+        self, headers: Mapping[str, str], read_body: Callable[[], Awaitable[bytes]], client: str = "unknown"
+    ) -> Answer:
+        """Verify, parse and accept one webhook; ``read_body`` may raise Rejected (413, 415).
+
+        ``client`` is the sender's address, listed with unsigned refusals.
+        """
         webhooks = self.metrics.webhooks
         if not self.verifier.configured:
             webhooks.labels("unconfigured").inc()
@@ -277,7 +291,7 @@ class FieldIntake:
             webhook_id = self.verifier.verify(body, headers)
             result = await self.changes.accept_field_event(self.parser.parse(body, webhook_id))
         except Rejected as rejected:
-            await self._record(headers, rejected, body)
+            await self._record(headers, rejected, body, client)
             return Answer(rejected.status, rejected.body())
         except StoreUnavailable as exc:
             log.warning("webhook not stored, answering 503: %s", exc)
@@ -287,11 +301,19 @@ class FieldIntake:
         webhooks.labels(outcome).inc()
         return Answer(200 if result.duplicate else 202, {"status": outcome})
 
-    async def _record(self, headers: Mapping[str, str], rejected: Rejected, body: bytes) -> None:
-        """List the rejection for staff; unsigned bodies are not kept, only the reason."""
+    async def _record(self, headers: Mapping[str, str], rejected: Rejected, body: bytes, client: str) -> None:
+        """List the rejection for staff; unsigned bodies are not kept, only the reason.
+
+        Anyone can send unsigned requests, so they are listed sparingly (see ``_list_unsigned``)
+        with the sender's address, and their ``webhook-id`` is shown as unverified.
+        """
         self.metrics.webhooks.labels(f"rejected_{rejected.status}").inc()
         signed = rejected.status == 400
+        if not signed and not await self._list_unsigned(client):
+            return
         detail = "; ".join(f"{d['loc'] or '(body)'}: {d['msg']}" for d in rejected.detail) or None
+        if not signed:
+            detail = f"from {client}; further unsigned requests from there this minute are only counted"
         rejection = Rejection(
             received_at=iso_utc(utc_now()),
             status_code=rejected.status,
@@ -304,3 +326,9 @@ class FieldIntake:
             await self.store.record_rejection(rejection)
         except StoreUnavailable:
             log.warning("could not record a rejected webhook (%s)", rejected.reason)
+
+    async def _list_unsigned(self, client: str) -> bool:
+        """Whether this unsigned rejection gets a row: the first per address per minute, 30 a minute in all."""
+        if await self.unsigned_listed.reserve(client) is None:
+            return False
+        return await self.unsigned_listed_total.reserve("all") is not None

@@ -13,15 +13,20 @@ HMAC.
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
 from itsdangerous import BadSignature, Signer, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
 
 LINK_SALT = "portal.link"
 FORM_SALT = "portal.tracking-form"
 SESSION_SALT = "portal.staff.session"
 LINK_KEY_BYTES = 9  # 12 URL-safe characters: 72 random bits, unguessable and short for SMS
+# The only spelling of a token: key, dot, signature, all in the URL-safe alphabet. itsdangerous
+# skips characters outside it when decoding, which would give one token many spellings.
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{20,64}")
 # A page left open for a week still submits; the link itself is the longer-lived credential.
 FORM_TOKEN_MAX_AGE = 7 * 24 * 3600
 
@@ -48,7 +53,9 @@ class LinkSigner:
         return self._signer.sign(link_key).decode()
 
     def link_key(self, token: str) -> str | None:
-        """The link key inside a genuine token, or None for a forged or tampered one."""
+        """The link key inside a genuine token, or None for a forged, tampered or respelled one."""
+        if not TOKEN_PATTERN.fullmatch(token) or not _canonical(token.rpartition(".")[2]):
+            return None
         try:
             return self._signer.unsign(token).decode()
         except (BadSignature, UnicodeError):
@@ -94,3 +101,8 @@ class SessionSigner:
             return self._serializer.loads(raw)
         except (BadSignature, UnicodeError, ValueError):
             return None
+
+
+def _canonical(signature: str) -> bool:
+    """True when the signature is spelled as it is encoded: its last character's spare bits zero."""
+    return base64_encode(base64_decode(signature)).decode() == signature

@@ -21,6 +21,7 @@ from portal.core.slots import SlotPolicy
 from portal.customer.actions import PageForms
 from portal.customer.conversation import Conversation
 from portal.customer.delivery_reports import DeliveryReports
+from portal.customer.streams import StreamCap
 from portal.customer.tracking import LinkRules, Tracking
 from portal.i18n import Translations
 from portal.intake import EventParser, FieldIntake, SignatureVerifier
@@ -64,6 +65,7 @@ class Runtime:
         self.translations = Translations(settings.templates_dir, settings.company_name)
         self.metrics = Metrics()
         self.readiness = Readiness(self.store)
+        self.streams = StreamCap(settings.max_streams_per_client)
         self.eta_config = eta_config_of(settings)
         self.slot_policy = SlotPolicy(settings.reschedule_slots)
         self.changes = JobChanges(

@@ -5,13 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from portal.app import create_app
 from portal.settings import Settings
-from tests.helpers import OTHER_SECRET, WEBHOOK_SECRET, job_updated, post_event, sample_job, signed_headers
+from tests.helpers import (
+    OTHER_SECRET,
+    WEBHOOK_SECRET,
+    job_updated,
+    make_settings,
+    post_event,
+    sample_job,
+    signed_headers,
+)
+from tests.staff_support import add_staff, login
 
 BODY = json.dumps(job_updated(sample_job()))
 
@@ -104,3 +114,32 @@ def test_refused_signatures_change_nothing_and_are_listed(client: TestClient) ->
     rejected = client.portal.call(portal.store.list_rejections)  # type: ignore[attr-defined]
     assert rejected[0].status_code == 401
     assert rejected[0].excerpt is None  # unsigned bodies are not kept
+
+
+def test_a_flood_of_unsigned_requests_lists_one_row_per_address_per_minute(settings: Settings) -> None:
+    hostile = {"content-type": "application/json", "webhook-id": "<b>pay-to-unlock</b>"}
+    app = create_app(replace(settings, trusted_proxies=("10.0.0.1",)))  # senders told apart by the proxy
+
+    def send(client: TestClient, sender: str) -> int:
+        response = client.post("/webhooks/field", content=b"{}", headers={**hostile, "x-forwarded-for": sender})
+        return response.status_code
+
+    with TestClient(app, client=("10.0.0.1", 1000)) as client:
+        assert {send(client, "198.51.100.9") for _ in range(50)} == {401}
+        assert send(client, "203.0.113.4") == 401
+        portal = app.state.runtime
+        rejected = client.portal.call(portal.store.list_rejections)  # type: ignore[union-attr]
+        metrics = client.get("/metrics").text
+    assert len(rejected) == 2  # one per address, not 51
+    assert [r.detail.split(";")[0] for r in rejected] == ["from 203.0.113.4", "from 198.51.100.9"]
+    assert not any(r.verified for r in rejected)
+    assert 'portal_webhooks_total{outcome="rejected_401"} 51.0' in metrics  # every one still counted
+
+
+def test_unsigned_webhook_ids_are_shown_as_unverified(tmp_path: Path) -> None:
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        client.post("/webhooks/field", content=b"{}", headers={"content-type": "application/json", "webhook-id": "x1"})
+        add_staff(client)
+        login(client)
+        page = client.get("/staff/rejected").text
+    assert 'webhook-id x1 <em class="unverified">(unverified: not signed)</em>' in page

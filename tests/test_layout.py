@@ -21,6 +21,7 @@ CORE_MAY_IMPORT = frozenset(
         "collections",
         "dataclasses",
         "datetime",
+        "email",  # parsing address syntax only (email.headerregistry); sending is smtplib, not allowed
         "enum",
         "functools",
         "itertools",

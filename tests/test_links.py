@@ -39,6 +39,26 @@ def test_rotated_secret_keys_still_verify_old_links() -> None:
     assert LinkSigner(("new-key-0123456789",)).link_key(token) is None
 
 
+def test_a_token_has_exactly_one_spelling() -> None:
+    signer = LinkSigner(("k" * 32,))
+    token = signer.token("AbCdEfGhIjKl")
+    key, _, signature = token.partition(".")
+    assert signer.link_key(token) == "AbCdEfGhIjKl"
+    respelled = [
+        f"{key}.{signature[:5]}!!!!{signature[5:]}",
+        f"{key}.{signature[:5]}~~~~{signature[5:]}",
+        f"{key}.{signature}====",
+        f"{key}.{signature[:5]} {signature[5:]}",
+    ]
+    # The last character carries two spare bits: the other three values decode alike.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    base = alphabet.index(signature[-1]) & ~3
+    respelled += [
+        f"{key}.{signature[:-1]}{alphabet[base + n]}" for n in range(4) if alphabet[base + n] != signature[-1]
+    ]
+    assert [signer.link_key(t) for t in respelled] == [None] * len(respelled)
+
+
 def test_a_tampered_token_answers_404(client: TestClient) -> None:
     post_event(client, job_updated(sample_job()))
     path = path_of(client)

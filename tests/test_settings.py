@@ -216,7 +216,7 @@ def test_each_default_written_out_means_the_same_as_unset(tmp_path: Path, row: S
 def test_blank_values_take_the_default_except_where_empty_means_none(tmp_path: Path) -> None:
     base = {"PORTAL_STORE": f"sqlite:///{tmp_path / 'p.db'}", "PORTAL_SECRET_KEY": "k" * 20}
     blank = from_env({**base, **{s.name: "  " for s in SETTINGS if s.name not in base}})
-    assert blank == replace(from_env(base), quiet_hours=None)
+    assert blank == replace(from_env(base), quiet_hours=None, trusted_proxies=())
 
 
 def test_the_smtp_port_follows_the_tls_mode_unless_given(tmp_path: Path) -> None:

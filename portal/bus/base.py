@@ -3,6 +3,10 @@
 The bus is allowed to lose messages (Redis pub/sub is at-most-once; a slow subscriber
 overflows): a subscription then receives ``LAGGED`` and the stream re-reads the job's
 stored event log, so a lost message is never a lost event.
+
+A revoked link is announced on the same channel (``LINK_CHANGED``): each open stream of the
+job then checks its own link in the store and ends if it no longer opens. A stream checks
+on ``LAGGED`` too, so a lost announcement is caught when the gap is.
 """
 
 from __future__ import annotations
@@ -23,12 +27,20 @@ class _Lagged:
 LAGGED = _Lagged()
 
 
+class _LinkChanged:
+    """Marker: a link of this job was revoked; a stream checks whether its own still opens."""
+
+
+LINK_CHANGED = _LinkChanged()
+Signal = StoredEvent | _Lagged | _LinkChanged
+
+
 class Subscription:
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
-        self.queue: asyncio.Queue[StoredEvent | _Lagged] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
+        self.queue: asyncio.Queue[Signal] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
 
-    def offer(self, event: StoredEvent | _Lagged) -> None:
+    def offer(self, event: Signal) -> None:
         """Queue without blocking the publisher; on overflow replace the backlog with LAGGED."""
         try:
             self.queue.put_nowait(event)
@@ -67,7 +79,7 @@ class Fanout:
         del self._by_job[subscription.job_id]
         return True
 
-    def offer(self, job_id: str, item: StoredEvent | _Lagged) -> None:
+    def offer(self, job_id: str, item: Signal) -> None:
         for subscription in tuple(self._by_job.get(job_id, ())):
             subscription.offer(item)
 
@@ -91,6 +103,9 @@ class Bus(Protocol):
     async def stop(self) -> None: ...
 
     async def publish(self, events: list[StoredEvent]) -> None: ...
+
+    async def link_changed(self, job_id: str) -> None:
+        """Tell every process's open streams of the job to check their link (after a revocation)."""
 
     def subscribe(self, job_id: str) -> Subscription: ...
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portal.bus.base import Fanout, Subscription
+from portal.bus.base import LINK_CHANGED, Fanout, Subscription
 from portal.core.events import StoredEvent
 
 
@@ -19,6 +19,9 @@ class MemoryBus:
     async def publish(self, events: list[StoredEvent]) -> None:
         for event in events:
             self._fanout.offer(event.job_id, event)
+
+    async def link_changed(self, job_id: str) -> None:
+        self._fanout.offer(job_id, LINK_CHANGED)
 
     def subscribe(self, job_id: str) -> Subscription:
         subscription, _ = self._fanout.add(job_id)

@@ -23,7 +23,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from portal.bus.base import LAGGED, Fanout, Subscription
+from portal.bus.base import LAGGED, LINK_CHANGED, Fanout, Subscription
 from portal.core.events import StoredEvent
 from portal.store.redis.keys import UNAVAILABLE_ERRORS
 from portal.store.redis.store import RedisStore
@@ -37,6 +37,8 @@ RECONNECT_MAX_SECONDS = 1.0
 # With no message for this long the connection is pinged; without an answer by the next
 # period it is taken as dead (a half-open TCP connection never reports an error itself).
 HEARTBEAT_SECONDS = 15.0
+# Sent on a job's channel beside its events; an event always has a ``seq``, this never does.
+LINK_CHANGED_MESSAGE = json.dumps({"link_changed": True})
 
 
 class RedisBus:
@@ -82,6 +84,13 @@ class RedisBus:
                 await pipe.execute()
         except UNAVAILABLE_ERRORS as exc:
             log.warning("could not publish %d live event(s); streams catch up from the log: %s", len(events), exc)
+
+    async def link_changed(self, job_id: str) -> None:
+        """Announce a revocation to every process; if this is lost, the link is still refused on reconnect."""
+        try:
+            await self.store.redis.publish(self.keys.channel(job_id), LINK_CHANGED_MESSAGE)
+        except UNAVAILABLE_ERRORS as exc:
+            log.warning("could not announce a revoked link of %s to open streams: %s", job_id, exc)
 
     def subscribe(self, job_id: str) -> Subscription:
         subscription, first = self._fanout.add(job_id)
@@ -177,6 +186,9 @@ class RedisBus:
             self._fanout.offer(job_id, LAGGED)
         elif kind == "message":
             raw = json.loads(message["data"])
+            if raw.get("link_changed"):
+                self._fanout.offer(job_id, LINK_CHANGED)
+                return
             event = StoredEvent(job_id, int(raw["seq"]), str(raw["type"]), raw["data"], str(raw["at"]))
             self._fanout.offer(job_id, event)
 

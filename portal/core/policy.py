@@ -50,6 +50,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from portal.core.contacts import single_address
 from portal.core.jobs import CLOSED_STATUSES, Job, iso_utc, parse_iso
 from portal.core.public import first_name, zone
 from portal.core.trip import LATE, arriving_key, late_key
@@ -270,10 +271,12 @@ def _addresses(job: Job) -> list[tuple[str, str | None, str | None]]:
 
     ``channels`` picks them; without it, SMS when there is a phone, else email. A phone that
     cannot be parsed still gets an SMS row with no address: the worker records it as not sent
-    and falls back to email, so staff see why the customer got no text.
+    and falls back to email, so staff see why the customer got no text. An email that is not
+    exactly one address (``core/contacts.py``) is treated the same way.
     """
     customer = job.customer
-    email = customer.get("email") or None
+    given_email = customer.get("email") or None
+    email = single_address(given_email)
     phone = job.values.get("customer.phone_e164")
     wanted = customer.get("channels")
     if not isinstance(wanted, list) or not wanted:
@@ -281,7 +284,7 @@ def _addresses(job: Job) -> list[tuple[str, str | None, str | None]]:
     found: list[tuple[str, str | None, str | None]] = []
     if "sms" in wanted and customer.get("phone"):
         found.append(("sms", phone, None if "email" in wanted else email))
-    if "email" in wanted and email:
+    if "email" in wanted and given_email:
         found.append(("email", email, None))
     if not found and email and "email" not in wanted:
         found.append(("email", email, None))

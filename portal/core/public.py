@@ -26,6 +26,7 @@ from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.core.plausible import is_zone
 from portal.core.progress import public_steps
 from portal.core.slots import NO_POLICY, RESCHEDULABLE, SlotPolicy, offered_slots
+from portal.core.text import clean
 from portal.core.trip import overdue
 
 STATUS_LABELS = {
@@ -88,7 +89,7 @@ def public_state(
     status = job.status
     en_route = status == "en_route"
     eta = _eta(job, now, tz, eta_config) if en_route else None
-    return {
+    state = {
         "reference": values.get("reference") or job.id,
         "service": values.get("service"),
         "status": status,
@@ -111,6 +112,8 @@ def public_state(
         "rating": values.get("portal.rating"),
         "invoice_url": values.get("invoice_url"),
     }
+    cleaned: dict[str, Any] = clean(state)  # field text is shown in the page by script
+    return cleaned
 
 
 def _technician(technician: dict[str, Any]) -> dict[str, Any]:

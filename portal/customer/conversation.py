@@ -37,6 +37,7 @@ log = logging.getLogger("portal.customer.conversation")
 RECENT_JOBS = 10
 REPLY_PREFIX = "reply_"  # reply templates: templates/messages/sms/<locale>/reply_<answer>.txt
 MAX_BODY_CHARS = 1600  # Twilio's own limit for one (concatenated) message
+DELIVERY_PREFIX = "twilio-sms:"  # inbound MessageSids share the webhook-id records, kept apart by this
 
 
 class ForgedRequest(Exception):
@@ -64,7 +65,21 @@ class Conversation:
         sender = str(params.get("From") or "")
         body = str(params.get("Body") or "")[:MAX_BODY_CHARS]
         sid = str(params.get("MessageSid") or params.get("SmsSid") or "") or None
+        if sid is not None and not await self.store.claim_delivery_id(DELIVERY_PREFIX + sid):
+            # Twilio sends a message again when our answer did not reach it: answer the same way,
+            # but record and act on it once.
+            return await self._earlier_reply(sender, sid)
         return await self.handle_inbound_sms(sender, body, sid)
+
+    async def _earlier_reply(self, sender: str, sid: str) -> str | None:
+        """The reply given the first time a message came, from its place in the history."""
+        phone = normalize_phone(sender, self.settings.default_region) or sender.strip()
+        for record in await self.store.jobs_by_phone(phone, RECENT_JOBS):
+            for message in await self.store.list_messages(record.job.id):
+                if message.direction == "in" and (message.meta or {}).get("message_sid") == sid:
+                    reply = message.meta.get("reply")
+                    return str(reply) if reply else None
+        return None
 
     async def handle_inbound_sms(self, from_number: str, body: str, message_sid: str | None) -> str | None:
         """Understand and act on one SMS from ``from_number``; return our reply, None for none."""

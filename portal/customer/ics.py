@@ -3,6 +3,10 @@
 The UID is derived from the job, never from the link, so a file downloaded after a
 reschedule (or after the link was revoked and re-sent) updates the same calendar entry; the
 SEQUENCE grows with each change of the window so calendars take the newer file.
+
+The file carries no street address (no LOCATION), like the page: anyone holding the link can
+download it, links get forwarded and shown on lock screens, and a file, once saved, outlives
+the link. The customer knows where they live; the description links back to the page.
 """
 
 from __future__ import annotations
@@ -38,9 +42,6 @@ def appointment_ics(job: Job, link: str, public_url: str, company: str, now: dat
     event.add("dtend", parse_iso(window["end"]).astimezone(UTC))
     service = job.values.get("service") or "Service visit"
     event.add("summary", f"{service} ({company})")
-    address = job.values.get("address.text")
-    if address:
-        event.add("location", address)
     event.add("description", f"Follow your visit: {link}")
     event.add("url", link)
     event.add("status", "CANCELLED" if job.status == "cancelled" else "CONFIRMED")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from portal.bus.base import LAGGED, Bus
+from portal.bus.base import LAGGED, LINK_CHANGED, Bus
 from portal.clock import Clock, utc_now
 from portal.core.eta import EtaConfig
 from portal.core.events import StoredEvent
@@ -23,7 +23,7 @@ from portal.customer.ics import appointment_ics
 from portal.i18n import Translations
 from portal.links import LinkSigner
 from portal.metrics import Metrics
-from portal.store.base import JobRecord, Store
+from portal.store.base import JobRecord, Store, StoreUnavailable
 from portal.store.throttle import SharedThrottle
 
 LABELLED_EVENTS = ("snapshot", "job", "status")  # the events whose data carries ``status_label``
@@ -96,6 +96,17 @@ class Tracking:
             raise LinkRefused(410)
         return record
 
+    async def still_open(self, record: JobRecord) -> bool:
+        """Whether the link a stream was opened with still opens (not revoked, expired or purged).
+
+        With the store unavailable the stream is left open: a reconnect is checked in full.
+        """
+        try:
+            lookup = await self.store.resolve_link(record.link_key)
+        except StoreUnavailable:
+            return True
+        return lookup.record is not None and not self._expired(lookup.record)
+
     def _expired(self, record: JobRecord) -> bool:
         closed = record.job.closed_at
         if closed is None:
@@ -134,7 +145,9 @@ class Tracking:
         """``snapshot`` then live events; with ``Last-Event-ID``, the missed events instead.
 
         Subscribing happens before the snapshot is read, so nothing published in between is
-        lost; events the snapshot already contains are skipped by sequence number.
+        lost; events the snapshot already contains are skipped by sequence number. The stream
+        ends when its link is revoked (announced on the bus, or noticed after a gap); the
+        browser's reconnect then meets the 410 page.
         """
         job_id = record.job.id
         subscription = self.bus.subscribe(job_id)
@@ -150,7 +163,11 @@ class Tracking:
                     yield event
             while True:
                 item = await subscription.queue.get()
-                if item is not LAGGED and isinstance(item, StoredEvent):
+                if (item is LINK_CHANGED or item is LAGGED) and not await self.still_open(record):
+                    return
+                if item is LINK_CHANGED:
+                    continue
+                if isinstance(item, StoredEvent):
                     if item.seq <= cursor:
                         continue
                     if item.seq == cursor + 1:

@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(settings: Settings, host: str, port: int, throwaway: bool, routing: bool = False) -> int:
     import uvicorn
 
-    from portal.app import create_app
+    from portal.app import create_app, uvicorn_options
     from portal.demo.scenario import build
     from portal.demo.simulator import FieldSimulator
     from portal.runtime import Runtime
@@ -135,7 +135,9 @@ async def _serve(settings: Settings, host: str, port: int, throwaway: bool, rout
         settings = replace(settings, routing_url=own_url + ROUTING_PATH)
     runtime = Runtime(settings)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, runtime=runtime), host=host, port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(settings, runtime=runtime), host=host, port=port, log_level="warning", **uvicorn_options()
+        )
     )
     serving = asyncio.create_task(server.serve(), name="uvicorn")
     if not await _started(server, serving):

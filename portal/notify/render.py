@@ -19,6 +19,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 
 from portal import i18n
 from portal.core.gsm7 import to_gsm7
+from portal.core.text import shown_text
 from portal.resources import data_dir
 from portal.settings import Settings
 
@@ -66,6 +67,7 @@ class MessageRenderer:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            finalize=shown_text,
         )
         self.translations = i18n.Translations(settings.templates_dir, settings.company_name)
         i18n.install(self.env)

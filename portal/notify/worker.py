@@ -24,6 +24,7 @@ from portal.channels import make_channels
 from portal.channels.base import Channel, DeliveryError, Outgoing, Receipt
 from portal.clock import utc_now
 from portal.core.attention import FAILED_STATUSES, callback_flags
+from portal.core.contacts import single_address
 from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.core.policy import still_valid
 from portal.links import LinkSigner
@@ -50,7 +51,10 @@ MAX_IN_FLIGHT = 16  # concurrent deliveries: enough to keep a provider busy, gen
 BATCH = 16  # rows claimed per round trip
 STOP_GRACE_SECONDS = 5.0  # deliveries under way get this long to finish at shutdown
 PROVIDER_TIMEOUT_SECONDS = 10.0  # one provider call; also at most a third of the lease
-UNREACHABLE = "unreachable: the phone number cannot be used"
+UNREACHABLE = {
+    "sms": "unreachable: the phone number cannot be used",
+    "email": "unreachable: the email address is not exactly one address",
+}
 OPTED_OUT = "opted out of SMS"
 STALE = "no longer applies"
 # An outcome the store could not take is recorded again and again, first soon (a restarting
@@ -217,8 +221,10 @@ class Worker:
             message_id = await self.store.begin_message(row.id, self._message(row, job, "", str(to or "")))
             return await self._permanent(row, message_id, str(exc), opted_out=False)
         message_id = await self.store.begin_message(row.id, self._message(row, job, rendered.body, to))
-        if row.kind == "sms" and not to:
-            return await self._permanent(row, message_id, UNREACHABLE, opted_out=False, status="not_sent")
+        if not to or (row.kind == "email" and single_address(to) is None):
+            # Checked again here: rows queued before an address was checked, or by any path.
+            error = UNREACHABLE.get(row.kind, "unreachable: no address")
+            return await self._permanent(row, message_id, error, opted_out=False, status="not_sent")
         if row.kind == "sms" and await self.store.is_opted_out(str(to)):
             settlement = Settlement(
                 row.id,

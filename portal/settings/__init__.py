@@ -42,6 +42,7 @@ from portal.settings.parsers import (
     Sender,
     Setting,
     at_least,
+    bearer_token,
     clock,
     color,
     directory,
@@ -51,6 +52,7 @@ from portal.settings.parsers import (
     message_names,
     number,
     positive_int,
+    proxies,
     region,
     sender,
     setting,
@@ -82,6 +84,11 @@ log = logging.getLogger("portal.settings")
 
 # Below this a lease could expire while a healthy provider call is still running.
 MIN_LEASE_SECONDS = 3
+# A proxy on the same host is believed by default; one on another host must be named.
+DEFAULT_TRUSTED_PROXIES = "127.0.0.1,::1"
+# A household has a few phones and tabs open; 20 streams leaves room for a shared office address
+# while one client can no longer hold thousands of connections (each costs a socket and memory).
+DEFAULT_MAX_STREAMS = 20
 
 
 @dataclass(frozen=True)
@@ -292,6 +299,32 @@ class Settings:
         " `09:00-11:00,13:00-15:00`: Monday to Friday from tomorrow, in the job's time zone (DST-correct), the"
         " first 3, never the visit's current window",
         shown="none: customers are asked to call",
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        "PORTAL_TRUSTED_PROXIES",
+        proxies,
+        DEFAULT_TRUSTED_PROXIES,
+        "addresses or CIDR ranges (comma-separated, spaces allowed) of the reverse proxies whose `X-Forwarded-For`"
+        " and `X-Forwarded-Proto` are believed; the client is the right-most address that is not one of them."
+        " Throttles, stream caps, the audit log and logs use that address. Empty: no proxy is believed. See"
+        " [security](security.md#client-addresses)",
+        blank=True,
+    )
+    max_streams_per_client: int = setting(
+        "PORTAL_MAX_STREAMS_PER_CLIENT",
+        positive_int,
+        str(DEFAULT_MAX_STREAMS),
+        "live-event streams (`/t/{token}/events`) one client address may hold open at once; more answer `429`."
+        " Counted per process (several `serve` processes on Redis each allow this many)",
+    )
+    metrics_token: str | None = setting(
+        "PORTAL_METRICS_TOKEN",
+        bearer_token,
+        None,
+        "when set (at least 16 characters), `/metrics` answers only requests carrying `Authorization: Bearer"
+        " <token>`, others get `401`",
+        shown="none: `/metrics` is open",
+        secret=True,
     )
     twilio_account_sid: str | None = setting(
         "TWILIO_ACCOUNT_SID", text, None, "Twilio account", shown="none: SMS recorded as not sent"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import logging
 import math
 import re
@@ -312,6 +313,32 @@ def tls_mode(name: str, raw: str) -> str:
     if mode not in SMTP_DEFAULT_PORTS:
         raise ConfigError(f"{name} must be one of none, starttls, tls; got {mode!r}")
     return mode
+
+
+MIN_METRICS_TOKEN_LENGTH = 16  # a bearer token short enough to guess is no protection
+
+
+def proxies(name: str, raw: str) -> tuple[str, ...]:
+    """Addresses and CIDR ranges, comma-separated (spaces allowed); empty trusts no proxy."""
+    found: list[str] = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            found.append(
+                str(ipaddress.ip_network(part, strict=False)) if "/" in part else str(ipaddress.ip_address(part))
+            )
+        except ValueError:
+            raise ConfigError(
+                f"{name} must list IP addresses or CIDR ranges such as 10.0.0.0/8; got {part!r}"
+            ) from None
+    return tuple(found)
+
+
+def bearer_token(name: str, raw: str) -> str:
+    if len(raw) < MIN_METRICS_TOKEN_LENGTH:
+        raise ConfigError(f"{name} must be at least {MIN_METRICS_TOKEN_LENGTH} characters long")
+    return raw
 
 
 @overload

@@ -32,8 +32,10 @@ SESSION_ID_BYTES = 32
 CSRF_BYTES = 32
 MAX_SESSION_SECONDS = 12 * 3600  # a working day; then sign in again even when active
 REFRESH_AFTER_SECONDS = 60  # re-issue the cookie at most once a minute to slide the idle limit
-USER_FAILURE_LIMIT = 10  # failed sign-ins per username ...
-CLIENT_FAILURE_LIMIT = 30  # ... and per client address ...
+# Failed sign-ins are limited per client address and account, not per account alone: a limit
+# on the account would let anyone lock a named colleague out by failing on purpose.
+USER_FAILURE_LIMIT = 10  # failed sign-ins to one account from one client address ...
+CLIENT_FAILURE_LIMIT = 30  # ... and from one client address to any account ...
 FAILURE_WINDOW_SECONDS = 15 * 60  # ... within 15 minutes before further tries are refused
 MAX_USERNAME_LENGTH = 64
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
@@ -100,7 +102,7 @@ class StaffAuth:
         self.idle_seconds = settings.staff_idle_minutes * 60
         self.secure = (settings.public_url or "").startswith("https://")
         # Shared by every process on Redis, so a guesser cannot spread tries across them.
-        self.user_failures = open_throttle(store, "login-user", USER_FAILURE_LIMIT, FAILURE_WINDOW_SECONDS)
+        self.user_failures = open_throttle(store, "login-pair", USER_FAILURE_LIMIT, FAILURE_WINDOW_SECONDS)
         self.client_failures = open_throttle(store, "login-client", CLIENT_FAILURE_LIMIT, FAILURE_WINDOW_SECONDS)
         self._dummy_hash: str | None = None
 
@@ -154,10 +156,19 @@ class StaffAuth:
         return StaffSession(account, state), False
 
     async def login(self, username: str, password: str, client: str) -> CookieState:
-        """A new signed-in cookie state, or LoginRefused; every outcome is audited."""
+        """A new signed-in cookie state, or LoginRefused; every outcome is audited.
+
+        The attempt is counted before the password is checked (and un-counted if it was
+        right), so parallel tries cannot all pass the limit while the hashes are computed.
+        """
         username = normalize_username(username)
         now = self.clock()
-        if await self.user_failures.is_blocked(username) or await self.client_failures.is_blocked(client):
+        pair = f"{client} {username}"  # a space: neither an address nor a valid username has one
+        client_ticket = await self.client_failures.reserve(client)
+        pair_ticket = await self.user_failures.reserve(pair) if client_ticket is not None else None
+        if client_ticket is None or pair_ticket is None:
+            if client_ticket is not None:
+                await self.client_failures.cancel(client, client_ticket)
             # Not audited: refusing is cheap, and a flood must not turn into a flood of writes.
             raise LoginRefused(429, THROTTLED)
         account = await self.store.get_staff_account(username) if username else None
@@ -165,10 +176,10 @@ class StaffAuth:
         # The work is the same whether or not the account exists, so timing tells nothing.
         matched = await asyncio.to_thread(verify_password, password, encoded)
         if account is None or not matched:
-            await self.user_failures.record(username)
-            await self.client_failures.record(client)
             await self._audit(username or "(empty)", "login_failed", client)
             raise LoginRefused(401, BAD_CREDENTIALS)
+        await self.client_failures.cancel(client, client_ticket)
+        await self.user_failures.clear(pair)  # a success starts this account's count afresh here
         sid = secrets.token_urlsafe(SESSION_ID_BYTES)
         await self.store.open_staff_session(session_hash(sid), username)
         await self._audit(username, "login", client)

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from portal.clock import Clock, utc_now
+from portal.core.contacts import single_address
 from portal.core.jobs import Job, iso_utc, normalize_phone, parse_iso
 from portal.core.policy import message_vars
 from portal.notify.changes import JobChanges
@@ -81,7 +82,13 @@ def link_expired(job: Job, ttl_days: int) -> bool:
 def _channels(job: Job) -> list[str]:
     chosen = job.customer.get("channels")
     wanted = list(CHANNEL_CONTACT) if chosen is None else chosen  # an empty list means "contact me by none"
-    return [c for c in CHANNEL_CONTACT if c in wanted and job.values.get(CHANNEL_CONTACT[c])]
+    return [c for c in CHANNEL_CONTACT if c in wanted and _contact(job, c)]
+
+
+def _contact(job: Job, channel: str) -> str | None:
+    """The usable address of a channel: a parsed phone, or exactly one email address."""
+    raw = job.values.get(CHANNEL_CONTACT[channel])
+    return single_address(raw) if channel == "email" else raw
 
 
 def _link_item(job: Job, channel: str, staff: str, request: str) -> OutboxItem:
@@ -93,7 +100,7 @@ def _link_item(job: Job, channel: str, staff: str, request: str) -> OutboxItem:
         payload={
             "message": LINK_MESSAGE,
             "channel": channel,
-            "to": job.values[CHANNEL_CONTACT[channel]],
+            "to": _contact(job, channel),
             "locale": job.customer.get("locale"),
             "vars": message_vars(job),
             "reason": "staff_resend",
@@ -159,6 +166,7 @@ class Console:
         """Every earlier link of the job answers 410 from now on; ``portal link`` prints the new one."""
         if await self.store.rotate_link_key(job_id) is None:
             raise JobNotFound(job_id)
+        await self.changes.bus.link_changed(job_id)  # open pages of the old link stop receiving within a moment
         await self.audit(staff, "revoke", client, job_id=job_id)
 
     async def audit(

@@ -101,6 +101,9 @@ class JobStore(Protocol):
     async def events_after(self, job_id: str, seq: int) -> list[StoredEvent] | None:
         """Events newer than ``seq``, or None when the log no longer reaches back that far."""
 
+    async def claim_delivery_id(self, delivery_id: str) -> bool:
+        """True the first time an id is claimed (kept as long as webhook ids), False for a replay."""
+
     async def record_rejection(self, rejection: Rejection) -> None: ...
 
     async def list_rejections(self, limit: int = 100) -> list[Rejection]: ...

@@ -73,6 +73,11 @@ class Rejection:
     detail: str | None
     excerpt: str | None
 
+    @property
+    def verified(self) -> bool:
+        """Only a 400 passed the signature check: other rows carry whatever the sender chose."""
+        return self.status_code == 400
+
 
 @dataclass(frozen=True)
 class Message:

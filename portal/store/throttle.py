@@ -1,7 +1,13 @@
-"""A sliding-window counter per client: how many bad attempts in the last few minutes."""
+"""A sliding-window counter per client: how many bad attempts in the last few minutes.
+
+``reserve`` counts an attempt and says whether it may go ahead in one step, so parallel
+requests cannot all pass a check before any of them is counted.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import time
 from collections import deque
 from typing import Protocol
@@ -14,6 +20,7 @@ class Throttle:
         self.limit = limit
         self.window = window_seconds
         self._hits: dict[str, deque[float]] = {}
+        self._tickets = itertools.count()
 
     def blocked(self, key: str, now: float | None = None) -> bool:
         hits = self._hits.get(key)
@@ -37,6 +44,24 @@ class Throttle:
     async def record(self, key: str) -> None:
         self.hit(key)
 
+    async def reserve(self, key: str) -> str | None:
+        """Count an attempt if the key is under its limit: a ticket to ``cancel`` it, else None."""
+        if self.blocked(key):
+            return None
+        now = time.monotonic() + next(self._tickets) * 1e-9  # distinct times identify the ticket
+        self.hit(key, now)
+        return repr(now)
+
+    async def cancel(self, key: str, ticket: str) -> None:
+        """Un-count a reserved attempt that turned out not to be a failure."""
+        hits = self._hits.get(key)
+        if hits is not None:
+            with contextlib.suppress(ValueError):
+                hits.remove(float(ticket))
+
+    async def clear(self, key: str) -> None:
+        self._hits.pop(key, None)
+
     def _expire(self, hits: deque[float], now: float) -> None:
         while hits and hits[0] <= now - self.window:
             hits.popleft()
@@ -56,6 +81,12 @@ class SharedThrottle(Protocol):
     async def is_blocked(self, key: str) -> bool: ...
 
     async def record(self, key: str) -> None: ...
+
+    async def reserve(self, key: str) -> str | None: ...
+
+    async def cancel(self, key: str, ticket: str) -> None: ...
+
+    async def clear(self, key: str) -> None: ...
 
 
 def open_throttle(store: object, name: str, limit: int, window_seconds: float) -> SharedThrottle:

@@ -14,5 +14,5 @@ def runtime_of(request: Request) -> Runtime:
 
 
 def client_key(request: Request) -> str:
-    """The client address; behind a proxy run uvicorn with --proxy-headers to get the real one."""
+    """The client address: behind a proxy in ``PORTAL_TRUSTED_PROXIES``, the one it forwarded."""
     return request.client.host if request.client else "unknown"

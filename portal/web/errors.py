@@ -2,19 +2,23 @@
 
 A store outage (Redis restarting, SQLite locked or full) is expected and short: every route
 answers it the same way, a friendly page for browsers and ``503`` with ``Retry-After`` for
-machines, so Twilio and the field system retry and an open page reconnects later.
+machines, so Twilio and the field system retry and an open page reconnects later. A client
+that hangs up mid-request is routine, and logged as one quiet line.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from portal.web.common import runtime_of
+from portal.web.security import SecurityHeaders
 
 log = logging.getLogger("portal.web")
 
@@ -22,6 +26,14 @@ log = logging.getLogger("portal.web")
 # reloading the page, or Twilio retrying, gets through soon after.
 RETRY_AFTER_SECONDS = 5
 UNAVAILABLE_HEADERS = {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
+CLIENT_CLOSED_REQUEST = 499  # nginx's name for it; the client is gone and never sees the answer
+
+
+async def client_disconnected(request: Request, exc: Exception) -> Response:
+    """A client that hung up while sending its body: routine on mobile networks, one quiet line."""
+    client = request.client.host if request.client else "unknown"
+    log.info("client %s disconnected before its request to %s was read", client, request.url.path)
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
 async def store_unavailable(request: Request, exc: Exception) -> Response:
@@ -71,7 +83,20 @@ class KeepConnectionOnError:
 
 
 class PortalApp(Starlette):
-    """Starlette with ``KeepConnectionOnError`` outside its error middleware."""
+    """Starlette with three layers outside its error middleware.
+
+    Security headers go on every response, the error handler's 500 included (a middleware
+    added the usual way sits inside that handler and never sees its answer);
+    ``KeepConnectionOnError`` keeps the connection after a 500; forwarded headers are believed
+    only from ``PORTAL_TRUSTED_PROXIES`` (uvicorn's own handling is turned off where ``portal``
+    starts it), so every layer, logs included, sees the client.
+    """
+
+    def __init__(self, *args: Any, trusted_proxies: tuple[str, ...] = (), **kwargs: Any) -> None:
+        self.trusted_proxies = list(trusted_proxies)
+        super().__init__(*args, **kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
-        return KeepConnectionOnError(super().build_middleware_stack())
+        inner = KeepConnectionOnError(SecurityHeaders(super().build_middleware_stack()))
+        proxied = ProxyHeadersMiddleware(inner, trusted_hosts=self.trusted_proxies)  # type: ignore[arg-type]
+        return cast(ASGIApp, proxied)  # uvicorn types ASGI more narrowly than Starlette

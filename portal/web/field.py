@@ -7,11 +7,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from portal.intake import MAX_BODY_BYTES, Rejected
-from portal.web.common import runtime_of
+from portal.web.common import client_key, runtime_of
 
 
 async def field_webhook(request: Request) -> Response:
-    answer = await runtime_of(request).intake.receive(request.headers, lambda: _read_body(request))
+    intake = runtime_of(request).intake
+    answer = await intake.receive(request.headers, lambda: _read_body(request), client_key(request))
     headers = {"Retry-After": str(answer.retry_after)} if answer.retry_after is not None else None
     return JSONResponse(answer.body, answer.status, headers=headers)
 

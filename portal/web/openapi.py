@@ -210,6 +210,7 @@ def openapi_document() -> dict[str, Any]:
                         "content": {"text/event-stream": {"schema": {"type": "string"}}},
                     },
                     **LINK_ERRORS,
+                    "429": _json("Too many bad tokens, or too many open streams from this client."),
                 },
             }
         },
@@ -230,7 +231,8 @@ def openapi_document() -> dict[str, Any]:
                     "200": {
                         "description": "Prometheus text format.",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    "401": {"description": "PORTAL_METRICS_TOKEN is set and the bearer token is missing or wrong."},
                 },
             }
         },

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -9,6 +11,7 @@ from starlette.routing import Route
 from portal.web.common import runtime_of
 from portal.web.openapi import openapi_document
 
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="metrics"'}
 FAVICON = "/static/favicon.svg"
 
 
@@ -26,8 +29,19 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    body = runtime_of(request).metrics.render()
+    runtime = runtime_of(request)
+    if not bearer_matches(runtime.settings.metrics_token, request.headers.get("authorization")):
+        return Response("metrics need Authorization: Bearer <PORTAL_METRICS_TOKEN>\n", 401, headers=CHALLENGE)
+    body = runtime.metrics.render()
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def bearer_matches(token: str | None, header: str | None) -> bool:
+    """True when no token is configured, or the header carries it (compared in constant time)."""
+    if token is None:
+        return True
+    scheme, _, given = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 async def openapi(request: Request) -> Response:

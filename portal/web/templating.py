@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.templating import Jinja2Templates, _TemplateResponse
 
 from portal import i18n
+from portal.core.text import shown_text
 from portal.resources import data_dir
 from portal.settings import Settings
 from portal.web.assets import Assets, static_assets
@@ -45,6 +46,7 @@ def make_templates(settings: Settings, assets: Assets | None = None) -> Jinja2Te
         autoescape=select_autoescape(["html", "htm", "xml"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=shown_text,
     )
     env.globals.update(
         company_name=settings.company_name or i18n.english().company_name,  # staff pages: English

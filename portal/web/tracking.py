@@ -4,11 +4,12 @@ and its calendar file."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from portal.core.stepper import stepper
 from portal.customer.actions import PAGE_ACTIONS, FormRefused
@@ -90,20 +91,37 @@ async def state(request: Request) -> Response:
     return JSONResponse(tracking.state_of(record), headers=NO_STORE)
 
 
+class CappedEventSourceResponse(EndingEventSourceResponse):
+    """A stream that gives its client's slot back however it ends (closed, dropped, cancelled)."""
+
+    def __init__(self, stream: AsyncIterator[bytes], release: Callable[[], None]) -> None:
+        super().__init__(
+            stream,
+            ping=SSE_PING_SECONDS,
+            send_timeout=SSE_SEND_TIMEOUT,
+            headers=NO_STORE,
+            ping_message_factory=lambda: PING_FRAME,
+        )
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
 async def events(request: Request) -> Response:
-    tracking = runtime_of(request).tracking
+    runtime, client = runtime_of(request), client_key(request)
+    tracking, streams = runtime.tracking, runtime.streams
     try:
-        record = await tracking.open_link(request.path_params["token"], client_key(request))
+        record = await tracking.open_link(request.path_params["token"], client)
     except LinkRefused as refused:
         return JSONResponse({"error": PROBLEMS[refused.status][0]}, refused.status, headers=NO_STORE)
+    if not streams.acquire(client):
+        return JSONResponse({"error": "Too many open streams"}, 429, headers={**NO_STORE, "Retry-After": "60"})
     stream = _frames(tracking.event_stream(record, request.headers.get("last-event-id")), _frame_cache(request))
-    return EndingEventSourceResponse(
-        stream,
-        ping=SSE_PING_SECONDS,
-        send_timeout=SSE_SEND_TIMEOUT,
-        headers=NO_STORE,
-        ping_message_factory=lambda: PING_FRAME,
-    )
+    return CappedEventSourceResponse(stream, lambda: streams.release(client))
 
 
 def _frame_cache(request: Request) -> FrameCache:

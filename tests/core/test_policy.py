@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from portal.core.contacts import single_address
 from portal.core.jobs import FieldEvent, Job, apply_event
 from portal.core.policy import (
     Notice,
@@ -468,3 +469,21 @@ def test_only_the_newest_status_is_ever_announced(events: list[FieldEvent], data
                 # A status is told once, when it changes (or when the customer first becomes reachable).
                 assert job is None or job.status != after.status or not reachable(job)
         job = after
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("maria@example.com", "maria@example.com"),
+        ("maria@example.com, attacker@evil.example", None),
+        ("maria@example.com; attacker@evil.example", None),
+        ("Maria <maria@example.com>", None),
+        ("maria@example.com\r\nBcc: attacker@evil.example", None),
+        (" maria@example.com", None),
+        ("maria@localhost", None),
+        ("no address", None),
+        (None, None),
+    ],
+)
+def test_a_customer_email_is_exactly_one_address(raw: str | None, expected: str | None) -> None:
+    assert single_address(raw) == expected

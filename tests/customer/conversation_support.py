@@ -27,10 +27,16 @@ SLOTS = [
 
 
 def sms(
-    client: TestClient, body: str, *, sender: str = PHONE, sign_url: str = PUBLIC + PATH, token: str = AUTH_TOKEN
+    client: TestClient,
+    body: str,
+    *,
+    sender: str = PHONE,
+    sign_url: str = PUBLIC + PATH,
+    token: str = AUTH_TOKEN,
+    sid: str | None = None,
 ) -> httpx.Response:
     params = {
-        "MessageSid": "SM" + uuid.uuid4().hex,
+        "MessageSid": sid or "SM" + uuid.uuid4().hex,
         "AccountSid": ACCOUNT_SID,
         "From": sender,
         "To": "+15005550006",

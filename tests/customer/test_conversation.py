@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +61,16 @@ def test_a_signed_message_is_stored_and_answered(client: TestClient) -> None:
             "data": {"job_id": "WO-1", "text": "Is the gate code needed?"},
         }
     ]
+
+
+def test_a_replayed_message_is_answered_again_but_recorded_and_acted_on_once(client: TestClient) -> None:
+    sid = "SM" + uuid.uuid4().hex
+    first = reply_of(sms(client, "R", sid=sid))
+    assert first is not None and "1" in first
+    assert reply_of(sms(client, "1")) is not None  # picks the first slot
+    assert reply_of(sms(client, "R", sid=sid)) == first  # Twilio retried: the same answer ...
+    assert [m.body for m in inbound(client)] == ["R", "1"]  # ... kept once
+    assert [c["type"] for c in callbacks(client)] == ["reschedule.requested"]
 
 
 def test_a_forged_or_unsigned_message_is_refused_and_changes_nothing(client: TestClient) -> None:

@@ -142,3 +142,21 @@ def test_the_page_works_without_a_window_or_technician(client: TestClient) -> No
 def test_invoice_link_is_shown_when_present(client: TestClient) -> None:
     post_event(client, job_updated(sample_job(status="completed", invoice_url="https://pay.example.com/i/1")))
     assert 'href="https://pay.example.com/i/1"' in client.get(path_of(client)).text
+
+
+def test_bidi_override_characters_never_reach_a_reader(client: TestClient) -> None:
+    from tests.staff_support import add_staff, login
+
+    spoofed = "Dana\u202e gnp.exe\u2066"  # would display as "Dana exe.png"
+    technician = {"id": "T-7", "name": spoofed}
+    customer = {"name": "Maria \u202eLopez", "phone": "(312) 555-0142"}
+    post_event(client, job_updated(sample_job(technician=technician, customer=customer, service="Boiler\u202d fix")))
+    path = path_of(client)
+    state = client.get(path + "/state").json()
+    assert state["technician"]["name"] == "Dana" and state["service"] == "Boiler fix"
+    add_staff(client)
+    login(client)
+    pages = [client.get(path).text, client.get("/staff/jobs/WO-1").text, client.get("/staff/?q=maria").text]
+    for text in pages:
+        assert not any(c in text for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    assert "Maria Lopez" in pages[1]

@@ -176,6 +176,30 @@ def test_an_unusable_phone_is_recorded_and_email_is_used(tmp_path: Path, twilio:
     assert (sms.status, sms.error) == ("not_sent", "unreachable: the phone number cannot be used")
 
 
+@pytest.mark.parametrize(
+    "email",
+    [
+        "maria@example.com, attacker@evil.example",
+        "Maria Lopez <maria@example.com>",
+        "maria@example.com\r\nBcc: attacker@evil.example",
+    ],
+)
+def test_an_email_that_is_not_exactly_one_address_is_never_used(
+    tmp_path: Path, twilio: FakeTwilio, smtp: FakeSMTP, email: str
+) -> None:
+    customer = {**SMS_ONLY, "phone": "call the office", "email": email, "channels": ["sms", "email"]}
+    with running(notify_settings(tmp_path, twilio.url, smtp.port)) as client:
+        assert post_event(client, job_updated(sample_job(customer=customer))).status_code == 202  # the job is kept
+        history = wait_until(
+            lambda: [m for m in messages(client) if m.channel == "email" and m.status != "queued"],
+            what="the email record",
+        )
+    assert smtp.messages() == [] and twilio.messages() == []
+    assert {(m.status, m.error) for m in history} == {
+        ("not_sent", "unreachable: the email address is not exactly one address")
+    }
+
+
 def test_replayed_and_reordered_webhooks_send_each_message_once(tmp_path: Path, twilio: FakeTwilio) -> None:
     with running(notify_settings(tmp_path, twilio.url)) as client:
         created = job_updated(sms_job(), timestamp=now_iso(-60))

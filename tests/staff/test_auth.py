@@ -147,7 +147,7 @@ def test_signed_in_forms_need_the_session_csrf_token(staff_client: TestClient) -
     assert staff_client.get("/staff/api/jobs/WO-1").status_code == 200  # logout without a token did nothing
 
 
-def test_failed_logins_are_throttled_per_user(staff_client: TestClient) -> None:
+def test_failed_logins_are_throttled_per_client_and_account(staff_client: TestClient) -> None:
     for _ in range(USER_FAILURE_LIMIT):
         assert login(staff_client, "ann", "wrong password here").status_code == 401
     refused = login(staff_client, "ann", PASSWORD)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -129,3 +130,9 @@ async def test_maintenance_forgets_old_webhook_ids(store: Store) -> None:
 
 async def test_ping(store: Store) -> None:
     await store.ping()
+
+
+async def test_a_delivery_id_is_claimed_once(store: Store) -> None:
+    claims = await asyncio.gather(*(store.claim_delivery_id("twilio-sms:SM1") for _ in range(5)))
+    assert sorted(claims) == [False, False, False, False, True]
+    assert await store.claim_delivery_id("twilio-sms:SM2")

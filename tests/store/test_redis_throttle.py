@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,23 @@ async def test_attempts_in_one_process_block_the_client_in_another(redis_url: st
         await other.close()
 
 
+async def test_reserving_counts_and_checks_in_one_step_in_every_process(redis_url: str) -> None:
+    one, other = RedisStore(redis_url), RedisStore(redis_url)
+    await one.open()
+    await other.open()
+    try:
+        first, second = RedisThrottle(one, "login-client", 5, 300), RedisThrottle(other, "login-client", 5, 300)
+        tickets = await asyncio.gather(*(t.reserve("198.51.100.7") for t in (first, second) * 20))
+        assert sum(ticket is not None for ticket in tickets) == 5
+        await first.cancel("198.51.100.7", next(t for t in tickets if t is not None))
+        assert await second.reserve("198.51.100.7") is not None and await first.reserve("198.51.100.7") is None
+        await second.clear("198.51.100.7")
+        assert not await first.is_blocked("198.51.100.7")
+    finally:
+        await one.close()
+        await other.close()
+
+
 async def test_an_unreachable_redis_does_not_block_anyone() -> None:
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
     await store.open()
@@ -63,10 +81,10 @@ async def test_failed_staff_logins_in_one_process_are_refused_in_another(redis_u
         for attempt in range(USER_FAILURE_LIMIT):
             auth = first if attempt % 2 else second
             with pytest.raises(LoginRefused) as wrong:
-                await auth.login("sam", "not the password", f"198.51.100.{attempt}")
+                await auth.login("sam", "not the password", "198.51.100.7")
             assert wrong.value.status == 401
         with pytest.raises(LoginRefused) as refused:
-            await first.login("sam", "not the password", "203.0.113.9")
+            await first.login("sam", "not the password", "198.51.100.7")
         assert refused.value.status == 429
     finally:
         await one.close()

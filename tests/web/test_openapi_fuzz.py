@@ -18,8 +18,7 @@ import httpx
 import pytest
 
 from tests.helpers import SECRET_KEY, free_port, job_updated, post_event, sample_job
-from tests.processes import PortalProcess, portal_env
-from tests.test_cli import PORTAL
+from tests.processes import PORTAL, PortalProcess, portal_env
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]

@@ -258,6 +258,14 @@ class RedisStore(
     # -- rejected webhooks and upkeep ------------------------------------------------
 
     @guarded
+    async def claim_delivery_id(self, delivery_id: str) -> bool:
+        now = now_iso()
+        if not await self.redis.set(self.keys.webhook(delivery_id), now, nx=True, ex=WEBHOOK_ID_SECONDS):
+            return False
+        await self.redis.zadd(self.keys("webhooks"), {delivery_id: micros(now)})  # for upkeep and transfer
+        return True
+
+    @guarded
     async def record_rejection(self, rejection: Rejection) -> None:
         async with self.pipeline() as pipe:
             pipe.lpush(self.keys("rejected"), json.dumps(astuple(rejection)))

@@ -1,7 +1,8 @@
 """The sliding-window throttle kept in Redis, so that every process counts the same attempts.
 
 Each client has a small sorted set of attempt times; only the newest ``limit`` are kept,
-which is all a decision needs, and the set expires with its window.
+which is all a decision needs, and the set expires with its window. ``reserve`` checks and
+counts in one Lua script, so parallel requests in any process cannot overshoot the limit.
 """
 
 from __future__ import annotations
@@ -14,6 +15,18 @@ from portal.store.redis.keys import UNAVAILABLE_ERRORS
 from portal.store.redis.store import RedisStore
 
 log = logging.getLogger("portal.store.throttle")
+
+
+# KEYS[1] the set; ARGV: now, window, limit, member. Returns 1 when counted, 0 when at the limit.
+RESERVE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1] - ARGV[2])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('EXPIRE', KEYS[1], math.floor(tonumber(ARGV[2])) + 1)
+return 1
+"""
 
 
 class RedisThrottle:
@@ -51,3 +64,27 @@ class RedisThrottle:
                 await pipe.execute()
         except UNAVAILABLE_ERRORS as exc:
             log.warning("throttle %s unavailable, attempt not counted: %s", self.name, exc)
+
+    async def reserve(self, key: str) -> str | None:
+        """Fails open like ``is_blocked``: with Redis down the store answers 503 anyway."""
+        now = time.time()
+        ticket = f"{now:.6f}:{secrets.token_hex(4)}"
+        try:
+            script = self.store.redis.register_script(RESERVE)  # sent by its SHA once Redis has it
+            counted = await script(keys=[self._key(key)], args=[now, self.window, self.limit, ticket])
+        except UNAVAILABLE_ERRORS as exc:
+            log.warning("throttle %s unavailable, attempt not counted: %s", self.name, exc)
+            return ticket
+        return ticket if int(counted) else None
+
+    async def cancel(self, key: str, ticket: str) -> None:
+        try:
+            await self.store.redis.zrem(self._key(key), ticket)
+        except UNAVAILABLE_ERRORS as exc:
+            log.warning("throttle %s unavailable, attempt stays counted: %s", self.name, exc)
+
+    async def clear(self, key: str) -> None:
+        try:
+            await self.store.redis.delete(self._key(key))
+        except UNAVAILABLE_ERRORS as exc:
+            log.warning("throttle %s unavailable, attempts stay counted: %s", self.name, exc)

@@ -273,6 +273,16 @@ class SQLiteStore(
 
     # -- rejected webhooks and upkeep ------------------------------------------------
 
+    async def claim_delivery_id(self, delivery_id: str) -> bool:
+        def claim(conn: sqlite3.Connection) -> bool:
+            taken = conn.execute(
+                "INSERT INTO webhook_ids (id, received_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (delivery_id, now_iso()),
+            )
+            return taken.rowcount == 1
+
+        return await self.write(claim)
+
     async def record_rejection(self, rejection: Rejection) -> None:
         await self.write(
             lambda c: c.execute(

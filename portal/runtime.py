@@ -29,13 +29,13 @@ from portal.links import FormTokens, LinkSigner
 from portal.metrics import Metrics
 from portal.notify.changes import JobChanges
 from portal.notify.worker import Worker, WorkerConfig
-from portal.readiness import Readiness
 from portal.resources import data_dir
 from portal.routing import Router, RoutingClient
 from portal.settings import Settings
 from portal.staff.console import Console
 from portal.store import open_store
 from portal.store.base import Store
+from portal.store.readiness import Readiness
 from portal.store.retention import purge_expired
 from portal.store.throttle import open_throttle
 

@@ -20,7 +20,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """The last background probe (``portal/readiness.py``), never a store call of its own."""
+    """The last background probe (``portal/store/readiness.py``), never a store call of its own."""
     probe = runtime_of(request).readiness.last
     age = round(probe.age(), 1)
     if not probe.ready:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from portal.store.base import Store, StoreUnavailable
 
-log = logging.getLogger("portal.readiness")
+log = logging.getLogger("portal.store.readiness")
 
 PROBE_INTERVAL = 2.0  # seconds; a balancer checking every 5-10 s sees an answer at most this old
 PROBE_TIMEOUT = 2.0  # a ping slower than this counts as unavailable: the store is not serving

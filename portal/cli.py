@@ -17,6 +17,9 @@ from portal.staff import cli as staff_cli
 from portal.store.transfer import command as transfer
 
 log = logging.getLogger("portal.cli")
+# A worker builds its app (templates, schemas, store) before it answers uvicorns health check;
+# on a busy machine that takes far longer than uvicorns default 5 s, and a killed worker is respawned.
+WORKER_START_SECONDS = 60
 APP_FACTORY = "portal.app:app_from_env"  # what each process of ``serve --workers N`` runs
 # docs/cli.md is wrapped at this width whatever the terminal, so regenerating it changes nothing.
 REFERENCE_WIDTH = 100
@@ -145,6 +148,7 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
             port=port,
             log_level="info",
             access_log=False,
+            timeout_worker_healthcheck=WORKER_START_SECONDS,
             **uvicorn_options(),
         )
         return 0

@@ -74,7 +74,7 @@ def test_the_demo_has_a_brand_and_a_favicon(demo: dict[str, Any]) -> None:
     assert "/static/demo/logo.svg" in page and 'alt="Acme Plumbing &amp; Heating"' in page
     assert "tel:+13125550100" in page and 'rel="icon"' in page
     icon = httpx.get(demo["url"] + "/favicon.ico", timeout=5, follow_redirects=True)
-    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith(("image/x-icon", "image/svg+xml"))
     assert httpx.get(demo["url"] + "/static/demo/logo.svg", timeout=5).status_code == 200
 
 

@@ -48,7 +48,7 @@ def test_the_queue_needs_a_session(client: TestClient) -> None:
 
 def test_an_unreachable_customer_is_listed_escaped_and_acknowledged(console: TestClient) -> None:
     job = sample_job("WO-9", reference=HOSTILE, customer=NO_CONTACT)
-    assert post_event(console, job_updated(job, "2030-03-01T15:00:00Z")).status_code == 202
+    assert post_event(console, job_updated(job, "2026-03-01T15:00:00Z")).status_code == 202
     (item,) = queue(console)
     assert item["job_id"] == "WO-9" and item["reference"] == HOSTILE and item["reasons"] == ["contact_invalid"]
     assert item["since"].endswith("Z") and item["waited"].endswith("min")
@@ -71,7 +71,7 @@ def test_an_unreachable_customer_is_listed_escaped_and_acknowledged(console: Tes
 
 def test_a_new_occurrence_brings_an_acknowledged_job_back(console: TestClient) -> None:
     assert (
-        post_event(console, job_updated(sample_job("WO-9", customer=NO_CONTACT), "2030-03-01T15:00:00Z")).status_code
+        post_event(console, job_updated(sample_job("WO-9", customer=NO_CONTACT), "2026-03-01T15:00:00Z")).status_code
         == 202
     )
     console.post("/staff/jobs/WO-9/acknowledge", data={"csrf_token": csrf_of(console.get("/staff/attention").text)})

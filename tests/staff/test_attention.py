@@ -77,12 +77,12 @@ def test_a_new_occurrence_brings_an_acknowledged_job_back(console: TestClient) -
     console.post("/staff/jobs/WO-9/acknowledge", data={"csrf_token": csrf_of(console.get("/staff/attention").text)})
     assert queue(console) == []
     # Still unreachable: nothing new. A usable address, then none again: a new occurrence.
-    post_event(console, status_changed("WO-9", "dispatched", "2030-03-01T15:01:00Z"))
+    post_event(console, status_changed("WO-9", "dispatched", "2026-03-01T15:01:00Z"))
     assert queue(console) == []
     fixed = {"phone": "(312) 555-0142"}
-    post_event(console, job_updated({"id": "WO-9", "customer": fixed}, "2030-03-01T15:02:00Z"))
+    post_event(console, job_updated({"id": "WO-9", "customer": fixed}, "2026-03-01T15:02:00Z"))
     assert queue(console) == []
-    post_event(console, job_updated({"id": "WO-9", "customer": {"phone": "garbage"}}, "2030-03-01T15:03:00Z"))
+    post_event(console, job_updated({"id": "WO-9", "customer": {"phone": "garbage"}}, "2026-03-01T15:03:00Z"))
     (item,) = queue(console)
     assert "contact_invalid" in item["reasons"]  # and message_failed once the worker tried the number
 

@@ -20,7 +20,7 @@ def test_readyz_follows_the_store(settings: Settings) -> None:
     with TestClient(app) as client:
         assert client.get("/readyz").status_code == 200
         client.portal.call(portal.store.close)  # type: ignore[union-attr]
-        client.portal.call(portal.store.readiness.probe)  # type: ignore[union-attr]  # what the background task does
+        client.portal.call(portal.readiness.probe)  # type: ignore[union-attr]  # what the background task does
         response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["status"] == "unavailable"
@@ -29,7 +29,7 @@ def test_readyz_follows_the_store(settings: Settings) -> None:
 def test_readyz_answers_from_the_last_probe_without_asking_the_store(settings: Settings) -> None:
     app = create_app(settings)
     portal = app.state.runtime
-    portal.store.readiness.interval = 3600  # the background task stays out of the way: the test probes
+    portal.readiness.interval = 3600  # the background task stays out of the way: the test probes
     with TestClient(app) as client:
         calls: list[str] = []
 
@@ -41,7 +41,7 @@ def test_readyz_answers_from_the_last_probe_without_asking_the_store(settings: S
         for _ in range(5):
             assert client.get("/readyz").json()["status"] == "ready"
         assert calls == []  # not one store call: the background task alone probes
-        client.portal.call(portal.store.readiness.probe)  # type: ignore[union-attr]  # times out, so not ready
+        client.portal.call(portal.readiness.probe)  # type: ignore[union-attr]  # times out, so not ready
         assert client.get("/readyz").status_code == 503 and calls == ["ping"]
 
 

@@ -214,6 +214,7 @@ class Translations:
 
     def __init__(self, templates_dir: Path | None = None, company_name: str | None = None) -> None:
         self.catalogues = _load(templates_dir)
+        self.plural_rules = _plural_rules(templates_dir)
         self.company_name = company_name
         self._compiled: dict[str, NullTranslations] = {}
         self._localizers: dict[str, Localizer] = {}
@@ -222,7 +223,7 @@ class Translations:
         """The language's catalogue as gettext translations, English behind it for what it lacks."""
         found = self._compiled.get(language)
         if found is None:
-            found = _compile(language, self.catalogues[language])
+            found = _compile(language, self.catalogues[language], self.plural_rules.get(language))
             if language != FALLBACK_LANGUAGE:
                 found.add_fallback(self.compiled(FALLBACK_LANGUAGE))
             self._compiled[language] = found
@@ -319,8 +320,12 @@ def read_catalogue(path: Path) -> dict[str, Text]:
             continue
         if isinstance(text, str):
             found[key] = text
-        elif all(text):  # a counted phrase counts only with every form translated
-            found[key] = tuple(text)
+            continue
+        forms = list(text)
+        while forms and not forms[-1]:  # forms a newer CLDR rule added that nobody has filled in yet
+            forms.pop()
+        if all(forms) and len(forms) >= min(2, catalogue.num_plurals):  # else: untranslated, read English
+            found[key] = tuple(forms)
     return found
 
 
@@ -334,14 +339,40 @@ def _load(templates_dir: Path | None) -> dict[str, dict[str, Text]]:
     return found
 
 
-def _compile(language: str, strings: dict[str, Text]) -> GNUTranslations:
-    """A ``.mo`` of ``strings``, built in memory, with the language's CLDR plural rule (English's if unknown)."""
+def _plural_rules(templates_dir: Path | None) -> dict[str, str]:
+    """Each ``.po`` catalogue's own ``Plural-Forms`` header, the operator's over the built-in one.
+
+    The header is what the translator wrote the ``msgstr[i]`` forms against, so it, not the CLDR
+    rule of the installed Babel, decides which form a count reads: CLDR adds categories between
+    releases (Babel 2.19 gave Spanish and French a third form, for millions), and a catalogue
+    written for two forms must keep reading "2 minutos".
+    """
+    found: dict[str, str] = {}
+    for directory in reversed(catalogue_dirs(templates_dir)):
+        for path in sorted(directory.glob("*.po")):
+            with path.open("rb") as f:
+                header = dict(read_po(f).mime_headers).get("Plural-Forms")
+            if header:
+                found[path.stem] = header
+    return found
+
+
+def _compile(language: str, strings: dict[str, Text], plural_rule: str | None = None) -> GNUTranslations:
+    """A ``.mo`` of ``strings``, built in memory, with the catalogue's plural rule (else Babel's CLDR one)."""
     try:
         catalogue = Catalog(locale=language.replace("-", "_"))
     except (UnknownLocaleError, ValueError):
         catalogue = Catalog(locale=FALLBACK_LANGUAGE)
+    if plural_rule:
+        catalogue.mime_headers = [("Plural-Forms", plural_rule)]
+    forms = catalogue.num_plurals
     for key, text in strings.items():
-        catalogue.add((key, key) if isinstance(text, tuple) else key, text)
+        if isinstance(text, tuple):
+            # A catalogue with fewer forms than its rule names reads its last ("other") form for
+            # the rest, in its own language, rather than falling back to English mid-sentence.
+            catalogue.add((key, key), text + (text[-1],) * (forms - len(text)))
+        else:
+            catalogue.add(key, text)
     buffer = io.BytesIO()
     write_mo(buffer, catalogue)
     buffer.seek(0)

@@ -239,3 +239,30 @@ def test_counted_phrases_follow_the_languages_plural_rules(locale: str, texts: l
     # The page's script gets one form per CLDR category, for Intl.PluralRules.
     forms = loc.js_strings()["minutes_away"]
     assert isinstance(forms, dict) and forms["one"].endswith(texts[0].split()[-1]) and "other" in forms
+
+
+def test_a_catalogue_counts_by_its_own_plural_rule_not_the_installed_babels(tmp_path: Path) -> None:
+    # CLDR grows between Babel releases (Spanish and French gained a form for millions); the
+    # header the translator wrote the forms against decides, so "0" here reads the first form.
+    (tmp_path / CATALOGUE_DIR).mkdir()
+    (tmp_path / CATALOGUE_DIR / "es.po").write_text(
+        'msgid ""\nmsgstr ""\n"Language: es\\n"\n"Plural-Forms: nplurals=2; plural=(n > 1);\\n"\n\n'
+        'msgid "tracking.minutes_away"\nmsgid_plural "tracking.minutes_away"\n'
+        'msgstr[0] "{name}: {minutes} minuto"\nmsgstr[1] "{name}: {minutes} minutos"\n',
+        encoding="utf-8",
+    )
+    loc = Translations(tmp_path).localizer("es")
+    assert [loc.tn("tracking.minutes_away", n, name="Ana", minutes=n) for n in (0, 1, 2)] == [
+        "Ana: 0 minuto",
+        "Ana: 1 minuto",
+        "Ana: 2 minutos",
+    ]
+
+
+def test_a_counted_phrase_missing_a_newer_form_reads_its_last_form_not_english(tmp_path: Path) -> None:
+    french = {"tracking.minutes_away": ("{name} est à {minutes} minute", "{name} est à {minutes} minutes")}
+    (tmp_path / CATALOGUE_DIR).mkdir()
+    write_catalogue(tmp_path / CATALOGUE_DIR / "fr.po", "fr", french)  # the header Babel writes, forms as given
+    loc = Translations(tmp_path).localizer("fr")
+    assert loc.tn("tracking.minutes_away", 1_000_000, name="Léa", minutes="1 000 000").endswith("minutes")
+    assert loc.tn("tracking.minutes_away", 3, name="Léa", minutes=3) == "Léa est à 3 minutes"

@@ -105,7 +105,7 @@ def public_state(
         "trail": _trail(job) if en_route else None,
         "route": road.geojson(job) if en_route else None,  # GeoJSON LineString, with routing configured
         "progress": public_steps(values, lambda raw: local_iso(raw, tz)),
-        "timeline": [{"status": t["status"], "at": local_iso(t["at"], tz)} for t in job.timeline],
+        "timeline": [{"status": step["status"], "at": local_iso(step["at"], tz)} for step in job.timeline],
         "can_reschedule": status in RESCHEDULABLE and bool(slots) and pending is None and not cancelling,
         "slots": slots,
         "reschedule": pending,

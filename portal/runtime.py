@@ -8,7 +8,6 @@ and pass it what the request says; services get the collaborators they use, neve
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -34,7 +33,7 @@ from portal.routing import Router, RoutingClient
 from portal.settings import Settings
 from portal.staff.console import Console
 from portal.store import open_store
-from portal.store.base import Store
+from portal.store.base import Store, stop_task
 from portal.store.readiness import Readiness
 from portal.store.retention import purge_expired
 from portal.store.throttle import open_throttle
@@ -133,9 +132,7 @@ class Runtime:
         if self.worker is not None:
             await self.worker.stop()
         for task in reversed(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task, log)
         self._tasks.clear()
         await self.bus.stop()
         await self.store.close()

@@ -25,6 +25,7 @@ from redis.backoff import NoBackoff
 
 from portal.bus.base import LAGGED, LINK_CHANGED, Fanout, Subscription
 from portal.core.events import StoredEvent
+from portal.store.base import stop_task
 from portal.store.redis.keys import UNAVAILABLE_ERRORS
 from portal.store.redis.store import RedisStore
 
@@ -61,11 +62,9 @@ class RedisBus:
         self._task = asyncio.create_task(self._run(), name="redis-bus")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            await stop_task(task, log)
         await self._drop_connection()
         if self._client is not None:
             await self._client.aclose()

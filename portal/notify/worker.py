@@ -41,7 +41,7 @@ from portal.notify.outbox import (
 )
 from portal.notify.render import MessageRenderer, Rendered, RenderError, context_for
 from portal.settings import Settings
-from portal.store.base import Message, OutboxItem, OutboxRow, Settlement, Store, StoreUnavailable
+from portal.store.base import Message, OutboxItem, OutboxRow, Settlement, Store, StoreUnavailable, stop_task
 
 log = logging.getLogger("portal.notify.worker")
 
@@ -121,17 +121,14 @@ class Worker:
         self._task = asyncio.create_task(self._run(), name="outbox-worker")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            await stop_task(task, log)
         if self._inflight:
             # Unfinished deliveries keep their lease and are retried by the next worker.
             _, pending = await asyncio.wait(set(self._inflight), timeout=self.config.stop_grace)
             for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+                await stop_task(task, log)
         for channel in self.channels.values():
             await channel.close()
 

@@ -13,6 +13,8 @@ backends share in ``rules.py``; both are named here too, as every caller has imp
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -259,3 +261,20 @@ class Store(
     Protocol,
 ):
     """Everything a store does: what ``open_store`` returns and the contract suite checks."""
+
+
+STOP_RETRY_SECONDS = 0.5  # how long stop_task waits on one cancellation before sending another
+
+
+async def stop_task(task: asyncio.Task[Any], log: logging.Logger) -> None:
+    """Cancel ``task`` and wait until it has really ended.
+
+    One cancellation is not always enough for a task inside store I/O: redis-py (8.1) can absorb
+    one that lands while a command or a connection is under way, and the task then runs on (into
+    an hour's sleep, or a 15 s read), which made shutdown hang. So cancel again until it ends.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=STOP_RETRY_SECONDS)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("%s ended with an error while stopping: %s", task.get_name(), task.exception())

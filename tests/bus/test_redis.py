@@ -11,6 +11,9 @@ import pytest
 from portal.bus.base import LAGGED, Subscription, _Lagged
 from portal.bus.redis import RedisBus
 from portal.core.jobs import Job
+from portal.runtime import Runtime
+from portal.settings import from_env
+from portal.staff.console import JobNotFound
 from portal.store.base import Decision, StoredEvent
 from portal.store.redis.store import RedisStore
 from tests.redis_support import PrivateRedis, stop_saving
@@ -136,3 +139,16 @@ async def test_an_idle_connection_is_pinged_and_kept(redis_url: str, monkeypatch
         assert page.queue.empty() and bus.connected.is_set()  # no reconnect, so no second LAGGED
     finally:
         await close_bus(bus)
+
+
+async def test_a_redis_runtime_stops_at_once_however_soon_after_starting(tmp_path: Path, redis_url: str) -> None:
+    # A cancellation landing inside a redis-py command was once absorbed and stop() then waited
+    # forever (the bus in a 15 s read, maintenance in its hourly sleep): `portal revoke` hung.
+    env = {"PORTAL_STORE": redis_url, "PORTAL_SECRET_KEY": "k" * 40, "PORTAL_DB": str(tmp_path / "unused.db")}
+    for _ in range(3):
+        runtime = Runtime(from_env(env), run_worker=False)
+        await runtime.start()
+        with pytest.raises(JobNotFound):
+            await runtime.console.revoke_link("NO-SUCH-JOB", "admin", "127.0.0.1")
+        async with asyncio.timeout(WAIT):
+            await runtime.stop()

@@ -91,11 +91,6 @@ def test_one_client_holds_at_most_the_configured_streams(server: ThreadedServer)
 
 
 @pytest.mark.timeout(40)
-@pytest.mark.xfail(
-    reason="after the merge with the runtime split, a revocation announced from another process over Redis "
-    "has not been seen to end the open stream within the test's time: open, see CHANGELOG 'Known gaps'",
-    strict=False,
-)
 def test_revoking_ends_streams_in_another_process_on_redis(tmp_path: Path, redis_url: str) -> None:
     env = redis_env(tmp_path, redis_url)
     with PortalProcess([PORTAL], tmp_path, env) as one, httpx.Client(base_url=one.url, timeout=STREAM_TIMEOUT) as http:

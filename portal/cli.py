@@ -203,15 +203,17 @@ async def run_worker(settings: Settings) -> int:
 
     from portal.runtime import Runtime
 
-    runtime = Runtime(settings)
-    await runtime.start()
-    print(f"portal {__version__}: notification worker on {_where(settings)}", file=sys.stderr)
+    # The handlers go in first, so a SIGTERM while starting is a clean stop, not a killed process.
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
+    runtime = Runtime(settings)
+    await runtime.start()
+    print(f"portal {__version__}: notification worker on {_where(settings)}", file=sys.stderr)
     try:
         await stopping.wait()
     finally:
         await runtime.stop()
+    print(f"portal {__version__}: notification worker stopped", file=sys.stderr)
     return 0

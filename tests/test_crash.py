@@ -112,7 +112,7 @@ def test_portal_worker_alone_delivers_what_was_queued(tmp_path: Path) -> None:
             worker.send_signal(signal.SIGTERM)
             code = worker.wait(15)
             log.close()
-    assert code == 0
+    assert code == 0, (tmp_path / "worker.log").read_text()
     [sms] = twilio.messages()
     assert sms.to == e164(1) and "Visit booked" in sms.body
     assert "notification worker" in (tmp_path / "worker.log").read_text()

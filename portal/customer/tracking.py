@@ -81,14 +81,19 @@ class Tracking:
         self.clock = clock
 
     async def open_link(self, token: str, client: str) -> JobRecord:
+        key = self.links.link_key(token)  # an HMAC check: cheap, and it decides what is counted
+        if key is None:
+            # Count the forgery and check the limit in one step: parallel forgeries cannot all
+            # pass a check before any of them is counted (as they could on Redis, where each
+            # check is a round trip), so at most the limit of them get an answer other than 429.
+            if await self.throttle.reserve(client) is None:
+                self.metrics.bad_links.labels("throttled").inc()
+                raise LinkRefused(429)
+            self.metrics.bad_links.labels("forged").inc()
+            raise LinkRefused(404)
         if await self.throttle.is_blocked(client):
             self.metrics.bad_links.labels("throttled").inc()
             raise LinkRefused(429)
-        key = self.links.link_key(token)
-        if key is None:
-            await self.throttle.record(client)
-            self.metrics.bad_links.labels("forged").inc()
-            raise LinkRefused(404)
         lookup = await self.store.resolve_link(key)
         record = lookup.record
         if record is None or self._expired(record):

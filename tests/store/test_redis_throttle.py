@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from portal.customer.tracking import LinkRefused
+from portal.runtime import BAD_LINK_LIMIT, Runtime
+from portal.settings import from_env
 from portal.staff.auth import USER_FAILURE_LIMIT, LoginRefused, StaffAuth
 from portal.store.redis.store import RedisStore
 from portal.store.redis.throttle import RedisThrottle
@@ -89,3 +92,26 @@ async def test_failed_staff_logins_in_one_process_are_refused_in_another(redis_u
     finally:
         await one.close()
         await other.close()
+
+
+async def test_parallel_forged_links_from_two_processes_get_at_most_the_limit_of_404s(
+    redis_url: str, tmp_path: Path
+) -> None:
+    env = {"PORTAL_STORE": redis_url, "PORTAL_SECRET_KEY": "k" * 40, "PORTAL_DB": str(tmp_path / "unused.db")}
+    runtimes = [Runtime(from_env(env), run_worker=False) for _ in range(2)]
+    for runtime in runtimes:
+        await runtime.start()
+    try:
+
+        async def answer(n: int) -> int:
+            try:
+                await runtimes[n % 2].tracking.open_link(f"forged-{n}", "198.51.100.9")
+            except LinkRefused as refused:
+                return refused.status
+            return 200
+
+        codes = await asyncio.gather(*(answer(n) for n in range(3 * BAD_LINK_LIMIT)))
+        assert codes.count(404) == BAD_LINK_LIMIT and codes.count(429) == 2 * BAD_LINK_LIMIT
+    finally:
+        for runtime in runtimes:
+            await runtime.stop()

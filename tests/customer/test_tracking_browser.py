@@ -127,3 +127,26 @@ def test_the_page_without_javascript_says_how_far_and_when(settings: Settings, b
         expect(page.locator("[data-field='eta_distance']")).to_have_text("4.8 km (3.0 mi)")
         expect(page.locator("#map")).to_be_hidden()
         context.close()
+
+
+def test_a_photo_that_fails_shows_the_initial_and_stays_hidden_through_updates(
+    settings: Settings, browser: Browser
+) -> None:
+    app = create_app(settings)
+    with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
+        assert post_event(http, job_updated(sample_job(status="en_route"))).status_code == 202
+        portal: Runtime = app.state.runtime
+        record = server.call(portal.store.get_job("WO-1"))
+        page = browser.new_page()
+        blocked = offline(page, server.url)  # the photo's host cannot be reached
+        page.goto(server.url + f"/t/{portal.links.token(record.link_key)}")
+        expect(page.locator("html[data-live='1']")).to_have_count(1)
+        photo, initial = page.locator("img.tech-photo"), page.locator("[data-field='tech_initial']")
+        expect(photo).to_be_hidden()  # no broken-image icon
+        expect(initial).to_have_text("D")
+        # An update with the same photo re-renders the technician: the failed photo stays hidden.
+        assert post_event(http, job_updated(sample_job(status="en_route", service="Boiler service"))).status_code == 202
+        expect(page.locator("[data-field='service']").first).to_have_text("Boiler service")
+        expect(photo).to_be_hidden()
+        assert any("cdn.example.com" in url for url in blocked)
+        page.close()

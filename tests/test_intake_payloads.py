@@ -221,3 +221,4 @@ def test_a_progress_step_is_stored_and_its_id_updates_it(client: TestClient) -> 
     steps = state(client, "WO-1")["progress"]
     assert [(s["id"], s["title"], s["percent"]) for s in steps] == [("s1", "Heater drained and removed", 50)]
     assert post_event(client, progress(percent=101)).status_code == 400
+    assert post_event(client, progress(percent=None)).status_code == 400  # optional: left out when unknown, never null

@@ -14,6 +14,20 @@ from portal.staff.openapi import staff_paths
 from portal.web.openapi_two_way import two_way_paths
 
 
+# One server-sent event: before OpenAPI 3.2, the schema of an event stream describes each event.
+# ``data`` is JSON (a public state for ``snapshot``, one change otherwise; CONTRACT §6).
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+    "required": ["event", "data"],
+}
+
+
 def _schemas() -> dict[str, Any]:
     """The webhook schemas with every reference to ``common.json`` inlined.
 
@@ -207,7 +221,7 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "An event stream.",
-                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        "content": {"text/event-stream": {"schema": SSE_EVENT}},
                     },
                     **LINK_ERRORS,
                     "429": _json("Too many bad tokens, or too many open streams from this client."),

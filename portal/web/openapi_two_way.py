@@ -37,6 +37,7 @@ FORM_ANSWERS = {
 }
 TWILIO_SIGNATURE = {"name": "X-Twilio-Signature", "in": "header", "required": True, "schema": {"type": "string"}}
 TWILIO_REFUSED = {
+    "400": {"description": "A field Twilio always sends is missing; nothing changed.", "content": ERROR},
     "403": {"description": "Missing or wrong signature; nothing changed."},
     "413": {"description": "Form body over 64 KiB."},
     "503": {"description": "The store is unavailable: Twilio retries.", "headers": RETRY_AFTER, "content": ERROR},
@@ -49,10 +50,13 @@ def _form(kind: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}
 
 
-def _twilio_form(*required: str) -> dict[str, Any]:
-    names = ("MessageSid", "From", "To", "Body", "MessageStatus", "ErrorCode")
-    properties = {name: {"type": "string"} for name in names}
-    schema = {"type": "object", "required": ["MessageSid", *required], "properties": properties}
+def _twilio_form(*required: str, optional: tuple[str, ...]) -> dict[str, Any]:
+    """A Twilio form: the fields it always sends (never empty, except an MMS's ``Body``), and others."""
+    properties: dict[str, Any] = {
+        name: {"type": "string", "minLength": 0 if name == "Body" else 1} for name in required
+    }
+    properties |= {name: {"type": "string"} for name in optional}
+    schema = {"type": "object", "required": list(required), "properties": properties}
     return {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}
 
 
@@ -62,7 +66,7 @@ def two_way_paths() -> dict[str, Any]:
             "post": {
                 "summary": "Inbound SMS from Twilio (X-Twilio-Signature against PORTAL_PUBLIC_URL + path)",
                 "parameters": [TWILIO_SIGNATURE],
-                "requestBody": _twilio_form("From", "Body"),
+                "requestBody": _twilio_form("MessageSid", "From", "Body", optional=("To",)),
                 "responses": {
                     "200": {
                         "description": "TwiML: <Response><Message>...</Message></Response>, or <Response/>.",
@@ -76,7 +80,7 @@ def two_way_paths() -> dict[str, Any]:
             "post": {
                 "summary": "Twilio message status callback (same signature check)",
                 "parameters": [TWILIO_SIGNATURE],
-                "requestBody": _twilio_form("MessageStatus"),
+                "requestBody": _twilio_form("MessageSid", "MessageStatus", optional=("To", "From", "ErrorCode")),
                 "responses": {
                     "204": {"description": "Recorded (or an unknown MessageSid, ignored)."},
                     **TWILIO_REFUSED,

@@ -115,6 +115,10 @@ async def login(request: Request) -> Response:
     return response
 
 
+async def sign_in(request: Request) -> Response:
+    return await (login(request) if request.method == "POST" else login_page(request))
+
+
 def _login_form(request: Request, *, next_path: object, error: str | None = None, status: int = 200) -> Response:
     auth = _auth(request)
     state = auth.anonymous(auth.decode(request.cookies.get(COOKIE_NAME)))
@@ -254,8 +258,7 @@ def create_staff_app(runtime: Runtime, auth: StaffAuth | None = None) -> Starlet
     auth = auth or StaffAuth(runtime.settings, runtime.store)
     routes = [
         Route("/", search, methods=["GET"]),
-        Route("/login", login_page, methods=["GET"]),
-        Route("/login", login, methods=["POST"]),
+        Route("/login", sign_in, methods=["GET", "POST"]),  # one route: a 405 lists both in Allow
         Route("/logout", logout, methods=["POST"]),
         Route("/jobs/{job_id}", job_page, methods=["GET"]),
         Route("/jobs/{job_id}/resend", resend, methods=["POST"]),

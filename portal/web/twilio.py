@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -34,8 +34,19 @@ def twiml(reply: str | None) -> str:
     return str(response)
 
 
+def _lacking(form: FormData, *names: str) -> Response | None:
+    """400 for a post without a field Twilio always sends (an empty ``Body`` is an MMS without text)."""
+    missing = [name for name in names if name not in form or (name != "Body" and not str(form[name]).strip())]
+    if not missing:
+        return None
+    return JSONResponse({"error": "missing_fields", "detail": f"missing: {', '.join(missing)}"}, 400)
+
+
 async def status(request: Request) -> Response:
     form = await _form(request)
+    status_field = "SmsStatus" if "SmsStatus" in form and "MessageStatus" not in form else "MessageStatus"
+    if (lacking := _lacking(form, "MessageSid", status_field)) is not None:
+        return lacking
     signature = request.headers.get("x-twilio-signature")
     reports = runtime_of(request).delivery_reports
     accepted = await reports.record_twilio_status(_signed_url(request), form, signature)
@@ -44,6 +55,8 @@ async def status(request: Request) -> Response:
 
 async def inbound(request: Request) -> Response:
     form = await _form(request)
+    if (lacking := _lacking(form, "MessageSid", "From", "Body")) is not None:
+        return lacking
     signature = request.headers.get("x-twilio-signature")
     conversation = runtime_of(request).conversation
     try:

@@ -112,3 +112,28 @@ def test_without_a_twilio_token_every_report_is_refused(tmp_path: Path) -> None:
         params = {"MessageSid": SID, "MessageStatus": "delivered"}
         signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + PATH, params)
         assert plain.post(PATH, data=params, headers={"X-Twilio-Signature": signature}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "missing"),
+    [
+        (PATH, {"MessageSid": SID}, "MessageStatus"),
+        (PATH, {"MessageSid": "", "MessageStatus": "delivered"}, "MessageSid"),
+        ("/webhooks/twilio/inbound", {"MessageSid": "SM1", "From": "+13125550142"}, "Body"),
+        ("/webhooks/twilio/inbound", {"MessageSid": "SM1", "Body": "C"}, "From"),
+    ],
+)
+def test_a_signed_post_without_a_field_twilio_always_sends_is_400_and_changes_nothing(
+    client: TestClient, path: str, params: dict[str, str], missing: str
+) -> None:
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + path, params)
+    answer = client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+    assert answer.status_code == 400 and missing in answer.json()["detail"]
+    assert status_of(client) == ("queued", None) and len(messages(client)) == 1
+
+
+def test_the_older_sms_status_field_is_still_read(client: TestClient) -> None:
+    params = {"MessageSid": SID, "SmsStatus": "delivered"}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + PATH, params)
+    assert client.post(PATH, data=params, headers={"X-Twilio-Signature": signature}).status_code == 204
+    assert status_of(client) == ("delivered", None)

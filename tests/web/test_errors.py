@@ -112,6 +112,7 @@ def test_a_500_leaves_the_kept_alive_connection_usable(tmp_path: Path, caplog: p
         ("GET", "/staff/logout", "POST"),
         ("DELETE", "/t/some-token/state", "HEAD, GET"),
         ("PUT", "/webhooks/field", "POST"),
+        ("OPTIONS", "/staff/login", "HEAD, GET, POST"),  # one route for the form and its post
     ],
 )
 def test_a_wrong_method_answers_405_with_allow(client: TestClient, method: str, path: str, allow: str) -> None:

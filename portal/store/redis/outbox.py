@@ -117,9 +117,7 @@ def queue_message(pipe: Pipeline, keys: Keys, message_id: int, m: Message, outbo
         pipe.set(keys.provider(m.provider_id), str(message_id))
 
 
-def queue_outbox(
-    pipe: Pipeline, keys: Keys, outbox_id: int, item: OutboxItem, now: str, *, flag: bool = True
-) -> None:
+def queue_outbox(pipe: Pipeline, keys: Keys, outbox_id: int, item: OutboxItem, now: str, *, flag: bool = True) -> None:
     """Queue one new row (its dedup key already checked free under WATCH).
 
     A new callback that is also a reason for staff (``core/attention.py``) raises it, unless

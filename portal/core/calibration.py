@@ -11,13 +11,18 @@ shown is then ``at + p10 * left`` to ``at + p90 * left``: about 8 in 10 arrivals
 
 Until ``min_arrivals`` arrivals exist, or for a source and lead with too few samples, the
 table answers nothing and the rule of thumb stands.
+
+The samples are kept as statistics counters (``core/tallies.py``): each arrival adds one to
+``eta_ratio.<source>.<lead bucket>.<relative error in hundredths>`` in its quarter hour, so
+the table is rebuilt from one read of the counters of recent weeks (``from_tallies``), on every
+backend, without reading a single job.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +32,10 @@ LOW, HIGH = 0.10, 0.90  # the range covers the middle 80% of past errors
 MIN_SAMPLES_PER_CELL = 20  # fewer than this in a (source, lead) cell is too few for a 10th percentile
 MIN_LEAD_SECONDS = 60.0  # errors are divided by the lead; a lead under a minute is counted as a minute
 DEFAULT_MIN_ARRIVALS = 50
+SOURCES = ("field", "route", "position")
+RATIO_PREFIX = "eta_ratio."  # the counters a table is built from
+RATIO_STEP = 0.01  # relative errors are counted in hundredths of the lead (9 seconds at 15 minutes)
+MAX_RATIO = 5.0  # an estimate off by more than five times its lead is counted as five times
 
 
 @dataclass(frozen=True)
@@ -63,11 +72,47 @@ def percentile(values: list[float], q: float) -> float:
     return values[low] + (values[high] - values[low]) * (position - low)
 
 
+def ratio(sample: Sample) -> float:
+    """The error relative to the lead, held within +-``MAX_RATIO``."""
+    return max(-MAX_RATIO, min(MAX_RATIO, sample.error_s / max(MIN_LEAD_SECONDS, sample.lead_s)))
+
+
 def build(samples: Iterable[Sample], arrivals: int) -> Calibration:
     """The table from past samples (``arrivals``: how many arrivals they came from)."""
     ratios: dict[tuple[str, int], list[float]] = defaultdict(list)
     for sample in samples:
-        ratios[(sample.source, bucket(sample.lead_s))].append(sample.error_s / max(MIN_LEAD_SECONDS, sample.lead_s))
+        ratios[(sample.source, bucket(sample.lead_s))].append(ratio(sample))
+    return _table(ratios, arrivals)
+
+
+def tally_name(sample: Sample) -> str | None:
+    """The counter one sample adds to (None for a source the portal does not make)."""
+    if sample.source not in SOURCES:
+        return None
+    return f"{RATIO_PREFIX}{sample.source}.{bucket(sample.lead_s)}.{round(ratio(sample) / RATIO_STEP)}"
+
+
+def from_tallies(totals: Mapping[str, float]) -> Calibration:
+    """The table from counter totals over a stretch of time (``arrivals`` and ``eta_ratio.*``).
+
+    Counters that do not parse are skipped: a table is advice, and a stray name must not stop it.
+    """
+    ratios: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for name, amount in totals.items():
+        parts = name.removeprefix(RATIO_PREFIX).split(".")
+        if not name.startswith(RATIO_PREFIX) or len(parts) != 3:
+            continue
+        source, lead, step = parts
+        try:
+            key, value, count = (source, int(lead)), int(step) * RATIO_STEP, round(amount)
+        except ValueError:
+            continue
+        if source in SOURCES and key[1] in LEAD_BUCKETS and count > 0:
+            ratios[key].extend([value] * count)
+    return _table(ratios, max(0, round(totals.get("arrivals", 0))))
+
+
+def _table(ratios: dict[tuple[str, int], list[float]], arrivals: int) -> Calibration:
     cells = {}
     for key, values in ratios.items():
         if len(values) >= MIN_SAMPLES_PER_CELL:
@@ -102,13 +147,24 @@ def _ceil_minute(moment: datetime) -> datetime:
 
 
 def samples_of(log: dict[str, Any] | None, arrived_at: datetime) -> list[Sample]:
-    """The samples one arrival gives from the ranges recorded on the way (``portal.eta_log``)."""
+    """The samples one arrival gives from the ranges recorded on the way (``portal.eta_log``).
+
+    One estimate can fill several entries at once (a short trip's first estimate is also its
+    30 and 15-minute one): it is one observation, so it gives one sample. Entries that do not
+    parse give none: this runs inside the store write of the arrival, which must not fail.
+    """
     if not isinstance(log, dict) or not isinstance(log.get("shown"), list):
         return []
-    found = []
+    found, seen = [], set()
     for entry in log["shown"]:
-        if not isinstance(entry, dict):
+        try:
+            at, shown = datetime.fromisoformat(entry["at"]), datetime.fromisoformat(entry["recorded_at"])
+            source = str(entry["source"])
+            key = (at, shown)
+            lead, error = (at - shown).total_seconds(), (arrived_at - at).total_seconds()
+        except (TypeError, KeyError, ValueError):
             continue
-        at, shown = datetime.fromisoformat(entry["at"]), datetime.fromisoformat(entry["recorded_at"])
-        found.append(Sample(str(entry["source"]), (at - shown).total_seconds(), (arrived_at - at).total_seconds()))
+        if key not in seen:
+            seen.add(key)
+            found.append(Sample(source, lead, error))
     return found

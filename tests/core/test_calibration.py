@@ -9,6 +9,9 @@ import pytest
 
 from portal.core import calibration as cal
 from portal.core.eta import Estimate, EtaConfig, arrival_range, shown_range
+from portal.core.eta_log import ETA_LOG
+from portal.core.jobs import FieldEvent, Job, apply_event
+from portal.core.tallies import job_tallies
 
 NOW = dt.datetime(2030, 3, 3, 15, 0, tzinfo=dt.UTC)
 AT = NOW + dt.timedelta(minutes=15)
@@ -100,3 +103,55 @@ def test_samples_come_from_the_recorded_ranges() -> None:
     found = cal.samples_of(log, dt.datetime(2030, 3, 3, 15, 18, tzinfo=dt.UTC))
     assert found == [cal.Sample("route", 900, 180), cal.Sample("route", 300, 60)]
     assert cal.samples_of(None, NOW) == []
+
+
+def test_the_table_comes_back_from_the_counters_each_arrival_adds() -> None:
+    rng = random.Random(3)
+    past = [cal.Sample("route", rng.uniform(700, 1000), rng.gauss(60, 120)) for _ in range(300)]
+    past += [cal.Sample("position", rng.uniform(200, 330), rng.gauss(0, 60)) for _ in range(300)]
+    totals: dict[str, float] = {"arrivals": 300, "eta_within": 250, "jobs": 400}
+    for sample in past:
+        name = cal.tally_name(sample)
+        assert name is not None
+        totals[name] = totals.get(name, 0) + 1
+    table = cal.from_tallies(totals)
+    direct = cal.build(past, arrivals=300)
+    assert table.arrivals == 300 and set(table.cells) == {("route", 15), ("position", 5)}
+    for key, (low, high) in direct.cells.items():
+        assert table.cells[key][0] == pytest.approx(low, abs=cal.RATIO_STEP)
+        assert table.cells[key][1] == pytest.approx(high, abs=cal.RATIO_STEP)
+    assert cal.from_tallies({"arrivals": 300}).cells == {}
+    odd = {"arrivals": 60, "eta_ratio.x": 5, "eta_ratio.route.15.a": 5, "eta_ratio.mars.15.1": 50}
+    assert cal.from_tallies(odd).cells == {}  # names that do not parse are skipped, not fatal
+    assert cal.tally_name(cal.Sample("mars", 900, 0)) is None
+
+
+def test_one_estimate_recorded_for_several_leads_is_one_sample() -> None:
+    entry = {"at": "2030-03-03T15:10:00+00:00", "source": "field", "recorded_at": "2030-03-03T15:00:00+00:00"}
+    log = {"trip": "t", "shown": [{"lead": lead, **entry} for lead in ("first", 30, 15)] + [{"lead": 5}, "junk"]}
+    found = cal.samples_of(log, dt.datetime(2030, 3, 3, 15, 12, tzinfo=dt.UTC))
+    assert found == [cal.Sample("field", 600, 120)]
+
+
+def test_an_arrival_counts_each_estimate_recorded_on_the_way() -> None:
+    job = Job(id="J", values={"status": "en_route"})
+    job.stamps["status"] = ("2030-03-03T14:59:00.000000Z", "w0")
+    shown = {
+        "at": "2030-03-03T15:15:00+00:00",
+        "start": "2030-03-03T15:12:00+00:00",
+        "end": "2030-03-03T15:18:00+00:00",
+        "source": "route",
+    }
+    job.values[ETA_LOG] = {
+        "trip": "2030-03-03T14:59:00.000000Z",
+        "shown": [
+            {"lead": "first", **shown, "recorded_at": "2030-03-03T15:00:00+00:00"},
+            {"lead": 15, **shown, "recorded_at": "2030-03-03T15:00:00+00:00"},
+            {"lead": 5, **shown, "at": "2030-03-03T15:17:00+00:00", "recorded_at": "2030-03-03T15:12:00+00:00"},
+        ],
+    }
+    arrived = dt.datetime(2030, 3, 3, 15, 18, tzinfo=dt.UTC)
+    after = apply_event(job, FieldEvent("w1", "job.status_changed", arrived, {"job_id": "J", "status": "in_progress"}))
+    names = {t.name for t in job_tallies(job, after, arrived) if t.name.startswith(cal.RATIO_PREFIX)}
+    assert names == {"eta_ratio.route.15.20", "eta_ratio.route.5.20"}  # 3 min late of 15, 1 of 5
+    assert not [t for t in job_tallies(after, after, arrived) if t.name.startswith(cal.RATIO_PREFIX)]

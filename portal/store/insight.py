@@ -13,6 +13,7 @@ from typing import Any, Protocol, cast
 
 from portal.core import calibration
 from portal.core.attention import Item
+from portal.core.plausible import FUTURE_SLACK
 from portal.core.tallies import bucket_of
 from portal.store.base import AuditEntry
 
@@ -45,10 +46,11 @@ class InsightStore(Protocol):
 async def recent_calibration(store: Any, now: datetime, days: int = CALIBRATION_DAYS) -> calibration.Calibration:
     """The calibrated-range table from the arrivals of the last ``days`` (``core/calibration.py``).
 
-    One read of the statistics counters, summed where they are kept (SQL, a Lua script): no
-    job is read, however many arrivals there were.
+    Arrivals count at their event time, which a field system may stamp ahead of our clock (as
+    far as ``core/plausible.py`` accepts): those count too. One read of the statistics counters,
+    summed where they are kept (SQL, a Lua script): no job is read, however many arrivals there were.
     """
-    edges = [bucket_of(now - timedelta(days=days)), bucket_of(now) + 1]
+    edges = [bucket_of(now - timedelta(days=days)), bucket_of(now + FUTURE_SLACK) + 1]
     totals: dict[str, float] = {}
     for _, name, amount in await cast(InsightStore, store).tallies(edges):
         totals[name] = totals.get(name, 0.0) + amount

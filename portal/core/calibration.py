@@ -7,7 +7,16 @@ from some source (``field``, ``route``, ``position``), and how late or early the
 really arrived. The error is kept relative to the lead (an estimate 30 minutes out is wrong
 by more minutes than one 5 minutes out, in proportion), per source and lead bucket; the range
 shown is then ``at + p10 * left`` to ``at + p90 * left``: about 8 in 10 arrivals fall inside
-(the benchmark, bench/eta_accuracy.py, measures it).
+(the benchmark, bench/eta_accuracy.py, measures it). Between two lead buckets the percentiles
+are interpolated, so the range does not jump when the time left crosses from one to the next.
+
+The median error says how the portal's own estimates lean: a routing engine without live
+traffic quotes free-flow times, and in town technicians take longer. So the portal's own
+estimates (``route``, ``position``; never the field system's ETA, which is shown as given) are
+moved by the median before they are shown (``adjusted``), which is the engine's duration
+scaled by the ratio observed on past arrivals. The estimate before that move is kept beside
+the shown one in the ETA log, and samples are taken from it, so the table keeps measuring the
+estimator itself and a correction never corrects itself away.
 
 Until ``min_arrivals`` arrivals exist, or for a source and lead with too few samples, the
 table answers nothing and the rule of thumb stands.
@@ -28,7 +37,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 LEAD_BUCKETS = (5, 15, 30)  # minutes: the lead times ranges are recorded at (portal/core/eta_log.py)
-LOW, HIGH = 0.10, 0.90  # the range covers the middle 80% of past errors
+LOW, MIDDLE, HIGH = 0.10, 0.50, 0.90  # the range covers the middle 80% of past errors
+ADJUSTED_SOURCES = frozenset({"route", "position"})  # the portal's own estimates: moved by the median
 MIN_SAMPLES_PER_CELL = 20  # fewer than this in a (source, lead) cell is too few for a 10th percentile
 MIN_LEAD_SECONDS = 60.0  # errors are divided by the lead; a lead under a minute is counted as a minute
 DEFAULT_MIN_ARRIVALS = 50
@@ -49,10 +59,10 @@ class Sample:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Per (source, lead bucket): the 10th and 90th percentile of the relative error."""
+    """Per (source, lead bucket): the 10th, 50th and 90th percentile of the relative error."""
 
     arrivals: int = 0
-    cells: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)
+    cells: dict[tuple[str, int], tuple[float, float, float]] = field(default_factory=dict)
 
     def ready(self, min_arrivals: int) -> bool:
         return self.arrivals >= min_arrivals and bool(self.cells)
@@ -117,23 +127,54 @@ def _table(ratios: dict[tuple[str, int], list[float]], arrivals: int) -> Calibra
     for key, values in ratios.items():
         if len(values) >= MIN_SAMPLES_PER_CELL:
             values.sort()
-            cells[key] = (percentile(values, LOW), percentile(values, HIGH))
+            cells[key] = (percentile(values, LOW), percentile(values, MIDDLE), percentile(values, HIGH))
     return Calibration(arrivals, cells)
 
 
+def quantiles(table: Calibration, source: str, left_s: float) -> tuple[float, float, float] | None:
+    """The 10th, 50th and 90th percentile for an estimate ``left_s`` seconds out; None when not measured.
+
+    Between two buckets that are both measured the percentiles are interpolated by lead;
+    otherwise the nearest bucket's answer, or none.
+    """
+    minutes = max(MIN_LEAD_SECONDS, left_s) / 60
+    lower = max((b for b in LEAD_BUCKETS if b <= minutes), default=None)
+    upper = min((b for b in LEAD_BUCKETS if b >= minutes), default=None)
+    if lower is not None and upper is not None and lower != upper:
+        below, above = table.cells.get((source, lower)), table.cells.get((source, upper))
+        if below is not None and above is not None:
+            f = (minutes - lower) / (upper - lower)
+            low, mid, high = (b + (a - b) * f for b, a in zip(below, above, strict=True))
+            return low, mid, high
+    return table.cells.get((source, bucket(left_s)))
+
+
+def adjusted(table: Calibration, at: datetime, now: datetime, source: str, min_arrivals: int) -> datetime:
+    """The portal's own estimate ``at`` moved by the median of how past ones turned out."""
+    if source not in ADJUSTED_SOURCES or not table.ready(min_arrivals):
+        return at
+    left = max(MIN_LEAD_SECONDS, (at - now).total_seconds())
+    found = quantiles(table, source, left)
+    return at if found is None else at + timedelta(seconds=found[1] * left)
+
+
 def calibrated_range(
-    table: Calibration, at: datetime, now: datetime, source: str, min_arrivals: int
+    table: Calibration, at: datetime, now: datetime, source: str, min_arrivals: int, shown: datetime | None = None
 ) -> tuple[datetime, datetime] | None:
-    """The measured range around ``at``, in whole minutes, never before now; None when not measured."""
+    """The measured range for the estimate ``at``, in whole minutes, never before now; None when not measured.
+
+    ``shown`` is the time the page shows (``at`` moved by ``adjusted``); the range always holds it.
+    """
     if not table.ready(min_arrivals):
         return None
     left = max(MIN_LEAD_SECONDS, (at - now).total_seconds())
-    cell = table.cells.get((source, bucket(left)))
-    if cell is None:
+    found = quantiles(table, source, left)
+    if found is None:
         return None
-    low, high = cell
-    start = max(now, at + timedelta(seconds=min(0.0, low) * left))
-    end = max(at, now) + timedelta(seconds=max(0.0, high) * left)
+    low, _, high = found
+    middle = shown or at
+    start = max(now, min(middle, at + timedelta(seconds=low * left)))
+    end = max(middle, now, at + timedelta(seconds=high * left))
     return _floor_minute(start), _ceil_minute(end)
 
 
@@ -158,11 +199,12 @@ def samples_of(log: dict[str, Any] | None, arrived_at: datetime) -> list[Sample]
     found, seen = [], set()
     for entry in log["shown"]:
         try:
-            at, shown = datetime.fromisoformat(entry["at"]), datetime.fromisoformat(entry["recorded_at"])
+            at = datetime.fromisoformat(entry.get("estimated") or entry["at"])  # before any adjustment
+            shown = datetime.fromisoformat(entry["recorded_at"])
             source = str(entry["source"])
             key = (at, shown)
             lead, error = (at - shown).total_seconds(), (arrived_at - at).total_seconds()
-        except (TypeError, KeyError, ValueError):
+        except (AttributeError, TypeError, KeyError, ValueError):
             continue
         if key not in seen:
             seen.add(key)

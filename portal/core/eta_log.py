@@ -8,6 +8,7 @@ are recorded in the job itself under ``portal.eta_log``::
      "shown": [{"lead": "first" | 30 | 15 | 5,
                 "at": ISO, "start": ISO, "end": ISO,   # the estimate and its range, UTC
                 "source": "field" | "route" | "position",
+                "estimated"?: ISO,                     # the estimator's own answer, when calibration moved it
                 "recorded_at": ISO}]}                  # when the page showed it
 
 ``lead`` ``first`` is the first live estimate of the trip; ``30``, ``15`` and ``5`` are the
@@ -87,6 +88,8 @@ def record(
         "source": found.source,
         "recorded_at": iso_utc(now),
     }
+    if found.estimated is not None:
+        entry["estimated"] = iso_utc(found.estimated)  # before calibration moved it: what samples measure
     entries: list[dict[str, Any]] = list(log["shown"]) if isinstance(log, dict) and log.get("trip") == trip else []
     have = {e["lead"] for e in entries}
     left = found.at - now

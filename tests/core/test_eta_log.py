@@ -143,3 +143,6 @@ def test_the_calibrated_range_the_page_shows_is_what_is_recorded() -> None:
     )
     assert parse_iso(shown["start"]) == parse_iso(entry["start"]) and parse_iso(shown["end"]) == parse_iso(entry["end"])
     assert (entry["start"], entry["end"]) != tuple(map(iso_utc, arrival_range(T0 + dt.timedelta(minutes=15), T0)))
+    # The road estimate is moved by the median (10% of 15 minutes late); the log keeps both.
+    assert entry["at"] == iso_utc(T0 + dt.timedelta(minutes=16.5))
+    assert entry["estimated"] == iso_utc(T0 + dt.timedelta(minutes=15))

@@ -194,7 +194,7 @@ async def test_arrivals_build_the_calibrated_range_table(store: Any) -> None:
         await store.change_job(job_id, lambda before, e=event: Decision(apply_event(before, e)))
     table = await recent_calibration(store, T0 + dt.timedelta(days=1))
     assert table.arrivals == 25 and set(table.cells) == {("route", 15)}
-    low, high = table.cells[("route", 15)]
+    low, _, high = table.cells[("route", 15)]
     assert low == pytest.approx(0.0667 + 0.1 * 0.1333, abs=0.011)  # 1.2 of 15 minutes late
     assert high == pytest.approx(0.0667 + 0.9 * 0.1333, abs=0.011)  # 2.8 of 15 minutes late
     assert (await recent_calibration(store, T0 + dt.timedelta(days=200))).arrivals == 0  # too long ago

@@ -8,12 +8,14 @@ and pass it what the request says; services get the collaborators they use, neve
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from datetime import timedelta
 
 from portal.bus import open_bus
 from portal.bus.base import Bus
 from portal.clock import now_iso, utc_now
+from portal.core.calibration import Calibration
 from portal.core.eta import KMH, EtaConfig
 from portal.core.policy import Policy
 from portal.core.slots import SlotPolicy
@@ -34,6 +36,7 @@ from portal.settings import Settings
 from portal.staff.console import Console
 from portal.store import open_store
 from portal.store.base import Store, stop_task
+from portal.store.insight import recent_calibration
 from portal.store.readiness import Readiness
 from portal.store.retention import purge_expired
 from portal.store.throttle import open_throttle
@@ -43,6 +46,9 @@ log = logging.getLogger("portal")
 BAD_LINK_LIMIT = 20  # bad tokens one client may try ...
 BAD_LINK_WINDOW = 300.0  # ... per 5 minutes before being answered 429
 MAINTENANCE_INTERVAL = 3600.0  # hourly: dedup records, bounded lists and retention need no more
+# How often the calibrated ETA ranges are rebuilt from the arrivals' counters: one small read;
+# a day brings a few dozen arrivals at most, so a quarter of an hour is fresh enough.
+CALIBRATION_INTERVAL = 900.0
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"  # what links point at when PORTAL_PUBLIC_URL is unset
 
 
@@ -123,6 +129,7 @@ class Runtime:
         await self.readiness.probe()
         self._tasks.append(asyncio.create_task(self.readiness.run(), name="readiness"))
         self._tasks.append(asyncio.create_task(self._maintenance(), name="maintenance"))
+        self._tasks.append(asyncio.create_task(self._calibration(), name="calibration"))
         if self.worker is not None:
             await self.worker.start()
 
@@ -149,6 +156,31 @@ class Runtime:
                 log.exception("purging jobs past retention failed; will try again")
             await asyncio.sleep(MAINTENANCE_INTERVAL)
 
+    async def _calibration(self) -> None:
+        while True:
+            try:
+                await self.calibrate()
+            except Exception:
+                log.exception("rebuilding the calibrated ETA ranges failed; will try again")
+            await asyncio.sleep(CALIBRATION_INTERVAL)
+
+    async def calibrate(self) -> Calibration:
+        """Rebuild the calibrated ETA ranges from recent arrivals and use them from now on.
+
+        Pages, live events and the ETA log all read ``eta_config`` when they need it, so the new
+        table applies to the next estimate shown; until it holds enough arrivals
+        (``PORTAL_ETA_CALIBRATION_MIN_ARRIVALS``) the ranges stay the rule of thumb.
+        """
+        table = await recent_calibration(self.store, utc_now())
+        minimum = self.eta_config.calibration_min_arrivals
+        before = self.eta_config.calibration
+        if table.ready(minimum) and not (before is not None and before.ready(minimum)):
+            log.info("ETA ranges are now measured from %d recent arrivals", table.arrivals)
+        self.eta_config = dataclasses.replace(self.eta_config, calibration=table)
+        self.changes.eta_config = self.eta_config
+        self.tracking.eta_config = self.eta_config
+        return table
+
     async def link_url(self, job_id: str) -> str | None:
         """The job's current tracking link (``portal link``, the demo), None for no such job."""
         record = await self.store.get_job(job_id)
@@ -164,6 +196,7 @@ def eta_config_of(settings: Settings) -> EtaConfig:
         urban_speed_mps=settings.eta_urban_speed_kmh * KMH,
         stale_after=timedelta(seconds=settings.location_stale_seconds),
         arrival_radius_m=settings.arrival_radius_m,
+        calibration_min_arrivals=settings.eta_calibration_min_arrivals,
     )
 
 

@@ -7,26 +7,45 @@ from some source (``field``, ``route``, ``position``), and how late or early the
 really arrived. The error is kept relative to the lead (an estimate 30 minutes out is wrong
 by more minutes than one 5 minutes out, in proportion), per source and lead bucket; the range
 shown is then ``at + p10 * left`` to ``at + p90 * left``: about 8 in 10 arrivals fall inside
-(the benchmark, bench/eta_accuracy.py, measures it).
+(the benchmark, bench/eta_accuracy.py, measures it). Between two lead buckets the percentiles
+are interpolated, so the range does not jump when the time left crosses from one to the next.
+
+The median error says how the portal's own estimates lean: a routing engine without live
+traffic quotes free-flow times, and in town technicians take longer. So the portal's own
+estimates (``route``, ``position``; never the field system's ETA, which is shown as given) are
+moved by the median before they are shown (``adjusted``), which is the engine's duration
+scaled by the ratio observed on past arrivals. The estimate before that move is kept beside
+the shown one in the ETA log, and samples are taken from it, so the table keeps measuring the
+estimator itself and a correction never corrects itself away.
 
 Until ``min_arrivals`` arrivals exist, or for a source and lead with too few samples, the
 table answers nothing and the rule of thumb stands.
+
+The samples are kept as statistics counters (``core/tallies.py``): each arrival adds one to
+``eta_ratio.<source>.<lead bucket>.<relative error in hundredths>`` in its quarter hour, so
+the table is rebuilt from one read of the counters of recent weeks (``from_tallies``), on every
+backend, without reading a single job.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 LEAD_BUCKETS = (5, 15, 30)  # minutes: the lead times ranges are recorded at (portal/core/eta_log.py)
-LOW, HIGH = 0.10, 0.90  # the range covers the middle 80% of past errors
+LOW, MIDDLE, HIGH = 0.10, 0.50, 0.90  # the range covers the middle 80% of past errors
+ADJUSTED_SOURCES = frozenset({"route", "position"})  # the portal's own estimates: moved by the median
 MIN_SAMPLES_PER_CELL = 20  # fewer than this in a (source, lead) cell is too few for a 10th percentile
 MIN_LEAD_SECONDS = 60.0  # errors are divided by the lead; a lead under a minute is counted as a minute
 DEFAULT_MIN_ARRIVALS = 50
+SOURCES = ("field", "route", "position")
+RATIO_PREFIX = "eta_ratio."  # the counters a table is built from
+RATIO_STEP = 0.01  # relative errors are counted in hundredths of the lead (9 seconds at 15 minutes)
+MAX_RATIO = 5.0  # an estimate off by more than five times its lead is counted as five times
 
 
 @dataclass(frozen=True)
@@ -40,10 +59,10 @@ class Sample:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Per (source, lead bucket): the 10th and 90th percentile of the relative error."""
+    """Per (source, lead bucket): the 10th, 50th and 90th percentile of the relative error."""
 
     arrivals: int = 0
-    cells: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)
+    cells: dict[tuple[str, int], tuple[float, float, float]] = field(default_factory=dict)
 
     def ready(self, min_arrivals: int) -> bool:
         return self.arrivals >= min_arrivals and bool(self.cells)
@@ -63,32 +82,99 @@ def percentile(values: list[float], q: float) -> float:
     return values[low] + (values[high] - values[low]) * (position - low)
 
 
+def ratio(sample: Sample) -> float:
+    """The error relative to the lead, held within +-``MAX_RATIO``."""
+    return max(-MAX_RATIO, min(MAX_RATIO, sample.error_s / max(MIN_LEAD_SECONDS, sample.lead_s)))
+
+
 def build(samples: Iterable[Sample], arrivals: int) -> Calibration:
     """The table from past samples (``arrivals``: how many arrivals they came from)."""
     ratios: dict[tuple[str, int], list[float]] = defaultdict(list)
     for sample in samples:
-        ratios[(sample.source, bucket(sample.lead_s))].append(sample.error_s / max(MIN_LEAD_SECONDS, sample.lead_s))
+        ratios[(sample.source, bucket(sample.lead_s))].append(ratio(sample))
+    return _table(ratios, arrivals)
+
+
+def tally_name(sample: Sample) -> str | None:
+    """The counter one sample adds to (None for a source the portal does not make)."""
+    if sample.source not in SOURCES:
+        return None
+    return f"{RATIO_PREFIX}{sample.source}.{bucket(sample.lead_s)}.{round(ratio(sample) / RATIO_STEP)}"
+
+
+def from_tallies(totals: Mapping[str, float]) -> Calibration:
+    """The table from counter totals over a stretch of time (``arrivals`` and ``eta_ratio.*``).
+
+    Counters that do not parse are skipped: a table is advice, and a stray name must not stop it.
+    """
+    ratios: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for name, amount in totals.items():
+        parts = name.removeprefix(RATIO_PREFIX).split(".")
+        if not name.startswith(RATIO_PREFIX) or len(parts) != 3:
+            continue
+        source, lead, step = parts
+        try:
+            key, value, count = (source, int(lead)), int(step) * RATIO_STEP, round(amount)
+        except ValueError:
+            continue
+        if source in SOURCES and key[1] in LEAD_BUCKETS and count > 0:
+            ratios[key].extend([value] * count)
+    return _table(ratios, max(0, round(totals.get("arrivals", 0))))
+
+
+def _table(ratios: dict[tuple[str, int], list[float]], arrivals: int) -> Calibration:
     cells = {}
     for key, values in ratios.items():
         if len(values) >= MIN_SAMPLES_PER_CELL:
             values.sort()
-            cells[key] = (percentile(values, LOW), percentile(values, HIGH))
+            cells[key] = (percentile(values, LOW), percentile(values, MIDDLE), percentile(values, HIGH))
     return Calibration(arrivals, cells)
 
 
+def quantiles(table: Calibration, source: str, left_s: float) -> tuple[float, float, float] | None:
+    """The 10th, 50th and 90th percentile for an estimate ``left_s`` seconds out; None when not measured.
+
+    Between two buckets that are both measured the percentiles are interpolated by lead;
+    otherwise the nearest bucket's answer, or none.
+    """
+    minutes = max(MIN_LEAD_SECONDS, left_s) / 60
+    lower = max((b for b in LEAD_BUCKETS if b <= minutes), default=None)
+    upper = min((b for b in LEAD_BUCKETS if b >= minutes), default=None)
+    if lower is not None and upper is not None and lower != upper:
+        below, above = table.cells.get((source, lower)), table.cells.get((source, upper))
+        if below is not None and above is not None:
+            f = (minutes - lower) / (upper - lower)
+            low, mid, high = (b + (a - b) * f for b, a in zip(below, above, strict=True))
+            return low, mid, high
+    return table.cells.get((source, bucket(left_s)))
+
+
+def adjusted(table: Calibration, at: datetime, now: datetime, source: str, min_arrivals: int) -> datetime:
+    """The portal's own estimate ``at`` moved by the median of how past ones turned out."""
+    if source not in ADJUSTED_SOURCES or not table.ready(min_arrivals):
+        return at
+    left = max(MIN_LEAD_SECONDS, (at - now).total_seconds())
+    found = quantiles(table, source, left)
+    return at if found is None else at + timedelta(seconds=found[1] * left)
+
+
 def calibrated_range(
-    table: Calibration, at: datetime, now: datetime, source: str, min_arrivals: int
+    table: Calibration, at: datetime, now: datetime, source: str, min_arrivals: int, shown: datetime | None = None
 ) -> tuple[datetime, datetime] | None:
-    """The measured range around ``at``, in whole minutes, never before now; None when not measured."""
+    """The measured range for the estimate ``at``, in whole minutes, never before now; None when not measured.
+
+    ``shown`` is the time the page shows (``at`` moved by ``adjusted``); the range always holds it.
+    """
     if not table.ready(min_arrivals):
         return None
     left = max(MIN_LEAD_SECONDS, (at - now).total_seconds())
-    cell = table.cells.get((source, bucket(left)))
-    if cell is None:
+    found = quantiles(table, source, left)
+    if found is None:
         return None
-    low, high = cell
-    start = max(now, at + timedelta(seconds=min(0.0, low) * left))
-    end = max(at, now) + timedelta(seconds=max(0.0, high) * left)
+    low, _, high = found
+    middle = shown or at
+    start = max(now, min(middle, at + timedelta(seconds=low * left)))
+    end = max(middle, now, at + timedelta(seconds=high * left))
     return _floor_minute(start), _ceil_minute(end)
 
 
@@ -102,13 +188,25 @@ def _ceil_minute(moment: datetime) -> datetime:
 
 
 def samples_of(log: dict[str, Any] | None, arrived_at: datetime) -> list[Sample]:
-    """The samples one arrival gives from the ranges recorded on the way (``portal.eta_log``)."""
+    """The samples one arrival gives from the ranges recorded on the way (``portal.eta_log``).
+
+    One estimate can fill several entries at once (a short trip's first estimate is also its
+    30 and 15-minute one): it is one observation, so it gives one sample. Entries that do not
+    parse give none: this runs inside the store write of the arrival, which must not fail.
+    """
     if not isinstance(log, dict) or not isinstance(log.get("shown"), list):
         return []
-    found = []
+    found, seen = [], set()
     for entry in log["shown"]:
-        if not isinstance(entry, dict):
+        try:
+            at = datetime.fromisoformat(entry.get("estimated") or entry["at"])  # before any adjustment
+            shown = datetime.fromisoformat(entry["recorded_at"])
+            source = str(entry["source"])
+            key = (at, shown)
+            lead, error = (at - shown).total_seconds(), (arrived_at - at).total_seconds()
+        except (AttributeError, TypeError, KeyError, ValueError):
             continue
-        at, shown = datetime.fromisoformat(entry["at"]), datetime.fromisoformat(entry["recorded_at"])
-        found.append(Sample(str(entry["source"]), (at - shown).total_seconds(), (arrived_at - at).total_seconds()))
+        if key not in seen:
+            seen.add(key)
+            found.append(Sample(source, lead, error))
     return found

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from portal.core import route as road
-from portal.core.calibration import DEFAULT_MIN_ARRIVALS, Calibration, calibrated_range
+from portal.core.calibration import DEFAULT_MIN_ARRIVALS, Calibration, adjusted, calibrated_range
 from portal.core.jobs import Job, parse_iso
 
 EARTH_RADIUS_M = 6_371_000.0
@@ -74,6 +74,8 @@ class Estimate:
     updated_at: datetime  # when what it rests on was reported
     stale: bool
     distance_m: float | None = None  # straight-line distance from the last position
+    # The estimator's own answer when ``at`` was moved by what past arrivals measured (calibration).
+    estimated: datetime | None = None
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -125,7 +127,11 @@ def from_position(
 def from_route(
     route: dict[str, Any], location: dict[str, Any], lat: float, lon: float, now: datetime, config: EtaConfig
 ) -> Estimate | None:
-    """The road estimate from a position on the known route, or None when it is off the route."""
+    """The road estimate from a position on the known route, or None when it is off the route.
+
+    The engine's own duration: engines without live traffic are optimistic in town, and the
+    calibration (``_adjusted``) scales it by the ratio observed on past arrivals.
+    """
     left = road.seconds_left(route, float(location["lat"]), float(location["lon"]))
     if left is None:
         return None
@@ -152,8 +158,18 @@ def estimate(
     if location and address.get("lat") is not None and address.get("lon") is not None:
         lat, lon = float(address["lat"]), float(address["lon"])
         on_road = from_route(route, location, lat, lon, now, config) if route else None
-        return on_road or from_position(location, lat, lon, now, config)
+        return _adjusted(on_road or from_position(location, lat, lon, now, config), now, config)
     return field
+
+
+def _adjusted(found: Estimate, now: datetime, config: EtaConfig) -> Estimate:
+    """The estimate moved by how past ones of its kind turned out (``core/calibration.py``), if measured."""
+    if config.calibration is None:
+        return found
+    at = adjusted(config.calibration, found.at, now, found.source, config.calibration_min_arrivals)
+    if at == found.at:
+        return found
+    return Estimate(at, found.source, found.updated_at, found.stale, found.distance_m, estimated=found.at)
 
 
 def for_job(job: Job, now: datetime, config: EtaConfig = DEFAULT_CONFIG) -> Estimate | None:
@@ -213,7 +229,9 @@ def arrival_range(at: datetime, now: datetime) -> tuple[datetime, datetime]:
 def shown_range(found: Estimate, now: datetime, config: EtaConfig = DEFAULT_CONFIG) -> tuple[datetime, datetime]:
     """The range a page shows: measured from past arrivals once there are enough, else the rule of thumb."""
     if config.calibration is not None:
-        measured = calibrated_range(config.calibration, found.at, now, found.source, config.calibration_min_arrivals)
+        estimated = found.estimated or found.at
+        minimum = config.calibration_min_arrivals
+        measured = calibrated_range(config.calibration, estimated, now, found.source, minimum, shown=found.at)
         if measured is not None:
             return measured
     return arrival_range(found.at, now)

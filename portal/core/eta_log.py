@@ -8,6 +8,7 @@ are recorded in the job itself under ``portal.eta_log``::
      "shown": [{"lead": "first" | 30 | 15 | 5,
                 "at": ISO, "start": ISO, "end": ISO,   # the estimate and its range, UTC
                 "source": "field" | "route" | "position",
+                "estimated"?: ISO,                     # the estimator's own answer, when calibration moved it
                 "recorded_at": ISO}]}                  # when the page showed it
 
 ``lead`` ``first`` is the first live estimate of the trip; ``30``, ``15`` and ``5`` are the
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from portal.core.eta import DEFAULT_CONFIG, EtaConfig, arrival_range, estimate
+from portal.core.eta import DEFAULT_CONFIG, Estimate, EtaConfig, for_job, shown_range
 from portal.core.jobs import Job, iso_utc, parse_iso
 
 ETA_LOG = "portal.eta_log"
@@ -57,33 +58,46 @@ def trip_of(job: Job) -> str:
 
 
 def observe(job: Job, now: datetime, config: EtaConfig = DEFAULT_CONFIG) -> Job:
-    """``job`` with the estimate shown at ``now`` recorded, when it earns an entry; else ``job`` itself."""
+    """``job`` with the estimate shown at ``now`` recorded, when it earns an entry; else ``job`` itself.
+
+    What is recorded is what the page shows (``core/public.py``): the same estimate (the road
+    one when the job has a route) and the same range (the calibrated one once there is one).
+    """
     if job.status != "en_route":
         return job
-    found = estimate(job.values.get("eta"), job.location, job.address, now, config)
+    found = for_job(job, now, config)
     if found is None or found.stale:
         return job
-    start, end = arrival_range(found.at, now)
-    shown = {
+    log = record(job.values.get(ETA_LOG), trip_of(job), found, shown_range(found, now, config), now)
+    if log is None:
+        return job
+    after = job.copy()
+    after.values[ETA_LOG] = log
+    return after
+
+
+def record(
+    log: dict[str, Any] | None, trip: str, found: Estimate, shown: tuple[datetime, datetime], now: datetime
+) -> dict[str, Any] | None:
+    """The log with the estimate ``found`` and the range ``shown`` at ``now`` added; None when it earns no entry."""
+    start, end = shown
+    entry = {
         "at": iso_utc(found.at),
         "start": iso_utc(start),
         "end": iso_utc(end),
         "source": found.source,
         "recorded_at": iso_utc(now),
     }
-    log = job.values.get(ETA_LOG)
-    trip = trip_of(job)
+    if found.estimated is not None:
+        entry["estimated"] = iso_utc(found.estimated)  # before calibration moved it: what samples measure
     entries: list[dict[str, Any]] = list(log["shown"]) if isinstance(log, dict) and log.get("trip") == trip else []
-    have = {entry["lead"] for entry in entries}
+    have = {e["lead"] for e in entries}
     left = found.at - now
     leads: list[str | int] = [FIRST] if FIRST not in have else []
     leads += [lead for lead in LEADS if lead not in have and left <= lead * MINUTE]
     if not leads:
-        return job
-    entries += [{"lead": lead, **shown} for lead in leads]
-    after = job.copy()
-    after.values[ETA_LOG] = {"trip": trip, "shown": entries}
-    return after
+        return None
+    return {"trip": trip, "shown": entries + [{"lead": lead, **entry} for lead in leads]}
 
 
 def judged_entry(log: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -12,6 +12,9 @@ Counter names:
 - ``ratings``, ``rating_sum``, ``rating.<1-5>`` (a changed rating takes the old one back);
 - ``arrivals``, ``eta_within``, ``eta_error.<tenths of a minute>`` (a histogram, so the median
   error comes out exact to six seconds), judged by ``core/eta_log.py`` at the arrival's time;
+- ``eta_ratio.<source>.<lead>.<hundredths>``: each estimate recorded on the way to an arrival,
+  by how wrong it turned out relative to its lead, at the arrival's time: what the calibrated
+  ranges are built from (``core/calibration.py``);
 - ``<channel>.sent``, ``<channel>.delivered``, ``<channel>.failed``, ``<channel>.error.<code>``
   (message statuses as they move: a message handed over counts as sent once, however it ends).
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from portal.core import eta_log
+from portal.core import calibration, eta_log
 from portal.core.jobs import Job, iso_utc, parse_iso
 
 BUCKET_SECONDS = 15 * 60  # every UTC offset in use is a whole number of quarter hours
@@ -72,6 +75,10 @@ def job_tallies(before: Job | None, after: Job, now: datetime) -> list[Tally]:
         found.append(Tally(at, "eta_error." + str(round(judged.error_minutes * TENTHS)), 1))
         if judged.within:
             found.append(Tally(at, "eta_within", 1))
+        for sample in calibration.samples_of(after.values.get(eta_log.ETA_LOG), judged.arrived_at):
+            name = calibration.tally_name(sample)
+            if name is not None:
+                found.append(Tally(at, name, 1))
     return found
 
 

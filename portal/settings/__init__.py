@@ -276,6 +276,14 @@ class Settings:
         "150",
         "within this many metres of the address the page says the technician is arriving",
     )
+    eta_calibration_min_arrivals: int = setting(
+        "PORTAL_ETA_CALIBRATION_MIN_ARRIVALS",
+        positive_int,
+        "50",
+        "once this many arrivals were recorded in the last 90 days, the ETA range shown is the 10th-90th"
+        " percentile of how past estimates of the same source and lead time turned out; until then, a fifth of"
+        " the time left (at least 2 minutes) either side",
+    )
     routing_url: str | None = setting(
         "PORTAL_ROUTING_URL",
         url,

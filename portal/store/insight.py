@@ -8,13 +8,20 @@ beside the ``Store`` protocol.
 
 from __future__ import annotations
 
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
 
+from portal.core import calibration
 from portal.core.attention import Item
+from portal.core.plausible import FUTURE_SLACK
+from portal.core.tallies import bucket_of
 from portal.store.base import AuditEntry
 
 # Items one page of the queue shows; the total says how many more wait.
 ATTENTION_PAGE = 200
+# Calibrated ranges learn from this much of the past: long enough for a small team's 50
+# arrivals, short enough that a new road engine or a new season of traffic is soon learnt.
+CALIBRATION_DAYS = 90
 
 
 class InsightStore(Protocol):
@@ -34,3 +41,17 @@ class InsightStore(Protocol):
         day's end. The sums are made where the counters are (SQL, a Lua script), so a report moves
         a few hundred numbers, not every quarter hour's counters.
         """
+
+
+async def recent_calibration(store: Any, now: datetime, days: int = CALIBRATION_DAYS) -> calibration.Calibration:
+    """The calibrated-range table from the arrivals of the last ``days`` (``core/calibration.py``).
+
+    Arrivals count at their event time, which a field system may stamp ahead of our clock (as
+    far as ``core/plausible.py`` accepts): those count too. One read of the statistics counters,
+    summed where they are kept (SQL, a Lua script): no job is read, however many arrivals there were.
+    """
+    edges = [bucket_of(now - timedelta(days=days)), bucket_of(now + FUTURE_SLACK) + 1]
+    totals: dict[str, float] = {}
+    for _, name, amount in await cast(InsightStore, store).tallies(edges):
+        totals[name] = totals.get(name, 0.0) + amount
+    return calibration.from_tallies(totals)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from portal.core import eta_log
+from portal.core import calibration as cal
+from portal.core import eta_log, route
+from portal.core.eta import DEFAULT_CONFIG, EtaConfig, arrival_range
 from portal.core.eta_log import ETA_LOG, observe
-from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
+from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc, parse_iso
+from portal.core.public import public_state
+from portal.core.slots import SlotPolicy
 
 T0 = dt.datetime(2030, 3, 3, 15, 0, tzinfo=dt.UTC)
 TRIP = iso_utc(T0 - dt.timedelta(minutes=1))
@@ -106,3 +110,39 @@ def test_arrival_happens_on_the_change_to_in_progress_at_its_event_time() -> Non
     judged = eta_log.arrival(before, after)
     assert judged is not None and judged.arrived_at == arrival and judged.within and judged.error_minutes == 0
     assert eta_log.arrival(after, after) is None  # already on site: not a new arrival
+
+
+def driving(minutes_of_road: float) -> Job:
+    """A job on the way with a live position, an address 5 km north and a road route between them."""
+    job = Job(id="J")
+    job.values.update({"status": "en_route", "address.lat": 41.95, "address.lon": -87.65})
+    job.stamps["status"] = (TRIP, "w0")
+    job.location = {"lat": 41.905, "lon": -87.65, "recorded_at": iso_utc(T0)}
+    return route.stored(job, [[-87.65, 41.905], [-87.65, 41.95]], minutes_of_road * 60, 5000.0, T0)
+
+
+def test_the_road_estimate_the_page_shows_is_what_is_recorded() -> None:
+    job = observe(driving(25), T0)
+    entry = job.values[ETA_LOG]["shown"][0]
+    assert entry["source"] == "route"
+    assert entry["at"] == iso_utc(T0 + dt.timedelta(minutes=25))
+    eta = public_state(job, T0, DEFAULT_CONFIG, SlotPolicy())["eta"]
+    assert eta["source"] == "route"
+
+
+def test_the_calibrated_range_the_page_shows_is_what_is_recorded() -> None:
+    # Past route estimates 15 minutes out were from 10% early to 30% late.
+    past = [cal.Sample("route", 900, 900 * (-0.1 + 0.4 * i / 99)) for i in range(100)]
+    config = EtaConfig(calibration=cal.build(past, arrivals=100))
+    job = observe(driving(15), T0, config)
+    entry = job.values[ETA_LOG]["shown"][0]
+    shown = public_state(job, T0, config, SlotPolicy())["eta"]["range"]
+    assert (entry["start"], entry["end"]) == (
+        iso_utc(T0 + dt.timedelta(minutes=14)),
+        iso_utc(T0 + dt.timedelta(minutes=19)),
+    )
+    assert parse_iso(shown["start"]) == parse_iso(entry["start"]) and parse_iso(shown["end"]) == parse_iso(entry["end"])
+    assert (entry["start"], entry["end"]) != tuple(map(iso_utc, arrival_range(T0 + dt.timedelta(minutes=15), T0)))
+    # The road estimate is moved by the median (10% of 15 minutes late); the log keeps both.
+    assert entry["at"] == iso_utc(T0 + dt.timedelta(minutes=16.5))
+    assert entry["estimated"] == iso_utc(T0 + dt.timedelta(minutes=15))

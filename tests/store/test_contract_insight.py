@@ -11,6 +11,7 @@ import pytest
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.core.tallies import bucket_of
 from portal.store.base import AuditEntry, Decision, Message, OutboxItem, Settlement
+from portal.store.insight import recent_calibration
 
 pytestmark = pytest.mark.anyio
 T0 = dt.datetime(2030, 3, 3, 12, 0, tzinfo=dt.UTC)
@@ -179,3 +180,21 @@ async def test_purge_takes_the_job_out_of_the_queue(store: Any) -> None:
     assert await reasons(store) == {"J": ("low_rating",)}
     assert await store.purge_closed_jobs(LATER, 10) == 1
     assert await reasons(store) == {}
+
+
+async def test_arrivals_build_the_calibrated_range_table(store: Any) -> None:
+    # 25 drives: each shown "route, 15 minutes out" at minute 0, arriving 1-3 minutes late.
+    for n in range(25):
+        job_id = f"C{n}"
+        entry = {"at": at(15), "start": at(12), "end": at(18), "source": "route", "recorded_at": at(0)}
+        shown = {"trip": "x", "shown": [{"lead": "first", **entry}, {"lead": 15, **entry}]}
+        await change(store, job_id, lambda v, s=shown: v.update({"portal.eta_log": s}), status="en_route")
+        late = T0 + dt.timedelta(minutes=16 + 2 * n / 24)
+        event = FieldEvent(f"arrive-{n}", "job.status_changed", late, {"job_id": job_id, "status": "in_progress"})
+        await store.change_job(job_id, lambda before, e=event: Decision(apply_event(before, e)))
+    table = await recent_calibration(store, T0 + dt.timedelta(days=1))
+    assert table.arrivals == 25 and set(table.cells) == {("route", 15)}
+    low, _, high = table.cells[("route", 15)]
+    assert low == pytest.approx(0.0667 + 0.1 * 0.1333, abs=0.011)  # 1.2 of 15 minutes late
+    assert high == pytest.approx(0.0667 + 0.9 * 0.1333, abs=0.011)  # 2.8 of 15 minutes late
+    assert (await recent_calibration(store, T0 + dt.timedelta(days=200))).arrivals == 0  # too long ago

@@ -13,7 +13,6 @@ from portal.staff.openapi import SECURITY_SCHEMES as STAFF_SECURITY
 from portal.staff.openapi import staff_paths
 from portal.web.openapi_two_way import two_way_paths
 
-
 # One server-sent event: before OpenAPI 3.2, the schema of an event stream describes each event.
 # ``data`` is JSON (a public state for ``snapshot``, one change otherwise; CONTRACT §6).
 SSE_EVENT: dict[str, Any] = {

@@ -1,0 +1,279 @@
+"""Fault tests: the portal as a real process while its store, its providers or it itself fail.
+
+Each test breaks one thing the portal depends on, mends it, and checks the promise of a ``202``
+(CONTRACT §3, §8): every accepted webhook's notifications go out, each once, except for
+deliveries in flight at a crash, which may go out once more. The duplicates per crash are
+printed (run with ``-s`` to see them); docs/operations.md quotes them.
+
+Tests whose providers fail run ``python -m tests.fast_portal``: the same app as ``portal
+serve``, with retries after tenths of a second instead of seconds, so they end quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import sys
+import time
+from collections import Counter
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from standardwebhooks import Webhook
+
+from tests.fakes.callback_receiver import Answer, Arrived, Receiver
+from tests.fakes.smtp_server import FakeSMTP
+from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, Received, Reply
+from tests.helpers import OTHER_SECRET, job_updated, post_event, sample_job, signed_headers, wait_until
+from tests.processes import PortalProcess, portal_env
+
+PORTAL = [sys.executable, "-m", "portal"]
+FAST_PORTAL = [sys.executable, "-m", "tests.fast_portal"]
+LEASE_SECONDS = "3"  # the shortest allowed: rows held by a killed process come back soon
+DELIVERY_WAIT = 60.0  # a deadline for every message to go out; a passing run takes seconds
+SENDERS = 8  # webhooks posted at once, as a busy field system does
+TIMEOUT_HOLD_SECONDS = 3.0  # past the portal's provider timeout (a third of the lease: 1 s)
+
+
+def phone(n: int) -> str:
+    return f"(312) 555-{n:04d}"
+
+
+def e164(n: int) -> str:
+    return f"+1312555{n:04d}"
+
+
+def sms_booking(n: int) -> dict[str, Any]:
+    """A new job whose customer takes SMS only: one booking confirmation to send."""
+    customer = {"name": "Maria Lopez", "phone": phone(n), "locale": "en", "channels": ["sms"]}
+    return job_updated(sample_job(f"WO-{n}", customer=customer))
+
+
+def twilio_env(tmp_path: Path, twilio: FakeTwilio, **extra: str) -> dict[str, str]:
+    return portal_env(
+        tmp_path,
+        PORTAL_QUIET_HOURS="",
+        PORTAL_NOTIFICATIONS="booking_confirmed",
+        PORTAL_WORKER_LEASE_SECONDS=LEASE_SECONDS,
+        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+        TWILIO_FROM="+15005550006",
+        TWILIO_API_URL=twilio.url,
+        **extra,
+    )
+
+
+@dataclass
+class Burst:
+    """Signed webhooks posted ``SENDERS`` at a time; each keeps its webhook-id through retries."""
+
+    bodies: dict[int, str]
+    answers: dict[int, int] = field(default_factory=dict)  # the last answer's status, per webhook
+
+    @classmethod
+    def of(cls, count: int) -> Burst:
+        return cls({n: json.dumps(sms_booking(n)) for n in range(count)})
+
+    def accepted(self) -> set[int]:
+        return {n for n, status in self.answers.items() if status == 202}
+
+    def stored(self) -> set[int]:
+        """Taken by the portal: accepted now or before (a retry of a stored webhook is a duplicate)."""
+        return {n for n, status in self.answers.items() if status in (202, 200)}
+
+    async def post(self, url: str, numbers: list[int], *, after_each: Any = None) -> None:
+        """Post ``numbers`` once each; a transport error leaves a webhook unanswered (status 0)."""
+        pending = iter(numbers)
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+
+            async def sender() -> None:
+                for n in pending:
+                    body = self.bodies[n]
+                    try:
+                        response = await http.post("/webhooks/field", content=body, headers=self.headers(n))
+                        status = response.status_code
+                    except httpx.TransportError:
+                        status = 0
+                    if self.answers.get(n) not in (202, 200):  # a stored webhook stays stored
+                        self.answers[n] = status
+                    if after_each is not None:
+                        after_each()
+
+            await asyncio.gather(*(sender() for _ in range(SENDERS)))
+
+    def headers(self, n: int) -> dict[str, str]:
+        return signed_headers(self.bodies[n], msg_id=f"msg_burst_{n}")
+
+    def until_stored(self, url: str, deadline: float = DELIVERY_WAIT) -> None:
+        """Retry what was not stored, as the field system does on 503 and errors, until all is."""
+        end = time.monotonic() + deadline
+        while missing := sorted(set(self.bodies) - self.stored()):
+            assert time.monotonic() < end, f"{len(missing)} webhooks never stored: {Counter(self.answers.values())}"
+            asyncio.run(self.post(url, missing))
+            if set(self.bodies) - self.stored():
+                time.sleep(0.2)
+
+
+def outbox(db: Path, kind: str) -> dict[str, tuple[str, int]]:
+    """Each job's row of ``kind`` as (state, attempts), read from the SQLite file.
+
+    A read-only connection: it may sit beside a running portal (WAL lets it) or read what a
+    killed one left behind.
+    """
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        rows = conn.execute("SELECT job_id, state, attempts FROM outbox WHERE kind = ?", (kind,)).fetchall()
+    return {str(job_id): (str(state), int(attempts)) for job_id, state, attempts in rows}
+
+
+def sends(messages: list[Received]) -> Counter[str]:
+    """Requests Twilio received per number: each is an SMS sent, whether or not its answer arrived."""
+    return Counter(m.to for m in messages if m.reply.status < 300)
+
+
+def test_a_kill_9_in_a_burst_of_1000_webhooks_loses_nothing_accepted(tmp_path: Path) -> None:
+    count, kill_after = 1_000, 400
+    burst = Burst.of(count)
+    with FakeTwilio() as twilio:
+        twilio.default = Reply(delay=0.2)  # about Twilio's answer time: sends are in flight at the kill
+        env = twilio_env(tmp_path, twilio)
+        first = PortalProcess(PORTAL, tmp_path, env).start()
+        started = time.monotonic()
+
+        def kill_when_due() -> None:
+            if len(burst.accepted()) >= kill_after and twilio.messages():
+                first.kill()  # SIGKILL: no shutdown, no cleanup
+
+        try:
+            asyncio.run(burst.post(first.url, list(range(count)), after_each=kill_when_due))
+        finally:
+            first.kill()
+        posted_seconds = time.monotonic() - started
+        accepted_before = burst.accepted()
+        sent_before = sends(twilio.messages())
+        twilio.default = Reply()
+        rows_at_kill = outbox(tmp_path / "portal.db", "sms")
+        recorded_at_kill = {job for job, (state, _) in rows_at_kill.items() if state == "done"}
+        with PortalProcess(PORTAL, tmp_path, env) as second:
+            burst.until_stored(second.url)
+            everyone = {e164(n) for n in range(count)}
+            wait_until(
+                lambda: {m.to for m in twilio.messages() if m.answered and m.sid} >= everyone,
+                timeout=DELIVERY_WAIT,
+                what="every accepted webhook's SMS",
+            )
+    sent = sends(twilio.messages())
+    assert set(sent) == everyone
+    assert accepted_before and accepted_before < set(range(count)), "the kill did not fall mid-burst"
+    assert all(f"WO-{n}" in rows_at_kill for n in accepted_before), "an accepted webhook's message was not queued"
+    for n in range(count):
+        if f"WO-{n}" in recorded_at_kill:
+            assert sent[e164(n)] == 1, f"WO-{n} was recorded as sent before the kill, yet sent again"
+        else:
+            assert sent[e164(n)] <= 1 + sent_before[e164(n)], f"WO-{n} was sent {sent[e164(n)]} times"
+    in_flight = sum(1 for n in range(count) if sent_before[e164(n)] and f"WO-{n}" not in recorded_at_kill)
+    duplicates = sum(sent.values()) - count
+    assert duplicates <= in_flight
+    print(
+        f"\nkill -9 after {len(accepted_before)} of {count} webhooks accepted ({posted_seconds:.1f} s): "
+        f"{len(recorded_at_kill)} SMS recorded as sent, {in_flight} in flight unrecorded, "
+        f"{duplicates} sent twice"
+    )
+
+
+def post_all(url: str, payloads: list[dict[str, Any]]) -> None:
+    with httpx.Client(base_url=url, timeout=10) as http:
+        for payload in payloads:
+            assert post_event(http, payload).status_code == 202
+
+
+def test_emails_queued_while_smtp_is_down_go_out_once_when_it_returns(tmp_path: Path) -> None:
+    jobs = 5
+    with FakeSMTP() as smtp:
+        smtp.down()
+        env = portal_env(
+            tmp_path,
+            PORTAL_QUIET_HOURS="",
+            PORTAL_NOTIFICATIONS="booking_confirmed",
+            PORTAL_WORKER_LEASE_SECONDS=LEASE_SECONDS,
+            SMTP_HOST="127.0.0.1",
+            SMTP_PORT=str(smtp.port),
+            SMTP_TLS="none",
+            SMTP_FROM="visits@acme-plumbing.example",
+        )
+        with PortalProcess(FAST_PORTAL, tmp_path, env) as portal:
+            customers = [
+                {"name": "Maria Lopez", "email": f"customer{n}@example.com", "channels": ["email"]} for n in range(jobs)
+            ]
+            post_all(portal.url, [job_updated(sample_job(f"WO-{n}", customer=c)) for n, c in enumerate(customers)])
+            db = tmp_path / "portal.db"
+            wait_until(
+                lambda: len(rows := outbox(db, "email")) == jobs and min(tries for _, tries in rows.values()) >= 2,
+                what="every email to fail twice while SMTP is down",
+            )
+            smtp.up()
+            wait_until(lambda: len(smtp.messages()) >= jobs, what="the queued emails")
+            wait_until(
+                lambda: {state for state, _ in outbox(db, "email").values()} == {"done"}, what="every email recorded"
+            )
+    assert sorted(str(m["To"]) for m in smtp.messages()) == sorted(c["email"] for c in customers)
+
+
+def test_twilio_answering_500_then_429_then_timing_out_still_sends_each_sms_once(tmp_path: Path) -> None:
+    jobs = 4
+    with FakeTwilio() as twilio:
+        # Each number's first three requests: a server error, a rate limit, then no answer within
+        # the portal's timeout (a gateway that never created the message); the fourth succeeds.
+        twilio.script_each(Reply(500), Reply(429, 20429), Reply(504, delay=TIMEOUT_HOLD_SECONDS))
+        env = twilio_env(tmp_path, twilio)
+        with PortalProcess(FAST_PORTAL, tmp_path, env) as portal:
+            post_all(portal.url, [sms_booking(n) for n in range(jobs)])
+            db = tmp_path / "portal.db"
+            wait_until(lambda: {s for s, _ in outbox(db, "sms").values()} == {"done"}, what="every SMS recorded")
+    for n in range(jobs):
+        answers = [m.reply.status for m in twilio.messages() if m.to == e164(n)]
+        assert answers == [500, 429, 504, 201], f"WO-{n}: {answers}"
+    assert outbox(db, "sms") == {f"WO-{n}": ("done", 4) for n in range(jobs)}
+    assert len({m.body for m in twilio.messages() if m.to == e164(0)}) == 1  # the same message each time
+
+
+def test_callbacks_wait_out_a_receiver_down_past_a_backoff_step_with_their_webhook_ids(tmp_path: Path) -> None:
+    jobs = 3
+    with Receiver() as receiver:
+        receiver.script(*[Answer(500)] * jobs)  # each callback's first attempt reaches it and fails
+        env = portal_env(
+            tmp_path,
+            PORTAL_QUIET_HOURS="",
+            PORTAL_NOTIFICATIONS="booking_confirmed",
+            PORTAL_WORKER_LEASE_SECONDS=LEASE_SECONDS,
+            PORTAL_CALLBACK_URL=receiver.url,
+            PORTAL_CALLBACK_SECRET=OTHER_SECRET,
+        )
+        with PortalProcess(FAST_PORTAL, tmp_path, env) as portal:
+            # An SMS-only customer whose phone cannot be used: each job sends a message.failed callback.
+            unusable = {"name": "Maria Lopez", "phone": "call the office", "channels": ["sms"]}
+            post_all(portal.url, [job_updated(sample_job(f"WO-{n}", customer=unusable)) for n in range(jobs)])
+            wait_until(lambda: len(receiver.requests()) >= jobs, what="each callback's first attempt")
+            receiver.down()
+            db = tmp_path / "portal.db"
+            wait_until(
+                lambda: len(rows := outbox(db, "callback")) == jobs and min(t for _, t in rows.values()) >= 3,
+                what="every callback to be refused at least once more (past a backoff step)",
+            )
+            receiver.up()
+            wait_until(lambda: {s for s, _ in outbox(db, "callback").values()} == {"done"}, what="every callback")
+    by_id: dict[str, list[Arrived]] = {}
+    for arrived in receiver.requests():
+        by_id.setdefault(arrived.headers["webhook-id"], []).append(arrived)
+    assert len(by_id) == jobs
+    assert {len(tries) for tries in by_id.values()} == {2}  # the refused attempts never arrived
+    job_ids = set()
+    for tries in by_id.values():
+        assert len({a.body for a in tries}) == 1  # the same event, resigned, under the same id
+        events = [Webhook(OTHER_SECRET).verify(a.body, a.headers) for a in tries]
+        assert {e["type"] for e in events} == {"message.failed"}
+        job_ids.add(events[0]["data"]["job_id"])
+    assert job_ids == {f"WO-{n}" for n in range(jobs)}

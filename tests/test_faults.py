@@ -13,23 +13,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import shutil
 import sqlite3
+import subprocess
 import sys
 import time
 from collections import Counter
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from standardwebhooks import Webhook
 
 from tests.fakes.callback_receiver import Answer, Arrived, Receiver
 from tests.fakes.smtp_server import FakeSMTP
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, Received, Reply
-from tests.helpers import OTHER_SECRET, job_updated, post_event, sample_job, signed_headers, wait_until
-from tests.processes import PortalProcess, portal_env
+from tests.helpers import OTHER_SECRET, job_updated, post_event, sample_job, signed_headers, status_changed, wait_until
+from tests.processes import PortalProcess, portal_env, tracking_path
 
 PORTAL = [sys.executable, "-m", "portal"]
 FAST_PORTAL = [sys.executable, "-m", "tests.fast_portal"]
@@ -54,17 +59,16 @@ def sms_booking(n: int) -> dict[str, Any]:
 
 
 def twilio_env(tmp_path: Path, twilio: FakeTwilio, **extra: str) -> dict[str, str]:
-    return portal_env(
-        tmp_path,
-        PORTAL_QUIET_HOURS="",
-        PORTAL_NOTIFICATIONS="booking_confirmed",
-        PORTAL_WORKER_LEASE_SECONDS=LEASE_SECONDS,
-        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-        TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-        TWILIO_FROM="+15005550006",
-        TWILIO_API_URL=twilio.url,
-        **extra,
-    )
+    settings = {
+        "PORTAL_QUIET_HOURS": "",
+        "PORTAL_NOTIFICATIONS": "booking_confirmed",
+        "PORTAL_WORKER_LEASE_SECONDS": LEASE_SECONDS,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_FROM": "+15005550006",
+        "TWILIO_API_URL": twilio.url,
+    }
+    return portal_env(tmp_path, **{**settings, **extra})
 
 
 @dataclass
@@ -277,3 +281,70 @@ def test_callbacks_wait_out_a_receiver_down_past_a_backoff_step_with_their_webho
         assert {e["type"] for e in events} == {"message.failed"}
         job_ids.add(events[0]["data"]["job_id"])
     assert job_ids == {f"WO-{n}" for n in range(jobs)}
+
+
+@contextmanager
+def read_only(files: list[Path]) -> Iterator[None]:
+    """Make ``files`` immutable (``chattr +i``): every write fails in the kernel, even through open
+    descriptors, as on a disk remounted read-only; a permission bit would not stop root."""
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is not installed")
+    made = subprocess.run(["chattr", "+i", *map(str, files)], capture_output=True, text=True)
+    try:
+        if made.returncode != 0:
+            pytest.skip(f"cannot make files immutable here (needs root on ext4/xfs): {made.stderr.strip()}")
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", *map(str, files)], check=False)  # pytest must be able to delete them
+
+
+def job_ids(db: Path) -> set[str]:
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return {str(row[0]) for row in conn.execute("SELECT id FROM jobs")}
+
+
+def test_a_read_only_database_answers_503_keeps_nothing_and_recovers(tmp_path: Path) -> None:
+    with FakeTwilio() as twilio:
+        env = twilio_env(tmp_path, twilio, PORTAL_NOTIFICATIONS="booking_confirmed,en_route")
+        db = tmp_path / "portal.db"
+        new_job = Burst.of(2)  # WO-1 is stored first; WO-0's webhook arrives while the disk is read-only
+        on_the_way = json.dumps(status_changed("WO-1", "en_route"))
+        on_the_way_headers = signed_headers(on_the_way, msg_id="msg_en_route")
+        with PortalProcess(PORTAL, tmp_path, env) as portal, httpx.Client(base_url=portal.url, timeout=15) as http:
+            assert (
+                http.post("/webhooks/field", content=new_job.bodies[1], headers=new_job.headers(1)).status_code == 202
+            )
+            page = portal.url + tracking_path(tmp_path, env, "WO-1")
+            wait_until(lambda: outbox(db, "sms").get("WO-1", ("", 0))[0] == "done", what="the first booking SMS")
+            with read_only(sorted(tmp_path.glob("portal.db*"))):
+                refused = [
+                    http.post("/webhooks/field", content=new_job.bodies[0], headers=new_job.headers(0)),
+                    http.post("/webhooks/field", content=on_the_way, headers=on_the_way_headers),
+                ]
+                for response in refused:
+                    assert response.status_code == 503 and response.headers["retry-after"]
+                    assert response.json() == {"error": "store_unavailable"}
+                shown = http.get(page, headers={"accept": "text/html"})
+                assert shown.status_code == 200  # reading still works: the page shows what is stored
+                csrf = re.search(r'name="csrf_token" value="([^"]+)"', shown.text)
+                assert csrf is not None
+                form = {"text": "Gate code 4411", "csrf_token": csrf.group(1)}
+                note = http.post(page + "/note", data=form, headers={"accept": "text/html"}, follow_redirects=False)
+                assert note.status_code == 503 and note.headers["retry-after"]
+                assert "text/html" in note.headers["content-type"]
+                assert http.get(page + "/state").json()["status"] == "scheduled"
+                assert http.get("/healthz").status_code == 200
+            # Writable again: nothing of the refused requests was kept, so their retries are new.
+            assert job_ids(db) == {"WO-1"}
+            assert http.get(page + "/state").json()["status"] == "scheduled"
+            again = [
+                http.post("/webhooks/field", content=new_job.bodies[0], headers=new_job.headers(0)),
+                http.post("/webhooks/field", content=on_the_way, headers=on_the_way_headers),
+            ]
+            assert [r.status_code for r in again] == [202, 202]
+            assert http.post("/webhooks/field", content=on_the_way, headers=on_the_way_headers).status_code == 200
+            assert http.get(page + "/state").json()["status"] == "en_route"
+            wait_until(lambda: len([m for m in twilio.messages() if m.answered]) >= 3, what="the SMS after recovery")
+            wait_until(lambda: {s for s, _ in outbox(db, "sms").values()} == {"done"}, what="every SMS recorded")
+    sent = sorted((m.to, "on the way" in m.body) for m in twilio.messages())
+    assert sent == [(e164(0), False), (e164(1), False), (e164(1), True)]

@@ -18,6 +18,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -33,14 +34,25 @@ from standardwebhooks import Webhook
 from tests.fakes.callback_receiver import Answer, Arrived, Receiver
 from tests.fakes.smtp_server import FakeSMTP
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, Received, Reply
-from tests.helpers import OTHER_SECRET, job_updated, post_event, sample_job, signed_headers, status_changed, wait_until
+from tests.helpers import (
+    OTHER_SECRET,
+    SECRET_KEY,
+    job_updated,
+    post_event,
+    sample_job,
+    signed_headers,
+    status_changed,
+    wait_until,
+)
 from tests.processes import PortalProcess, portal_env, tracking_path
+from tests.redis_support import APPEND_ONLY, PrivateRedis
 
 PORTAL = [sys.executable, "-m", "portal"]
 FAST_PORTAL = [sys.executable, "-m", "tests.fast_portal"]
 LEASE_SECONDS = "3"  # the shortest allowed: rows held by a killed process come back soon
 DELIVERY_WAIT = 60.0  # a deadline for every message to go out; a passing run takes seconds
 SENDERS = 8  # webhooks posted at once, as a busy field system does
+REDIS_DOWN_SECONDS = 0.5  # about a restart's length: webhooks meanwhile answer 503 or fail to connect
 TIMEOUT_HOLD_SECONDS = 3.0  # past the portal's provider timeout (a third of the lease: 1 s)
 
 
@@ -348,3 +360,47 @@ def test_a_read_only_database_answers_503_keeps_nothing_and_recovers(tmp_path: P
             wait_until(lambda: {s for s, _ in outbox(db, "sms").values()} == {"done"}, what="every SMS recorded")
     sent = sorted((m.to, "on the way" in m.body) for m in twilio.messages())
     assert sent == [(e164(0), False), (e164(1), False), (e164(1), True)]
+
+
+def test_redis_killed_and_restarted_mid_burst_loses_nothing_accepted(tmp_path: Path) -> None:
+    count, crash_after = 300, 100
+    burst = Burst.of(count)
+    redis_server = PrivateRedis(tmp_path, persistence=APPEND_ONLY).start()
+    restarted: list[threading.Thread] = []
+    try:
+        with FakeTwilio() as twilio:
+            twilio.default = Reply(delay=0.1)  # sends are in flight when Redis dies
+            env = twilio_env(tmp_path, twilio, PORTAL_STORE=redis_server.url(), PORTAL_SECRET_KEY=SECRET_KEY)
+            with PortalProcess(PORTAL, tmp_path, env) as portal:
+
+                def crash_when_due() -> None:
+                    if not restarted and len(burst.accepted()) >= crash_after and twilio.messages():
+                        redis_server.stop()  # SIGKILL: no save; the append-only file is all there is
+                        # Back from its append-only file a moment later, while webhooks keep coming.
+                        restarted.append(threading.Timer(REDIS_DOWN_SECONDS, redis_server.start))
+                        restarted[0].start()
+
+                asyncio.run(burst.post(portal.url, list(range(count)), after_each=crash_when_due))
+                assert restarted, "Redis was never killed"
+                restarted[0].join()
+                refused = Counter(status for status in burst.answers.values() if status != 202)
+                sent_before_restart = sends(twilio.messages())
+                burst.until_stored(portal.url)
+                everyone = {e164(n) for n in range(count)}
+                wait_until(
+                    lambda: {m.to for m in twilio.messages() if m.answered and m.sid} >= everyone,
+                    timeout=DELIVERY_WAIT,
+                    what="every accepted webhook's SMS",
+                )
+    finally:
+        redis_server.stop()
+    sent = sends(twilio.messages())
+    assert set(sent) == everyone
+    for n in range(count):
+        assert sent[e164(n)] <= 1 + sent_before_restart[e164(n)], f"WO-{n} was sent {sent[e164(n)]} times"
+    duplicates = sum(sent.values()) - count
+    print(
+        f"\nRedis (appendonly yes, appendfsync everysec) killed after {crash_after} of {count} webhooks were "
+        f"accepted and back {REDIS_DOWN_SECONDS:g} s later: answers meanwhile {dict(refused)}, "
+        f"{duplicates} SMS sent twice"
+    )

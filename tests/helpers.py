@@ -151,10 +151,10 @@ def free_port() -> int:
 class ThreadedServer:
     """A real uvicorn server on a loopback port, for tests that need sockets (SSE)."""
 
-    def __init__(self, app: Any, **options: Any) -> None:
+    def __init__(self, app: Any, port: int | None = None, **options: Any) -> None:
         self.app = app
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.port = free_port()
+        self.port = port or free_port()  # a given port: a server started again where it was
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", **options)
         self.server = uvicorn.Server(config)

@@ -18,10 +18,21 @@ from tests.helpers import free_port
 START_TIMEOUT = 10.0
 
 
-class PrivateRedis:
-    """``redis-server`` keeping nothing on disk; ``restart`` keeps the port, loses the data."""
+# No persistence: a restart loses the data (``restart_keeping_data`` snapshots it first).
+EPHEMERAL = ("--save", "", "--appendonly", "no")
+# The append-only file as docs/operations.md recommends: every write reaches the file (the
+# kernel's page cache) before Redis answers it, and is fsynced within a second.
+APPEND_ONLY = ("--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
 
-    def __init__(self, workdir: Path) -> None:
+
+class PrivateRedis:
+    """``redis-server`` keeping nothing on disk, or (``persistence=APPEND_ONLY``) an AOF in ``workdir``.
+
+    ``restart`` keeps the port; whether the data survives is the persistence's business.
+    """
+
+    def __init__(self, workdir: Path, persistence: tuple[str, ...] = EPHEMERAL) -> None:
+        self.persistence = persistence
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.skip("redis-server is not installed")
@@ -34,7 +45,7 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/{db}?prefix={prefix}"
 
     def start(self) -> PrivateRedis:
-        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", *self.persistence]
         log = (self.workdir / f"redis-{self.port}.log").open("ab")
         self.proc = subprocess.Popen(command, cwd=self.workdir, stdout=log, stderr=log)
         log.close()

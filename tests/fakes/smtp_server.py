@@ -1,6 +1,7 @@
 """A real SMTP server (aiosmtpd) on a loopback port that keeps what it receives.
 
-It can be told to refuse the next recipients with a permanent (5xx) or temporary (4xx) reply.
+It can be told to refuse the next recipients with a permanent (5xx) or temporary (4xx) reply,
+and be stopped and started again on the same port (``down``/``up``), as a mail server restarts.
 """
 
 from __future__ import annotations
@@ -42,14 +43,26 @@ class FakeSMTP:
         self.senders: list[str] = []  # the envelope sender (MAIL FROM) of each message received
         self._refusals: deque[str] = deque()
         self._lock = threading.Lock()
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        self._controller: Controller | None = None
 
     def __enter__(self) -> FakeSMTP:
-        self._controller.start()
+        self.up()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._controller.stop()
+        self.down()
+
+    def up(self) -> None:
+        """Listen on the port (again): a stopped controller cannot restart, so a new one is made."""
+        if self._controller is None:
+            self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+            self._controller.start()
+
+    def down(self) -> None:
+        """Stop listening: connections are refused until ``up``; what was received is kept."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
 
     def refuse(self, *replies: str) -> None:
         """Answer the next RCPT commands with ``replies`` such as ``550 5.1.1 No such user``."""

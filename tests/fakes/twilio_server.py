@@ -2,7 +2,9 @@
 
 It answers ``POST /2010-04-01/Accounts/{sid}/Messages.json`` like Twilio does (201 with a
 message resource, or an error body ``{"code", "message", "more_info", "status"}``), records
-every request, and follows a script: the next answers can be errors or be delayed.
+every request, and follows a script: the next answers can be errors or be delayed. A script
+per recipient (``script_each``) gives every number the same run of answers, whatever order the
+sender's retries arrive in. A ``Reply`` delayed past the sender's timeout is a timeout.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class FakeTwilio:
         self.received: list[Received] = []
         self.default = Reply()
         self._script: deque[Reply] = deque()
+        self._each: tuple[Reply, ...] = ()
         self._lock = threading.Lock()
         self._closing = False
         route = Route("/2010-04-01/Accounts/{sid}/Messages.json", self._create, methods=["POST"])
@@ -84,6 +87,11 @@ class FakeTwilio:
         with self._lock:
             self._script.extend(replies)
 
+    def script_each(self, *replies: Reply) -> None:
+        """Answer each number's first requests with ``replies``, in order, then as usual."""
+        with self._lock:
+            self._each = replies
+
     def messages(self) -> list[Received]:
         with self._lock:
             return list(self.received)
@@ -98,7 +106,11 @@ class FakeTwilio:
             return _error(401, 20003)
         form = {k: str(v) for k, v in (await request.form()).items()}
         with self._lock:
-            reply = self._script.popleft() if self._script else self.default
+            earlier = sum(1 for r in self.received if r.to == form.get("To"))
+            if earlier < len(self._each):
+                reply = self._each[earlier]
+            else:
+                reply = self._script.popleft() if self._script else self.default
             message_sid = f"SM{uuid.uuid4().hex}" if reply.status < 300 else None
             received = Received(form, reply, message_sid)
             self.received.append(received)

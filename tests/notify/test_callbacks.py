@@ -1,7 +1,8 @@
 """Callbacks to the field system, sent by the worker to a real local receiver (uvicorn on loopback).
 
-The receiver verifies nothing itself: it records what arrived and answers from a script,
-and the tests verify each request with the ``standardwebhooks`` library, as a field system would.
+The receiver (tests/fakes/callback_receiver.py) verifies nothing itself: it records what arrived
+and answers from a script, and the tests verify each request with the ``standardwebhooks``
+library, as a field system would.
 """
 
 from __future__ import annotations
@@ -9,19 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import threading
-from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from portal.channels import NOT_CONFIGURED
@@ -30,9 +25,9 @@ from portal.core.jobs import iso_utc, parse_iso
 from portal.notify.callbacks import callback
 from portal.notify.outbox import failed_callback
 from portal.store.base import Decision, OutboxRow
+from tests.fakes.callback_receiver import Answer, Arrived, Receiver
 from tests.helpers import (
     OTHER_SECRET,
-    ThreadedServer,
     job_updated,
     make_settings,
     post_event,
@@ -43,51 +38,6 @@ from tests.helpers import (
 from tests.notify.support import call, outbox, portal_of, running
 
 CALLBACK_SECRET = OTHER_SECRET
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int = 204
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class Arrived:
-    headers: dict[str, str]
-    body: bytes
-
-
-class Receiver:
-    """A field system's callback endpoint: records requests, answers from a script."""
-
-    def __init__(self) -> None:
-        self.arrived: list[Arrived] = []
-        self._script: deque[Answer] = deque()
-        self._lock = threading.Lock()
-        self._server = ThreadedServer(Starlette(routes=[Route("/hooks", self._hook, methods=["POST"])]))
-        self.url = self._server.url + "/hooks"
-
-    def __enter__(self) -> Receiver:
-        self._server.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.__exit__(*exc)
-
-    def script(self, *answers: Answer) -> None:
-        with self._lock:
-            self._script.extend(answers)
-
-    def requests(self) -> list[Arrived]:
-        with self._lock:
-            return list(self.arrived)
-
-    async def _hook(self, request: Request) -> Response:
-        body = await request.body()
-        with self._lock:
-            self.arrived.append(Arrived(dict(request.headers), body))
-            answer = self._script.popleft() if self._script else Answer()
-        return Response(status_code=answer.status, headers=dict(answer.headers))
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ from __future__ import annotations
 import hmac
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from portal.web.common import runtime_of
 from portal.web.openapi import openapi_document
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="metrics"'}
-FAVICON = "/static/favicon.svg"
 
 
 async def healthz(request: Request) -> Response:
@@ -46,11 +45,6 @@ def bearer_matches(token: str | None, header: str | None) -> bool:
 
 async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
-
-
-async def favicon(request: Request) -> Response:
-    """Browsers ask for /favicon.ico before reading a page's icon link (and for JSON and files)."""
-    return RedirectResponse(FAVICON, status_code=301)
 
 
 routes = [

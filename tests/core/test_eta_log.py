@@ -49,7 +49,7 @@ def test_each_lead_is_kept_once_as_the_drive_counts_down() -> None:
         now = T0 + dt.timedelta(minutes=minute)
         job.values["eta"] = {"at": iso_utc(arrival), "reported_at": iso_utc(now)}
         job = observe(job, now)
-    assert leads(job) == ["first", 30, 15, 5]
+    assert leads(job) == ["first", 30, 20, 15, 10, 5]
     by_lead = {e["lead"]: e for e in job.values[ETA_LOG]["shown"]}
     assert by_lead[15]["recorded_at"] == iso_utc(T0 + dt.timedelta(minutes=26))  # first time 15 or fewer were left
     again = observe(job, T0 + dt.timedelta(minutes=39))
@@ -58,7 +58,7 @@ def test_each_lead_is_kept_once_as_the_drive_counts_down() -> None:
 
 def test_a_short_trip_records_every_lead_it_is_already_inside() -> None:
     job = observe(en_route(T0 + dt.timedelta(minutes=10)), T0)
-    assert leads(job) == ["first", 30, 15]
+    assert leads(job) == ["first", 30, 20, 15, 10]
 
 
 def test_stale_or_missing_estimates_and_other_statuses_record_nothing() -> None:

@@ -41,7 +41,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from portal.core import calibration as cal
 from portal.core import eta_log
 from portal.core import route as road
-from portal.core.eta import DEFAULT_CONFIG, Estimate, EtaConfig, estimate, minutes_left, shown_range
+from portal.core.eta import (
+    DEFAULT_CONFIG,
+    Estimate,
+    EtaConfig,
+    estimate,
+    held_of,
+    minutes_left,
+    shown_range,
+    steadied,
+)
 from portal.core.jobs import TRAIL_SIZE, iso_utc, parse_iso
 
 START = datetime(2030, 3, 3, 14, 0, tzinfo=UTC)
@@ -114,13 +123,16 @@ def estimates(trip: Trip, kind: str, config: EtaConfig) -> list[Shown]:
     address = {"lat": HOME[0], "lon": HOME[1]}
     found: list[Shown] = []
     trail: list[dict[str, Any]] = []
+    held: dict[str, Any] | None = None  # what the page showed last (``portal.eta_held``)
     for t, lat, lon in trip.pings:
         now = START + timedelta(seconds=t)
         ping = {"lat": lat, "lon": lon, "recorded_at": iso_utc(now), "order": [iso_utc(now), "b"]}
         trail = [ping, *trail][:TRAIL_SIZE]
         est = estimate(None, {**ping, "trail": trail}, address, now, config, route)
         if est is not None:
-            found.append((now, est, shown_range(est, now, config)))
+            est, span = steadied(est, shown_range(est, now, config), held, "trip", now)
+            held = held_of(est, span, "trip", now) or held
+            found.append((now, est, span))
     return found
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from portal.core.eta import DEFAULT_CONFIG, Estimate, EtaConfig, for_job, shown_range
+from portal.core.eta import DEFAULT_CONFIG, HELD, Estimate, EtaConfig, displayed, held_of, trip_of
 from portal.core.jobs import Job, iso_utc, parse_iso
 
 ETA_LOG = "portal.eta_log"
@@ -55,28 +55,30 @@ class Judgement:
     lead: str  # which entry was judged: "15" or "first"
 
 
-def trip_of(job: Job) -> str:
-    """One drive to the customer: the event time of the status it belongs to."""
-    stamp = job.stamps.get("status")
-    return stamp[0] if stamp else "-"
-
-
 def observe(job: Job, now: datetime, config: EtaConfig = DEFAULT_CONFIG) -> Job:
     """``job`` with the estimate shown at ``now`` recorded, when it earns an entry; else ``job`` itself.
 
     What is recorded is what the page shows (``core/public.py``): the same estimate (the road
-    one when the job has a route) and the same range (the calibrated one once there is one).
+    one when the job has a route, held while a later one stays inside the range shown, see
+    ``eta.steadied``) and the same range (the calibrated one once there is one). The shown
+    estimate is also kept under ``portal.eta_held`` for the next change to hold against.
     """
     if job.status != "en_route":
         return job
-    found = for_job(job, now, config)
-    if found is None or found.stale:
+    shown = displayed(job, now, config)
+    if shown is None or shown[0].stale:
         return job
-    log = record(job.values.get(ETA_LOG), trip_of(job), found, shown_range(found, now, config), now)
-    if log is None:
+    found, span = shown
+    trip = trip_of(job)
+    log = record(job.values.get(ETA_LOG), trip, found, span, now)
+    held = held_of(found, span, trip, now)
+    if log is None and held == job.values.get(HELD):
         return job
     after = job.copy()
-    after.values[ETA_LOG] = log
+    if log is not None:
+        after.values[ETA_LOG] = log
+    if held is not None:
+        after.values[HELD] = held
     return after
 
 

@@ -14,7 +14,9 @@ without live traffic are optimistic). Every ping is fed to the pure estimators t
 - with the rule of thumb (a fifth of the time left, at least 2 minutes, either side), and with
   calibration (``portal/core/calibration.py``) built the way the portal builds it (each
   arrival's counters, then ``from_tallies``) from as many other, separate trips: calibrating
-  and scoring on the same trips would flatter it;
+  and scoring on the same trips would flatter it. Those trips are replayed in order, the
+  table rebuilt as they arrive, so once there are enough of them they are shown and recorded
+  calibrated, as in a portal that has been running a while;
 - how often the displayed minutes go up from one ping to the next, and the largest jump up
   against the half-width of the range shown before it.
 
@@ -39,7 +41,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from portal.core import calibration as cal
 from portal.core import eta_log
 from portal.core import route as road
-from portal.core.eta import DEFAULT_CONFIG, Estimate, EtaConfig, estimate, minutes_left, shown_range
+from portal.core.eta import (
+    DEFAULT_CONFIG,
+    Estimate,
+    EtaConfig,
+    estimate,
+    held_of,
+    minutes_left,
+    shown_range,
+    steadied,
+)
 from portal.core.jobs import TRAIL_SIZE, iso_utc, parse_iso
 
 START = datetime(2030, 3, 3, 14, 0, tzinfo=UTC)
@@ -48,6 +59,7 @@ M_PER_DEG = road.EARTH_RADIUS_M * math.pi / 180
 FREE_FLOW_MPS = 12.0  # what the routing engine assumes on city arterials (about 43 km/h)
 PING_SECONDS = 15.0
 GPS_SIGMA_M = 8.0
+REBUILD_EVERY = 50  # arrivals between two rebuilds of the table (the portal: every 15 minutes)
 
 
 @dataclass
@@ -111,13 +123,16 @@ def estimates(trip: Trip, kind: str, config: EtaConfig) -> list[Shown]:
     address = {"lat": HOME[0], "lon": HOME[1]}
     found: list[Shown] = []
     trail: list[dict[str, Any]] = []
+    held: dict[str, Any] | None = None  # what the page showed last (``portal.eta_held``)
     for t, lat, lon in trip.pings:
         now = START + timedelta(seconds=t)
         ping = {"lat": lat, "lon": lon, "recorded_at": iso_utc(now), "order": [iso_utc(now), "b"]}
         trail = [ping, *trail][:TRAIL_SIZE]
         est = estimate(None, {**ping, "trail": trail}, address, now, config, route)
         if est is not None:
-            found.append((now, est, shown_range(est, now, config)))
+            est, span = steadied(est, shown_range(est, now, config), held, "trip", now)
+            held = held_of(est, span, "trip", now) or held
+            found.append((now, est, span))
     return found
 
 
@@ -133,14 +148,25 @@ def log_of(series: list[Shown]) -> dict[str, Any] | None:
     return log
 
 
-def calibrate(trips: list[Trip], kind: str) -> cal.Calibration:
-    """The table the portal would build from these arrivals: their counters, then ``from_tallies``."""
-    totals: dict[str, float] = {"arrivals": len(trips)}
-    for trip in trips:
-        for sample in cal.samples_of(log_of(estimates(trip, kind, DEFAULT_CONFIG)), arrival_of(trip)):
+def calibrate(trips: list[Trip], kind: str, rebuild_every: int = REBUILD_EVERY) -> cal.Calibration:
+    """The table the portal would have after these arrivals, replayed in order as the portal lives them.
+
+    Each arrival adds its counters, and the table is rebuilt from all counters so far
+    (``from_tallies``, as ``runtime.calibrate`` does every 15 minutes) once ``rebuild_every``
+    more trips have arrived. Until the first ``DEFAULT_MIN_ARRIVALS`` arrivals the pages show the
+    rule of thumb; after that they show the calibrated estimate and range, and the ETA log records
+    those, so the later trips' samples are taken where a calibrated page takes them.
+    """
+    totals: dict[str, float] = {"arrivals": 0}
+    config = DEFAULT_CONFIG
+    for done, trip in enumerate(trips, start=1):
+        for sample in cal.samples_of(log_of(estimates(trip, kind, config)), arrival_of(trip)):
             name = cal.tally_name(sample)
             if name is not None:
                 totals[name] = totals.get(name, 0) + 1
+        totals["arrivals"] = done
+        if done % rebuild_every == 0:
+            config = EtaConfig(calibration=cal.from_tallies(totals))
     return cal.from_tallies(totals)
 
 

@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-LEAD_BUCKETS = (5, 15, 30)  # minutes: the lead times ranges are recorded at (portal/core/eta_log.py)
+LEAD_BUCKETS = (5, 10, 15, 20, 30)  # minutes: the lead times ranges are recorded at (portal/core/eta_log.py)
 LOW, MIDDLE, HIGH = 0.10, 0.50, 0.90  # the range covers the middle 80% of past errors
 ADJUSTED_SOURCES = frozenset({"route", "position"})  # the portal's own estimates: moved by the median
+MAX_REACH_MINUTES = 10  # a lead only measured on one side borrows a bucket at most this far away
 MIN_SAMPLES_PER_CELL = 20  # fewer than this in a (source, lead) cell is too few for a 10th percentile
 MIN_LEAD_SECONDS = 60.0  # errors are divided by the lead; a lead under a minute is counted as a minute
 DEFAULT_MIN_ARRIVALS = 50
@@ -134,19 +135,28 @@ def _table(ratios: dict[tuple[str, int], list[float]], arrivals: int) -> Calibra
 def quantiles(table: Calibration, source: str, left_s: float) -> tuple[float, float, float] | None:
     """The 10th, 50th and 90th percentile for an estimate ``left_s`` seconds out; None when not measured.
 
-    Between two buckets that are both measured the percentiles are interpolated by lead;
-    otherwise the nearest bucket's answer, or none.
+    Between the two nearest measured buckets on either side the percentiles are interpolated
+    by lead; otherwise the nearest measured bucket answers if it is within ``MAX_REACH_MINUTES``
+    (or is the outermost bucket and the lead lies beyond it), else none.
     """
     minutes = max(MIN_LEAD_SECONDS, left_s) / 60
-    lower = max((b for b in LEAD_BUCKETS if b <= minutes), default=None)
-    upper = min((b for b in LEAD_BUCKETS if b >= minutes), default=None)
+    measured = [b for b in LEAD_BUCKETS if (source, b) in table.cells]
+    lower = max((b for b in measured if b <= minutes), default=None)
+    upper = min((b for b in measured if b >= minutes), default=None)
     if lower is not None and upper is not None and lower != upper:
-        below, above = table.cells.get((source, lower)), table.cells.get((source, upper))
-        if below is not None and above is not None:
-            f = (minutes - lower) / (upper - lower)
-            low, mid, high = (b + (a - b) * f for b, a in zip(below, above, strict=True))
-            return low, mid, high
-    return table.cells.get((source, bucket(left_s)))
+        below, above = table.cells[(source, lower)], table.cells[(source, upper)]
+        f = (minutes - lower) / (upper - lower)
+        low, mid, high = (b + (a - b) * f for b, a in zip(below, above, strict=True))
+        return low, mid, high
+    reach = [
+        b
+        for b in measured
+        if abs(b - minutes) <= MAX_REACH_MINUTES
+        or (b == LEAD_BUCKETS[-1] and minutes > b)
+        or (b == LEAD_BUCKETS[0] and minutes < b)
+    ]
+    nearest = min(reach, key=lambda b: abs(b - minutes), default=None)
+    return None if nearest is None else table.cells[(source, nearest)]
 
 
 def adjusted(table: Calibration, at: datetime, now: datetime, source: str, min_arrivals: int) -> datetime:
@@ -161,9 +171,12 @@ def adjusted(table: Calibration, at: datetime, now: datetime, source: str, min_a
 def calibrated_range(
     table: Calibration, at: datetime, now: datetime, source: str, min_arrivals: int, shown: datetime | None = None
 ) -> tuple[datetime, datetime] | None:
-    """The measured range for the estimate ``at``, in whole minutes, never before now; None when not measured.
+    """The measured range for the estimate ``at`` in whole minutes (not before the current one); None when not measured.
 
     ``shown`` is the time the page shows (``at`` moved by ``adjusted``); the range always holds it.
+    Each end goes to the nearest whole minute, not outwards: widening both ends to the minute
+    adds a minute to every range, which on a road estimate's five-minute range turned the
+    measured 10th-90th percentile into about an 85% range (bench/eta_accuracy.py).
     """
     if not table.ready(min_arrivals):
         return None
@@ -172,19 +185,15 @@ def calibrated_range(
     if found is None:
         return None
     low, _, high = found
-    middle = shown or at
-    start = max(now, min(middle, at + timedelta(seconds=low * left)))
-    end = max(middle, now, at + timedelta(seconds=high * left))
-    return _floor_minute(start), _ceil_minute(end)
+    middle = _nearest_minute(shown or at)
+    start = min(middle, _nearest_minute(max(now, at + timedelta(seconds=low * left))))
+    end = max(middle, _nearest_minute(max(now, at + timedelta(seconds=high * left))))
+    return start, end
 
 
-def _floor_minute(moment: datetime) -> datetime:
-    return moment.replace(second=0, microsecond=0)
-
-
-def _ceil_minute(moment: datetime) -> datetime:
-    floor = _floor_minute(moment)
-    return floor if floor == moment else floor + timedelta(minutes=1)
+def _nearest_minute(moment: datetime) -> datetime:
+    floor = moment.replace(second=0, microsecond=0)
+    return floor + timedelta(minutes=1) if moment - floor >= timedelta(seconds=30) else floor
 
 
 def samples_of(log: dict[str, Any] | None, arrived_at: datetime) -> list[Sample]:

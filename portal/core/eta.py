@@ -30,7 +30,7 @@ from typing import Any
 
 from portal.core import route as road
 from portal.core.calibration import DEFAULT_MIN_ARRIVALS, Calibration, adjusted, calibrated_range
-from portal.core.jobs import Job, parse_iso
+from portal.core.jobs import Job, iso_utc, parse_iso
 
 EARTH_RADIUS_M = 6_371_000.0
 DETOUR_FACTOR = 1.35  # roads are rarely straight; 1.3-1.4 is typical for city grids
@@ -235,6 +235,61 @@ def shown_range(found: Estimate, now: datetime, config: EtaConfig = DEFAULT_CONF
         if measured is not None:
             return measured
     return arrival_range(found.at, now)
+
+
+HELD = "portal.eta_held"  # what a page last showed of the portal's own estimate: {"trip", "source", "minutes", "end"}
+HELD_SOURCES = frozenset({"route", "position"})  # the field system's ETA is shown as given
+
+
+def steadied(
+    found: Estimate, span: tuple[datetime, datetime], held: dict[str, Any] | None, trip: str, now: datetime
+) -> tuple[Estimate, tuple[datetime, datetime]]:
+    """The estimate and range to show, given what was shown before (``held``) on this trip.
+
+    The portal's own estimates wobble: a red light lowers the measured speed and the minutes
+    go up by one or two, then down again. A customer reads a rise as bad news, so while a new
+    estimate stays inside the range shown before, the minutes shown pause instead of rising
+    (the estimate shown is ``now`` plus the minutes shown before; the range, which is the
+    promise, is the new one, widened to hold it). Only an estimate that leaves that range
+    makes the minutes go up. ``estimated`` keeps the estimator's own answer, so calibration
+    samples measure the estimator, not the pause.
+    """
+    if found.stale or found.source not in HELD_SOURCES or not isinstance(held, dict):
+        return found, span
+    if held.get("trip") != trip or held.get("source") != found.source:
+        return found, span
+    try:
+        minutes, end = int(held["minutes"]), parse_iso(str(held["end"]))
+    except (KeyError, TypeError, ValueError):
+        return found, span
+    if not (minutes_left(found.at, now) > minutes and found.at <= end):
+        return found, span
+    at = now + timedelta(minutes=minutes)
+    kept = Estimate(at, found.source, found.updated_at, found.stale, found.distance_m, found.estimated or found.at)
+    return kept, (min(span[0], _floor_minute(at)), max(span[1], _ceil_minute(at)))
+
+
+def held_of(found: Estimate, span: tuple[datetime, datetime], trip: str, now: datetime) -> dict[str, Any] | None:
+    """What ``steadied`` needs next time, for the portal's own live estimates; None for others."""
+    if found.stale or found.source not in HELD_SOURCES:
+        return None
+    return {"trip": trip, "source": found.source, "minutes": minutes_left(found.at, now), "end": iso_utc(span[1])}
+
+
+def trip_of(job: Job) -> str:
+    """One drive to the customer: the event time of the status it belongs to."""
+    stamp = job.stamps.get("status")
+    return stamp[0] if stamp else "-"
+
+
+def displayed(
+    job: Job, now: datetime, config: EtaConfig = DEFAULT_CONFIG
+) -> tuple[Estimate, tuple[datetime, datetime]] | None:
+    """The estimate and range a page shows for ``job`` now (``core/public.py``, ``core/eta_log.py``)."""
+    found = for_job(job, now, config)
+    if found is None:
+        return None
+    return steadied(found, shown_range(found, now, config), job.values.get(HELD), trip_of(job), now)
 
 
 def _floor_minute(moment: datetime) -> datetime:

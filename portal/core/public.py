@@ -16,10 +16,9 @@ from portal.core.eta import (
     DEFAULT_CONFIG,
     EtaConfig,
     arriving,
-    for_job,
+    displayed,
     late,
     minutes_left,
-    shown_range,
     stale_after,
 )
 from portal.core.jobs import Job, iso_utc, parse_iso
@@ -129,10 +128,10 @@ def _eta(job: Job, now: datetime, tz: ZoneInfo, config: EtaConfig) -> dict[str, 
 
     ``stale`` means no fresh news (position or field ETA): pages must not show it as live.
     """
-    found = for_job(job, now, config)
-    if found is None:
+    shown = displayed(job, now, config)
+    if shown is None:
         return None
-    start, end = shown_range(found, now, config)
+    found, (start, end) = shown
     distance = found.distance_m
     return {
         "at": found.at.astimezone(tz).isoformat(),

@@ -27,15 +27,15 @@ def test_percentiles_interpolate() -> None:
 
 
 def test_leads_fall_in_the_nearest_bucket() -> None:
-    assert [cal.bucket(m * 60) for m in (1, 9, 11, 22, 24, 90)] == [5, 5, 15, 15, 30, 30]
+    assert [cal.bucket(m * 60) for m in (1, 7, 11, 13, 22, 26, 90)] == [5, 5, 10, 15, 20, 30, 30]
 
 
 def test_the_range_covers_the_middle_80_percent_of_past_errors() -> None:
     # At 15 minutes out, route estimates were from 3 minutes early to 6 late, evenly.
     table = cal.build(samples("route", 15, [-3 + 9 * i / 99 for i in range(100)]), arrivals=100)
     start, end = cal.calibrated_range(table, AT, NOW, "route", 50) or (None, None)
-    assert start == AT - dt.timedelta(minutes=3)  # 2.1 minutes early, down to the whole minute
-    assert end == AT + dt.timedelta(minutes=6)  # 5.1 minutes late, up to the whole minute
+    assert start == AT - dt.timedelta(minutes=2)  # 2.1 minutes early, to the nearest whole minute
+    assert end == AT + dt.timedelta(minutes=5)  # 5.1 minutes late, to the nearest whole minute
     assert cal.calibrated_range(table, AT, NOW, "position", 50) is None  # no samples for that source
     far = NOW + dt.timedelta(minutes=30)
     assert cal.calibrated_range(table, far, NOW, "route", 50) is None  # nor for that lead
@@ -71,11 +71,13 @@ def test_held_out_arrivals_fall_inside_about_80_percent_of_the_time() -> None:
     past = [cal.Sample("route", 900, rng.gauss(60, 120)) for _ in range(400)]
     table = cal.build(past, arrivals=400)
     inside = 0
-    for _ in range(1000):
-        arrival = AT + dt.timedelta(seconds=rng.gauss(60, 120))
-        start, end = cal.calibrated_range(table, AT, NOW, "route", 50) or (NOW, NOW)
+    for _ in range(2000):
+        at = AT + dt.timedelta(seconds=rng.uniform(-30, 30))  # estimates fall anywhere in a minute
+        arrival = at + dt.timedelta(seconds=rng.gauss(60, 120))
+        start, end = cal.calibrated_range(table, at, NOW, "route", 50) or (NOW, NOW)
         inside += start <= arrival <= end
-    assert 0.75 <= inside / 1000 <= 0.90  # whole minutes widen it a little
+    # Whole minutes, rounded to the nearest: widening each end outwards made this about 87%.
+    assert 0.76 <= inside / 2000 <= 0.84
 
 
 def test_samples_come_from_the_recorded_ranges() -> None:
@@ -107,7 +109,7 @@ def test_samples_come_from_the_recorded_ranges() -> None:
 
 def test_the_table_comes_back_from_the_counters_each_arrival_adds() -> None:
     rng = random.Random(3)
-    past = [cal.Sample("route", rng.uniform(700, 1000), rng.gauss(60, 120)) for _ in range(300)]
+    past = [cal.Sample("route", rng.uniform(800, 1000), rng.gauss(60, 120)) for _ in range(300)]
     past += [cal.Sample("position", rng.uniform(200, 330), rng.gauss(0, 60)) for _ in range(300)]
     totals: dict[str, float] = {"arrivals": 300, "eta_within": 250, "jobs": 400}
     for sample in past:

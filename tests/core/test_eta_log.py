@@ -49,7 +49,7 @@ def test_each_lead_is_kept_once_as_the_drive_counts_down() -> None:
         now = T0 + dt.timedelta(minutes=minute)
         job.values["eta"] = {"at": iso_utc(arrival), "reported_at": iso_utc(now)}
         job = observe(job, now)
-    assert leads(job) == ["first", 30, 15, 5]
+    assert leads(job) == ["first", 30, 20, 15, 10, 5]
     by_lead = {e["lead"]: e for e in job.values[ETA_LOG]["shown"]}
     assert by_lead[15]["recorded_at"] == iso_utc(T0 + dt.timedelta(minutes=26))  # first time 15 or fewer were left
     again = observe(job, T0 + dt.timedelta(minutes=39))
@@ -58,7 +58,7 @@ def test_each_lead_is_kept_once_as_the_drive_counts_down() -> None:
 
 def test_a_short_trip_records_every_lead_it_is_already_inside() -> None:
     job = observe(en_route(T0 + dt.timedelta(minutes=10)), T0)
-    assert leads(job) == ["first", 30, 15]
+    assert leads(job) == ["first", 30, 20, 15, 10]
 
 
 def test_stale_or_missing_estimates_and_other_statuses_record_nothing() -> None:
@@ -146,3 +146,29 @@ def test_the_calibrated_range_the_page_shows_is_what_is_recorded() -> None:
     # The road estimate is moved by the median (10% of 15 minutes late); the log keeps both.
     assert entry["at"] == iso_utc(T0 + dt.timedelta(minutes=16.5))
     assert entry["estimated"] == iso_utc(T0 + dt.timedelta(minutes=15))
+
+
+def test_the_minutes_shown_pause_instead_of_rising_inside_the_range_shown() -> None:
+    from portal.core.eta import HELD, Estimate, held_of, minutes_left, steadied
+
+    first = Estimate(T0 + dt.timedelta(minutes=10), "position", T0, stale=False)
+    span = (T0 + dt.timedelta(minutes=8), T0 + dt.timedelta(minutes=12))
+    held = held_of(first, span, TRIP, T0)
+    later = T0 + dt.timedelta(seconds=15)
+    wobble = Estimate(T0 + dt.timedelta(minutes=11, seconds=30), "position", later, stale=False, estimated=None)
+    shown, (start, end) = steadied(wobble, (later, T0 + dt.timedelta(minutes=14)), held, TRIP, later)
+    assert minutes_left(shown.at, later) == 10  # not 11: the new estimate is still inside 8-12
+    assert shown.estimated == wobble.at  # calibration still measures the estimator itself
+    assert start <= shown.at <= end
+    news = Estimate(T0 + dt.timedelta(minutes=13), "position", later, stale=False)
+    assert steadied(news, span, held, TRIP, later)[0] == news  # outside the range: the minutes go up
+    field = Estimate(T0 + dt.timedelta(minutes=11, seconds=30), "field", later, stale=False)
+    assert steadied(field, span, held, TRIP, later)[0] == field  # the field system's ETA is shown as given
+    assert steadied(wobble, span, held, "another trip", later)[0] == wobble
+    # observe keeps what was shown for the next change, and the page shows the same
+    job = Job(id="J", values={"status": "en_route", "address.lat": 41.95, "address.lon": -87.65})
+    job.stamps["status"] = (TRIP, "w0")
+    job.location = {"lat": 41.9, "lon": -87.65, "recorded_at": iso_utc(T0)}
+    kept = observe(job, T0)
+    assert kept.values[HELD]["source"] == "position"
+    assert public_state(kept, T0)["eta"]["minutes"] == kept.values[HELD]["minutes"]

@@ -237,7 +237,7 @@ def shown_range(found: Estimate, now: datetime, config: EtaConfig = DEFAULT_CONF
     return arrival_range(found.at, now)
 
 
-HELD = "portal.eta_held"  # what a page last showed of the portal's own estimate: {"trip", "source", "minutes", "end"}
+HELD = "portal.eta_held"  # what a page last showed of the portal's own estimate: trip, source, minutes, range
 HELD_SOURCES = frozenset({"route", "position"})  # the field system's ETA is shown as given
 
 
@@ -251,8 +251,10 @@ def steadied(
     estimate stays inside the range shown before, the minutes shown pause instead of rising
     (the estimate shown is ``now`` plus the minutes shown before; the range, which is the
     promise, is the new one, widened to hold it). Only an estimate that leaves that range
-    makes the minutes go up. ``estimated`` keeps the estimator's own answer, so calibration
-    samples measure the estimator, not the pause.
+    makes the minutes go up, and then by no more than that range's width at a time: news of a
+    jam shows within a few pings, without one update that breaks the promise by more than its
+    own width. ``estimated`` keeps the estimator's own answer, so calibration samples measure
+    the estimator, not the pause.
     """
     if found.stale or found.source not in HELD_SOURCES or not isinstance(held, dict):
         return found, span
@@ -262,9 +264,19 @@ def steadied(
         minutes, end = int(held["minutes"]), parse_iso(str(held["end"]))
     except (KeyError, TypeError, ValueError):
         return found, span
-    if not (minutes_left(found.at, now) > minutes and found.at <= end):
+    if minutes_left(found.at, now) <= minutes:
         return found, span
-    at = now + timedelta(minutes=minutes)
+    if found.at <= end:
+        at = now + timedelta(minutes=minutes)  # still inside the range shown: pause
+    else:
+        try:
+            width = end - parse_iso(str(held["start"]))
+        except (KeyError, TypeError, ValueError):
+            return found, span
+        steps = max(1, int(width.total_seconds() // 60))  # whole minutes, at least one
+        if minutes_left(found.at, now) <= minutes + steps:
+            return found, span
+        at = now + timedelta(minutes=minutes + steps)  # up by the range's width, not further
     kept = Estimate(at, found.source, found.updated_at, found.stale, found.distance_m, found.estimated or found.at)
     return kept, (min(span[0], _floor_minute(at)), max(span[1], _ceil_minute(at)))
 
@@ -273,7 +285,14 @@ def held_of(found: Estimate, span: tuple[datetime, datetime], trip: str, now: da
     """What ``steadied`` needs next time, for the portal's own live estimates; None for others."""
     if found.stale or found.source not in HELD_SOURCES:
         return None
-    return {"trip": trip, "source": found.source, "minutes": minutes_left(found.at, now), "end": iso_utc(span[1])}
+    minutes = minutes_left(found.at, now)
+    return {
+        "trip": trip,
+        "source": found.source,
+        "minutes": minutes,
+        "start": iso_utc(span[0]),
+        "end": iso_utc(span[1]),
+    }
 
 
 def trip_of(job: Job) -> str:

@@ -162,6 +162,10 @@ def test_the_minutes_shown_pause_instead_of_rising_inside_the_range_shown() -> N
     assert start <= shown.at <= end
     news = Estimate(T0 + dt.timedelta(minutes=13), "position", later, stale=False)
     assert steadied(news, span, held, TRIP, later)[0] == news  # outside the range: the minutes go up
+    jam = Estimate(T0 + dt.timedelta(minutes=30), "position", later, stale=False)
+    capped, (_, capped_end) = steadied(jam, span, held, TRIP, later)
+    assert minutes_left(capped.at, later) == 14  # up by the 4-minute width of 8-12, not by 20
+    assert capped.estimated == jam.at and capped.at <= capped_end
     field = Estimate(T0 + dt.timedelta(minutes=11, seconds=30), "field", later, stale=False)
     assert steadied(field, span, held, TRIP, later)[0] == field  # the field system's ETA is shown as given
     assert steadied(wobble, span, held, "another trip", later)[0] == wobble

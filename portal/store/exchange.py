@@ -54,6 +54,12 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "updated_at",
         "outbox_id",
     ),
+    # The staff's attention queue, one record per raised reason (``since`` may lie ahead: a
+    # request not yet due), and the statistics counters, one per quarter hour and name
+    # (``core/tallies.py``). Both are derived from writes the copy does not replay, so they
+    # are copied as they stand.
+    "attention": ("job_id", "reason", "since"),
+    "tallies": ("bucket", "name", "amount"),
     "opt_outs": ("address", "channel", "source", "created_at"),
     "conversations": ("phone", "state", "updated_at"),
     "staff": ("username", "password_hash", "timezone", "created_at", "updated_at"),

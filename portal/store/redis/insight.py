@@ -50,6 +50,12 @@ def _member(reason: str, job_id: str) -> str:
     return f"{reason}:{job_id}"  # reasons never hold a colon; job ids may
 
 
+def member_parts(member: str) -> tuple[str, str]:
+    """(reason, job id) of an ``attention-due`` member."""
+    reason, _, job_id = member.partition(":")
+    return reason, job_id
+
+
 def queue_flags(pipe: Pipeline, keys: Keys, flags: Flags) -> None:
     """Raise and clear reasons (inside a MULTI); a reason already raised keeps its first since."""
     for job_id, reason in flags.cleared:
@@ -82,7 +88,7 @@ class RedisInsightQueries(RedisParts):
         rows = []
         for entry in found:
             member, score = entry[0], entry[1]
-            reason, _, job_id = need(member).partition(":")
+            reason, job_id = member_parts(need(member))
             rows.append((job_id, reason, iso_from_micros(float(score))))
         items = queue_order(rows)
         shown = items[:limit]

@@ -117,8 +117,13 @@ def queue_message(pipe: Pipeline, keys: Keys, message_id: int, m: Message, outbo
         pipe.set(keys.provider(m.provider_id), str(message_id))
 
 
-def queue_outbox(pipe: Pipeline, keys: Keys, outbox_id: int, item: OutboxItem, now: str) -> None:
-    """Queue one new row (its dedup key already checked free under WATCH)."""
+def queue_outbox(pipe: Pipeline, keys: Keys, outbox_id: int, item: OutboxItem, now: str, *, flag: bool = True) -> None:
+    """Queue one new row (its dedup key already checked free under WATCH).
+
+    A new callback that is also a reason for staff (``core/attention.py``) raises it, unless
+    ``flag`` is off: ``portal migrate-store`` copies the queue as it stands, acknowledgements
+    included, rather than raising every reason its callbacks once raised.
+    """
     due = item.not_before or now
     mapping = fields(
         dedup_key=item.dedup_key,
@@ -135,7 +140,7 @@ def queue_outbox(pipe: Pipeline, keys: Keys, outbox_id: int, item: OutboxItem, n
     pipe.set(keys.outbox_key(item.dedup_key), str(outbox_id))
     pipe.zadd(keys.due(item.kind), {str(outbox_id): micros(due)})
     pipe.sadd(keys("outbox-kinds"), item.kind)
-    if item.kind == "callback":
+    if flag and item.kind == "callback":
         queue_flags(pipe, keys, callback_flags(item.job_id, item.payload, now))
     if item.job_id is not None:
         pipe.rpush(keys.job_outbox(item.job_id), str(outbox_id))

@@ -18,9 +18,12 @@ from typing import Any
 from redis.asyncio.client import Pipeline
 
 from portal.clock import utc_now
+from portal.core.attention import Flag, Flags
 from portal.core.jobs import Job, iso_utc, parse_iso
+from portal.core.tallies import Tally
 from portal.store.exchange import FIELDS, Record, event_record, message_from_record, message_record
 from portal.store.records import AuditEntry, OutboxItem, Rejection, StoredEvent
+from portal.store.redis.insight import DUE, member_parts, queue_flags, queue_tallies
 from portal.store.redis.jobs import queue_events, queue_job
 from portal.store.redis.keys import (
     WEBHOOK_ID_SECONDS,
@@ -43,12 +46,13 @@ from portal.store.rules import compact_json
 
 SCAN_COUNT = 500
 # Keys whose presence means the store holds data (a fresh store has none of them).
-DATA_KEYS = ("jobs-updated", "webhooks", "rejected", "outbox-next", "msg-next", "audit")
-# Kinds kept one key per record, found by scanning for their pattern.
-SCANNED = {"opt_outs": "opt-out:*", "conversations": "conversation:*", "staff": "staff:*"}
+DATA_KEYS = ("jobs-updated", "webhooks", "rejected", "outbox-next", "msg-next", "audit", DUE)
+# Kinds kept one key per record, found by scanning for their pattern; the statistics
+# counters are one key per quarter hour, a record per counter in it.
+SCANNED = {"opt_outs": "opt-out:*", "conversations": "conversation:*", "staff": "staff:*", "tallies": "tally:*"}
 # Kinds numbered by a counter (some numbers may be gone), and kinds held in one key.
 COUNTED = {"outbox": "outbox-next", "messages": "msg-next"}
-HELD = {"jobs": "jobs-updated", "webhook_ids": "webhooks", "rejections": "rejected", "audit": "audit"}
+HELD = {"jobs": "jobs-updated", "webhook_ids": "webhooks", "rejections": "rejected", "audit": "audit", "attention": DUE}
 
 
 class RedisTransferQueries(RedisParts):
@@ -66,6 +70,8 @@ class RedisTransferQueries(RedisParts):
     @guarded
     async def count_records(self, kind: str) -> int:
         """How many records ``export_records`` yields; for the outbox and messages, at most that many."""
+        if kind == "tallies":
+            return sum([await self.redis.hlen(self.keys(key)) async for key in self._scan(SCANNED[kind])])
         if kind in SCANNED:
             return len([key async for key in self._scan(SCANNED[kind])])
         if kind in COUNTED:
@@ -141,6 +147,24 @@ class RedisTransferQueries(RedisParts):
                 outbox_id = raw.get("outbox_id")
                 yield message_record(message_from_hash(message_id, raw), int(outbox_id) if outbox_id else None)
 
+    async def _export_attention(self) -> AsyncIterator[Record]:
+        """Every raised reason, due or not, in the order SQLite exports them (job id, reason)."""
+        raised: list[Any] = await self.redis.zrange(self.keys(DUE), 0, -1, withscores=True)
+        records = []
+        for member, score in raised:
+            reason, job_id = member_parts(need(member))
+            records.append({"job_id": job_id, "reason": reason, "since": iso_from_micros(float(score))})
+        for record in sorted(records, key=lambda r: (r["job_id"], r["reason"])):
+            yield record
+
+    async def _export_tallies(self) -> AsyncIterator[Record]:
+        """Every counter of every quarter hour, in the order SQLite exports them (bucket, name)."""
+        buckets = sorted([int(key.removeprefix("tally:")) async for key in self._scan(SCANNED["tallies"])])
+        for bucket in buckets:
+            counters = strings(await self.redis.hgetall(self.keys("tally", str(bucket))))
+            for name in sorted(counters):
+                yield {"bucket": bucket, "name": name, "amount": float(counters[name])}
+
     async def _export_opt_outs(self) -> AsyncIterator[Record]:
         async for key in self._scan(SCANNED["opt_outs"]):
             channel, source, created_at = json.loads(need(await self.redis.get(self.keys(key))))
@@ -200,7 +224,7 @@ class RedisTransferQueries(RedisParts):
     async def _import_outbox(self, pipe: Pipeline, r: Record) -> None:
         keys, outbox_id = self.keys, int(r["id"])
         item = OutboxItem(r["dedup_key"], r["kind"], r["job_id"], r["payload"])
-        queue_outbox(pipe, keys, outbox_id, item, r["created_at"])
+        queue_outbox(pipe, keys, outbox_id, item, r["created_at"], flag=False)  # the queue comes as it stands
         state = fields(
             state=r["state"],
             attempts=str(r["attempts"]),
@@ -222,6 +246,12 @@ class RedisTransferQueries(RedisParts):
         if outbox_id is not None:
             pipe.hset(self.keys.outbox(outbox_id), "message_id", str(message.id))
         pipe.set(self.keys("msg-next"), str(max(message.id, await self._counter("msg-next"))))
+
+    async def _import_attention(self, pipe: Pipeline, r: Record) -> None:
+        queue_flags(pipe, self.keys, Flags((Flag(r["job_id"], r["reason"], r["since"]),)))
+
+    async def _import_tally(self, pipe: Pipeline, r: Record) -> None:
+        queue_tallies(pipe, self.keys, [Tally(int(r["bucket"]), r["name"], float(r["amount"]))])
 
     async def _import_opt_out(self, pipe: Pipeline, r: Record) -> None:
         value = json.dumps([r["channel"], r["source"], r["created_at"]])
@@ -252,6 +282,8 @@ EXPORTS: dict[str, Exporter] = {
     "rejections": RedisTransferQueries._export_rejections,
     "outbox": RedisTransferQueries._export_outbox,
     "messages": RedisTransferQueries._export_messages,
+    "attention": RedisTransferQueries._export_attention,
+    "tallies": RedisTransferQueries._export_tallies,
     "opt_outs": RedisTransferQueries._export_opt_outs,
     "conversations": RedisTransferQueries._export_conversations,
     "staff": RedisTransferQueries._export_staff,
@@ -263,6 +295,8 @@ IMPORTS: dict[str, Importer] = {
     "rejections": RedisTransferQueries._import_rejection,
     "outbox": RedisTransferQueries._import_outbox,
     "messages": RedisTransferQueries._import_message,
+    "attention": RedisTransferQueries._import_attention,
+    "tallies": RedisTransferQueries._import_tally,
     "opt_outs": RedisTransferQueries._import_opt_out,
     "conversations": RedisTransferQueries._import_conversation,
     "staff": RedisTransferQueries._import_staff,

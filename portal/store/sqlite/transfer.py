@@ -35,6 +35,8 @@ TABLES = {
     "rejections": Table("rejected_webhooks", "id"),
     "outbox": Table("outbox", "id", ("payload",)),
     "messages": Table("messages", "id", ("meta",)),
+    "attention": Table("attention", "job_id, reason"),
+    "tallies": Table("tallies", "bucket, name"),
     "opt_outs": Table("opt_outs", "address"),
     "conversations": Table("conversations", "phone", ("state",)),
     "staff": Table("staff_accounts", "username"),

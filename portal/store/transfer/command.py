@@ -2,8 +2,9 @@
 
 For the operator who outgrows one machine (SQLite to Redis) or goes back (Redis to SQLite).
 Jobs with their link keys (revoked ones too) and event logs, remembered webhook ids, rejected
-webhooks, the outbox (pending rows stay pending), the message history, opt-outs, the SMS
-conversation state of each phone, staff accounts and the audit log are copied with their ids.
+webhooks, the outbox (pending rows stay pending), the message history, the staff's attention
+queue (reasons not yet due too) and the statistics counters, opt-outs, the SMS conversation
+state of each phone, staff accounts and the audit log are copied with their ids.
 Each backend exports and imports its own records (``TransferStore``) in the one format of
 ``exchange.py``, rebuilding what it derives (search columns and indexes, the retention
 index, the outbox's due queues) as the portal itself writes them; this command only

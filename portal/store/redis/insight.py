@@ -103,6 +103,13 @@ class RedisInsightQueries(RedisParts):
         return named, len(items)
 
     @guarded
+    async def job_attention(self, job_id: str, now: str) -> Item | None:
+        raised = strings(await self.redis.hgetall(self.keys("attention", job_id)))
+        due = micros(now)
+        items = queue_order([(job_id, reason, since) for reason, since in raised.items() if micros(since) <= due])
+        return items[0] if items else None
+
+    @guarded
     async def next_attention_due(self, now: str) -> str | None:
         found = await self.redis.zrangebyscore(
             self.keys(DUE), f"({micros(now)}", "+inf", start=0, num=1, withscores=True

@@ -79,6 +79,15 @@ class SQLiteInsightQueries:
     async def attention(self, now: str, limit: int = ATTENTION_PAGE) -> tuple[list[Item], int]:
         return await self.read(lambda c: _attention(c, now, limit))
 
+    async def job_attention(self, job_id: str, now: str) -> Item | None:
+        rows = await self.read(
+            lambda c: c.execute(
+                "SELECT job_id, reason, since FROM attention WHERE job_id = ? AND since <= ?", (job_id, now)
+            ).fetchall()
+        )
+        items = queue_order([(str(r[0]), str(r[1]), str(r[2])) for r in rows])
+        return items[0] if items else None
+
     async def next_attention_due(self, now: str) -> str | None:
         row = await self.read(
             lambda c: c.execute("SELECT MIN(since) FROM attention WHERE since > ?", (now,)).fetchone()

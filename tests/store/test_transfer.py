@@ -96,7 +96,9 @@ async def fill(store: Store) -> str:
     await store.change_job("WO-1", edited({"portal.reschedule": {"requested_at": at(0)}}))
     text = OutboxItem("WO-3:text:callback", "callback", "WO-3", {"type": "customer.message", "data": {"text": "?"}})
     await store.change_job("WO-3", lambda job: Decision(job or Job("WO-3"), outbox=[text]))
-    await store.acknowledge("WO-3", at(7), AuditEntry(at(7), "dana", "acknowledge", "WO-3", "127.0.0.1", None))
+    # The message's reason is stamped by the real clock, which may be well past NOW in a long run.
+    now = iso_utc(dt.datetime.now(dt.UTC))
+    await store.acknowledge("WO-3", now, AuditEntry(at(7), "dana", "acknowledge", "WO-3", "127.0.0.1", None))
     return first.link_key
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ def test_the_queue_updates_live_and_acknowledges(settings: Settings, browser: Br
         row = page.get_by_role("row").filter(has_text="No usable phone or email")
         expect(row).to_be_visible()
         expect(row.get_by_role("link", name=HOSTILE)).to_be_visible()  # shown as text, never run
+        # The live row explains its reason as the server-drawn one does.
+        expect(row.locator("li.reason-contact_invalid")).to_have_attribute("title", re.compile("no phone number"))
         expect(page.locator("#queue-status")).to_have_text("1 job waiting.")
         assert run_axe(page) == []
 

@@ -22,9 +22,10 @@ than looking at after alone.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from portal.core.jobs import CLOSED_STATUSES, Job, iso_utc, parse_iso
 from portal.core.trip import NOT_STARTED, late_key
@@ -47,6 +48,7 @@ FAILED_STATUSES = frozenset({"failed", "undelivered"})
 # Callbacks to the field system that are, at the same time, a reason for staff to look.
 CALLBACK_REASONS = {"message.failed": "message_failed", "customer.message": "customer_message"}
 PENDING = {"reschedule_pending": "portal.reschedule", "cancel_pending": "portal.cancel"}
+S = TypeVar("S", str, int)  # a since: ISO text or integer microseconds, both in time order
 
 
 @dataclass(frozen=True)
@@ -149,15 +151,29 @@ def status_flags(job_id: str | None, old: str | None, new: str | None, now: str)
     return Flags((Flag(job_id, "message_failed", now),))
 
 
-def queue_order(rows: list[tuple[str, str, str]]) -> list[Item]:
-    """Items from due (job id, reason, since) rows: most urgent reason first, then longest waiting."""
-    by_job: dict[str, dict[str, str]] = {}
+def ranked(rows: Iterable[tuple[str, str, S]]) -> list[tuple[str, dict[str, S]]]:
+    """Due (job id, reason, since) rows grouped per job, most urgent reason first, then longest waiting.
+
+    ``since`` is whatever orders like time (ISO text, or a store's integer microseconds), so a
+    store can rank thousands of waiting jobs and turn only the page it shows into ``Item``s.
+    """
+    by_job: dict[str, dict[str, S]] = {}
     for job_id, reason, since in rows:
         if reason in URGENCY:  # a reason from a newer version is left for that version to show
             by_job.setdefault(job_id, {})[reason] = since
-    items = [
-        Item(job_id, tuple(sorted(reasons, key=URGENCY.__getitem__)), min(reasons.values()), details=reasons)
+    keys = [
+        (min(URGENCY[reason] for reason in reasons), min(reasons.values()), job_id)
         for job_id, reasons in by_job.items()
     ]
-    items.sort(key=lambda item: (URGENCY[item.reasons[0]], item.since, item.job_id))
-    return items
+    keys.sort()
+    return [(job_id, by_job[job_id]) for _, _, job_id in keys]
+
+
+def item_of(job_id: str, reasons: dict[str, str]) -> Item:
+    """One job's queue entry from its due reasons and since when each holds."""
+    return Item(job_id, tuple(sorted(reasons, key=URGENCY.__getitem__)), min(reasons.values()), details=reasons)
+
+
+def queue_order(rows: Iterable[tuple[str, str, str]]) -> list[Item]:
+    """Items from due (job id, reason, since) rows: most urgent reason first, then longest waiting."""
+    return [item_of(job_id, reasons) for job_id, reasons in ranked(rows)]

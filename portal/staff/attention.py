@@ -95,6 +95,17 @@ async def queue(portal: Parts, limit: int = ATTENTION_PAGE) -> dict[str, Any]:
     return {"items": [item_document(item, now) for item in items], "total": total, "at": iso_utc(now)}
 
 
+async def for_job(portal: Parts, job_id: str) -> dict[str, Any] | None:
+    """The job's reasons due now, as the queue shows them, for its job page; None when it needs nothing."""
+    now = utc_now()
+    item = await store_of(portal).job_attention(job_id, iso_utc(now))
+    if item is None:
+        return None
+    document = item_document(item, now)
+    document["help"] = [REASON_HELP[reason] for reason in item.reasons]
+    return document
+
+
 async def acknowledge(portal: Parts, job_id: str, staff: str, client: str) -> list[str]:
     """Clear the job's current reasons (audited as ``acknowledge``); the reasons cleared."""
     now = iso_utc(utc_now())

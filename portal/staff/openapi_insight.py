@@ -120,6 +120,8 @@ def _html(description: str) -> dict[str, Any]:
 def insight_paths() -> dict[str, Any]:
     job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
     form = {"type": "object", "required": ["csrf_token"], "properties": {"csrf_token": {"type": "string"}}}
+    back = {"type": "string", "enum": ["job"], "description": "`job`: return to the job's page, not the queue."}
+    acknowledge_form = {**form, "properties": {"csrf_token": {"type": "string"}, "back": back}}
     return {
         "/staff/attention": {
             "get": {
@@ -147,9 +149,12 @@ def insight_paths() -> dict[str, Any]:
                 "summary": "Clear the job's current reasons (audited); a new occurrence brings it back",
                 "security": SESSION,
                 "parameters": [job_id],
-                "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": form}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/x-www-form-urlencoded": {"schema": acknowledge_form}},
+                },
                 "responses": {
-                    "303": {"description": "Back to the queue."},
+                    "303": {"description": "Back to the queue, or to the job's page with `back=job`."},
                     "403": {"description": "Missing or wrong csrf_token."},
                     "404": _html("No such job."),
                 },

@@ -28,6 +28,12 @@ class InsightStore(Protocol):
     async def attention(self, now: str, limit: int = ATTENTION_PAGE) -> tuple[list[Item], int]:
         """Jobs with reasons due by ``now``, most urgent first (at most ``limit``), and how many in all."""
 
+    async def job_attention(self, job_id: str, now: str) -> Item | None:
+        """One job's reasons due by ``now`` (its job page shows them), or None when it needs nothing.
+
+        One job's few rows, by its id: the job page never reads the whole queue.
+        """
+
     async def next_attention_due(self, now: str) -> str | None:
         """When the next reason raised for later (an unanswered request) falls due, if any."""
 

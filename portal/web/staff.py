@@ -20,7 +20,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import Scope
 
 from portal.runtime import Runtime
-from portal.staff import console
+from portal.staff import attention, console
 from portal.staff.auth import COOKIE_NAME, FAILURE_WINDOW_SECONDS, LoginRefused, StaffAuth, StaffSession, csrf_matches
 from portal.staff.job_view import MESSAGE_STATUS_LABELS, in_zone
 from portal.staff.thread import request_sentences, understood_sentence
@@ -38,6 +38,7 @@ DONE_MESSAGES = {  # outcomes after a form, by fixed key: no request text is eve
     "revoked": "The link was revoked. Earlier links now answer 410; use “Resend link” to send the new one.",
     "no_contact": "Nothing was sent: the job has no usable phone number or email.",
     "expired": "Nothing was sent: the job closed too long ago and its link has expired.",
+    "acknowledged": "The job's current reasons were cleared. A new occurrence brings it back to the queue.",
 }
 PROBLEMS = {
     403: ("Form expired", "This form is no longer valid. Go back, reload the page and try again."),
@@ -166,6 +167,7 @@ async def job_page(request: Request) -> Response:
     context = {
         "doc": doc,
         "job": doc["job"],
+        "attention": await attention.for_job(runtime_of(request), job_id),
         "staff_zone": session.account.timezone,
         "done": DONE_MESSAGES.get(request.query_params.get("done", "")),
         "message_labels": MESSAGE_STATUS_LABELS,

@@ -73,6 +73,8 @@ async def acknowledge(request: Request) -> Response:
     if await portal.store.get_job(job_id) is None:
         return _render(request, "staff/problem.html", {"heading": "Not found", "message": "There is no such job."}, 404)
     await attention.acknowledge(portal, job_id, session.username, client_key(request))
+    if form.get("back") == "job":  # the job page's button: back to the job, not to the queue
+        return RedirectResponse(f"{staff_base(request.scope)}/jobs/{quote(job_id, safe='')}?done=acknowledged", 303)
     return RedirectResponse(f"{staff_base(request.scope)}/attention?done=acknowledged#queue", 303)
 
 

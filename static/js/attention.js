@@ -15,6 +15,15 @@
     return node;
   }
 
+  /* What a reason means, from the page's own list of reasons (no text from the stream). */
+  function helpOf(reason) {
+    var found = null;
+    Array.prototype.forEach.call(document.querySelectorAll("dd[data-reason]"), function (node) {
+      if (node.getAttribute("data-reason") === reason) { found = node.textContent; }
+    });
+    return found;
+  }
+
   function row(item) {
     var tr = el("tr");
     var job = el("td");
@@ -25,7 +34,12 @@
     tr.appendChild(job);
     var why = el("td");
     var list = el("ul", null, "reasons");
-    item.labels.forEach(function (label, i) { list.appendChild(el("li", label, "reason reason-" + item.reasons[i])); });
+    item.labels.forEach(function (label, i) {
+      var reason = el("li", label, "reason reason-" + item.reasons[i]);
+      var help = helpOf(item.reasons[i]);
+      if (help) { reason.title = help; }  /* as the server-drawn rows have it */
+      list.appendChild(reason);
+    });
     why.appendChild(list);
     tr.appendChild(why);
     var waited = el("td");

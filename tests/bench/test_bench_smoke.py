@@ -35,3 +35,24 @@ def test_every_benchmark_runs_its_smoke_and_prints_its_table() -> None:
         if proc.returncode != 0 or TABLE_HEAD not in text or "nan" in text.split(TABLE_HEAD, 1)[-1]:
             failures.append(f"{name} (exit {proc.returncode}):\n{text[-3000:]}")
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.timeout(SMOKE_TIMEOUT + 30)
+def test_the_staff_views_benchmark_runs_on_both_stores_and_they_agree(redis_url: str) -> None:
+    """500 jobs through each store's own writes: both must print the same queue and figures."""
+    base = redis_url.split("?")[0]  # the benchmark adds its own key prefix and deletes its keys
+    seen = []
+    for extra in ([], ["--redis", base]):
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "staff_views.py"), "--smoke", *extra],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=SMOKE_TIMEOUT,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert "GET /staff/attention" in done.stdout and "GET /staff/api/stats (30 days)" in done.stdout
+        seen.append(next(line for line in done.stdout.splitlines() if line.startswith("queue: ")))
+    # 10 open jobs nobody can reach (n % 25 == 0, odd n) and 7 ratings of 2 (n % 66 == 0, but job
+    # 0 was created just now: its visit, and so its rating, lie a day ahead, not yet due).
+    assert seen[0] == seen[1] and seen[0].startswith("queue: 17 jobs waiting;")

@@ -98,3 +98,29 @@ def test_a_late_job_leaves_the_queue_on_arrival(console: TestClient) -> None:
     assert [i["reasons"] for i in queue(console)] == [["late"]]
     post_event(console, status_changed("WO-5", "in_progress", now_iso(-60)))
     assert queue(console) == []
+
+
+def test_the_job_page_shows_its_reasons_and_acknowledges_them(console: TestClient) -> None:
+    job = sample_job("WO-9", reference=HOSTILE, customer=NO_CONTACT)
+    assert post_event(console, job_updated(job, "2026-03-01T15:00:00Z")).status_code == 202
+    assert post_event(console, job_updated(sample_job("WO-8"), "2026-03-01T15:00:00Z")).status_code == 202
+    quiet = console.get("/staff/jobs/WO-8")
+    assert quiet.status_code == 200 and "attention-heading" not in quiet.text and "/acknowledge" not in quiet.text
+    page = console.get("/staff/jobs/WO-9")
+    assert page.status_code == 200
+    card = page.text.split('id="attention-heading"')[1].split("</section>")[0]
+    assert "No usable phone or email" in card and "no phone number that can be texted" in card
+    assert 'action="/staff/jobs/WO-9/acknowledge"' in card and 'name="back" value="job"' in card
+    assert "min</time>" in card  # how long it has waited
+
+    refused = console.post(
+        "/staff/jobs/WO-9/acknowledge", data={"csrf_token": "forged", "back": "job"}, follow_redirects=False
+    )
+    assert refused.status_code == 403 and len(queue(console)) == 1
+    done = console.post(
+        "/staff/jobs/WO-9/acknowledge", data={"csrf_token": csrf_of(page.text), "back": "job"}, follow_redirects=False
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/staff/jobs/WO-9?done=acknowledged"
+    assert queue(console) == [] and ("acknowledge", "contact_invalid") in _audit(console, "WO-9")
+    after = console.get(done.headers["location"])
+    assert "current reasons were cleared. A new occurrence" in after.text and 'id="attention-heading"' not in after.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ def test_the_queue_updates_live_and_acknowledges(settings: Settings, browser: Br
         row = page.get_by_role("row").filter(has_text="No usable phone or email")
         expect(row).to_be_visible()
         expect(row.get_by_role("link", name=HOSTILE)).to_be_visible()  # shown as text, never run
+        # The live row explains its reason as the server-drawn one does.
+        expect(row.locator("li.reason-contact_invalid")).to_have_attribute("title", re.compile("no phone number"))
         expect(page.locator("#queue-status")).to_have_text("1 job waiting.")
         assert run_axe(page) == []
 
@@ -76,3 +79,38 @@ def test_the_stats_page_passes_axe(settings: Settings, browser: Browser) -> None
         expect(page.get_by_role("img", name="New jobs per day")).to_have_count(1)
         assert run_axe(page) == []
         page.close()
+
+
+@pytest.mark.parametrize("viewport", [{"width": 390, "height": 844}, {"width": 1280, "height": 900}], ids=str)
+def test_the_job_page_acknowledges_its_reasons(
+    settings: Settings, browser: Browser, viewport: dict[str, int], tmp_path: Path
+) -> None:
+    app = create_app(settings)
+    with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
+        server.call(app.state.runtime.store.save_staff_account("ann", hash_password(PASSWORD, TEST_COST), "UTC"))
+        job = sample_job("WO-78", reference=HOSTILE, customer={"name": "Sam"})
+        assert post_event(http, job_updated(job)).status_code == 202
+        page = browser.new_page(viewport=viewport)  # type: ignore[arg-type]
+        sign_in(page, server.url)
+        page.get_by_role("row").filter(has_text="No usable phone or email").get_by_role("link", name=HOSTILE).click()
+        expect(page).to_have_url(f"{server.url}/staff/jobs/WO-78")
+        card = page.get_by_role("region", name="Needs attention")
+        expect(card).to_contain_text("No usable phone or email")
+        button = card.get_by_role("button", name="Acknowledge")
+        expect(button).to_be_in_viewport()
+        # Nothing wider than the screen: the card and its button fit a phone without sideways scrolling.
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert run_axe(page) == []
+        page.screenshot(path=str(tmp_path / f"job-attention-{viewport['width']}.png"), full_page=False)
+
+        button.click()
+        expect(page).to_have_url(f"{server.url}/staff/jobs/WO-78?done=acknowledged")
+        expect(page.get_by_role("status").first).to_contain_text("current reasons were cleared")
+        expect(page.get_by_role("region", name="Needs attention")).to_have_count(0)
+        assert run_axe(page) == []
+        page.screenshot(path=str(tmp_path / f"job-acknowledged-{viewport['width']}.png"), full_page=False)
+        page.close()
+        entries = server.call(app.state.runtime.store.list_audit(limit=10, job_id="WO-78"))
+        assert [(e.action, e.username, e.detail) for e in entries if e.action == "acknowledge"] == [
+            ("acknowledge", "ann", "contact_invalid")
+        ]

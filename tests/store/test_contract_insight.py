@@ -110,6 +110,20 @@ async def test_acknowledge_leaves_reasons_not_yet_due(store: Any) -> None:
     assert await reasons(store, at(61)) == {"J": ("cancel_pending",)}
 
 
+async def test_one_jobs_reasons_due_now_for_its_page(store: Any) -> None:
+    await change(store, "J", lambda v: v.update({"portal.cancel": {"requested_at": at(0)}}), customer={"name": "x"})
+    await change(store, "K", customer={"name": "no contact either"})
+    assert len((await store.attention(LATER))[0]) == 2
+    found = await store.job_attention("J", at(10))
+    assert found is not None and found.reasons == ("contact_invalid",) and found.job_id == "J"
+    later = await store.job_attention("J", at(61))
+    assert later is not None and later.reasons == ("cancel_pending", "contact_invalid")
+    assert later.details["cancel_pending"] == at(60) and later.since == found.since
+    await store.acknowledge("J", at(61), audit("J"))
+    assert await store.job_attention("J", at(61)) is None and await store.job_attention("nobody", LATER) is None
+    assert await store.job_attention("K", LATER) is not None
+
+
 async def test_a_failed_message_raises_message_failed_by_settlement_or_report(store: Any) -> None:
     item = OutboxItem("s1", "sms", "J", {"to": PHONE["phone"]}, at(0))
     await change(store, "J", outbox=[item], customer=PHONE)

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
+from portal.core.tallies import bucket_of
 from portal.settings import Settings
 from portal.store import open_store
 from portal.store.base import AuditEntry, Decision, JobSearch, Message, OutboxItem, Rejection, Settlement, Store
@@ -89,7 +90,29 @@ async def fill(store: Store) -> str:
     await store.set_opt_out("+13125550102", True, "keyword", at(5))
     await store.set_conversation(PHONES[1], {"asked": "reschedule", "job_id": "WO-2", "slots": [1, 2]}, at(6))
     await store.set_conversation(PHONES[2], {"asked": "rating", "job_id": "WO-3"}, at(6))
+    # The staff's queue: a low rating due now, a reschedule request due in an hour, a message
+    # not understood that staff already acknowledged (gone, and staying gone after the copy).
+    await store.change_job("WO-2", edited({"portal.rating": {"score": 1, "at": at(-60), "channel": "sms"}}))
+    await store.change_job("WO-1", edited({"portal.reschedule": {"requested_at": at(0)}}))
+    text = OutboxItem("WO-3:text:callback", "callback", "WO-3", {"type": "customer.message", "data": {"text": "?"}})
+    await store.change_job("WO-3", lambda job: Decision(job or Job("WO-3"), outbox=[text]))
+    # The message's reason is stamped by the real clock, which may be well past NOW in a long run.
+    now = iso_utc(dt.datetime.now(dt.UTC))
+    await store.acknowledge("WO-3", now, AuditEntry(at(7), "dana", "acknowledge", "WO-3", "127.0.0.1", None))
     return first.link_key
+
+
+def edited(values: dict[str, Any]) -> Any:
+    def decide(before: Job | None) -> Decision:
+        after = (before or Job("?")).copy()
+        after.values.update(values)
+        return Decision(after)
+
+    return decide
+
+
+# One span of the statistics reaching from before the first job to after the last write.
+SPAN = [bucket_of(NOW - dt.timedelta(days=4)), bucket_of(NOW + dt.timedelta(days=1))]
 
 
 async def everything(store: Store, revoked_key: str) -> dict[str, Any]:
@@ -120,6 +143,10 @@ async def everything(store: Store, revoked_key: str) -> dict[str, Any]:
     seen["due"] = {kind: await store.next_outbox_due((kind,)) for kind in ("sms", "email", "callback")}
     seen["counts"] = await store.outbox_counts()
     seen["depth"] = await store.outbox_depth()
+    seen["attention_now"] = await store.attention(at(60))
+    seen["attention_later"] = await store.attention(at(3700))
+    seen["next_attention"] = await store.next_attention_due(at(60))
+    seen["tallies"] = sorted(await store.tallies(SPAN))
     return seen
 
 
@@ -138,6 +165,9 @@ async def still_works(store: Store) -> dict[str, Any]:
     did["search"] = [r.job.id for r in await store.search_jobs(JobSearch("a@b.co", pattern="a@b.co"), limit=5)]
     did["conversations"] = [await store.get_conversation(phone) is not None for phone in PHONES]
     did["depth"] = await store.outbox_depth()
+    entry = AuditEntry(at(3700), "lee", "acknowledge", "WO-1", "127.0.0.1", None)
+    did["acknowledged"] = [await store.acknowledge(job_id, at(3700), entry) for job_id in ("WO-1", "WO-2")]
+    did["attention_after"] = (await store.attention(at(3700)))[1]
     return did
 
 
@@ -162,10 +192,21 @@ def test_sqlite_to_redis_and_back_keeps_everything(tmp_path: Path, redis_url: st
     revoked_key = asyncio.run(on_store(first, fill))
     original = asyncio.run(on_store(first, lambda store: everything(store, revoked_key)))
     assert original["revoked"].revoked and original["conversations"][0] is None
+    # What the queue and the statistics hold before the copy, so the comparison below means something.
+    assert [(i.job_id, i.reasons) for i in original["attention_now"][0]] == [("WO-2", ("low_rating",))]
+    assert [(i.job_id, i.reasons) for i in original["attention_later"][0]] == [
+        ("WO-1", ("reschedule_pending",)),
+        ("WO-2", ("low_rating",)),
+    ]
+    assert original["next_attention"] == at(3600)
+    counted = {name: amount for _, name, amount in original["tallies"]}
+    assert counted["jobs"] == 3 and counted["completed"] == 1 and counted["reschedules"] == 1
+    assert counted["rating.1"] == 1 and counted["sms.sent"] == 1
     there = migrate(tmp_path, first, redis_url)
     assert there.returncode == 0, there.stderr
     assert "jobs: 3 copied" in there.stderr and "messages: 2 copied" in there.stderr
-    assert "outbox: 9 copied" in there.stderr and "conversations: 2 copied" in there.stderr
+    assert "outbox: 10 copied" in there.stderr and "conversations: 2 copied" in there.stderr
+    assert "attention: 2 copied" in there.stderr and f"tallies: {len(original['tallies'])} copied" in there.stderr
     assert asyncio.run(on_store(redis_url, lambda store: everything(store, revoked_key))) == original
     home = migrate(tmp_path, redis_url, back)
     assert home.returncode == 0, home.stderr
@@ -188,12 +229,14 @@ def test_sqlite_to_redis_and_back_keeps_everything(tmp_path: Path, redis_url: st
         "sms": [("WO-2:booked:sms", 2), ("WO-3:booked:sms", 2)],
         "email_early": [],
         "email": [("WO-3:retry:email", 2, "timeout")],
-        "callback": ["WO-3:completed:callback"],
+        "callback": ["WO-3:completed:callback", "WO-3:text:callback"],
         "purged": 1,
         "after_purge": [True, True, False],
-        "search": ["WO-1", "WO-2"],  # WO-1 changed last (its link was rotated)
+        "search": ["WO-1", "WO-2"],  # WO-1 changed last (its reschedule request)
         "conversations": [False, True, False],
         "depth": 1,  # WO-2's leased SMS: the purge took every row of WO-3
+        "acknowledged": [["reschedule_pending"], ["low_rating"]],
+        "attention_after": 0,
     }
 
 
@@ -248,7 +291,7 @@ def test_on_a_terminal_progress_is_one_line_redrawn_in_place(tmp_path: Path) -> 
     bar, summary = lines[start + 1], lines[start + 2]
     assert bar.startswith("\r[") and bar.count("\r") > len(KINDS) and "copied" not in bar
     final = bar.split("\r")[-1].rstrip()
-    assert final.startswith("[" + "#" * BAR_WIDTH + "] 100%") and final.endswith("audit 2/2")
+    assert final.startswith("[" + "#" * BAR_WIDTH + "] 100%") and final.endswith("audit 3/3")
     assert summary.startswith("portal: done, ")
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from redis.asyncio.client import Pipeline
 
-from portal.core.attention import Flags, Item, queue_order
+from portal.core.attention import Flags, Item, item_of, queue_order, ranked
 from portal.core.tallies import Tally
 from portal.store.base import AuditEntry
 from portal.store.insight import ATTENTION_PAGE
@@ -89,9 +89,12 @@ class RedisInsightQueries(RedisParts):
         for entry in found:
             member, score = entry[0], entry[1]
             reason, job_id = member_parts(need(member))
-            rows.append((job_id, reason, iso_from_micros(float(score))))
-        items = queue_order(rows)
-        shown = items[:limit]
+            rows.append((job_id, reason, int(score)))  # ranked as microseconds: text only for the page shown
+        waiting = ranked(rows)
+        shown = [
+            item_of(job_id, {reason: iso_from_micros(since) for reason, since in reasons.items()})
+            for job_id, reasons in waiting[:limit]
+        ]
         async with self.redis.pipeline(transaction=False) as pipe:
             for item in shown:
                 pipe.hget(self.keys.job(item.job_id), "reference")
@@ -100,7 +103,14 @@ class RedisInsightQueries(RedisParts):
             Item(item.job_id, item.reasons, item.since, reference or item.job_id, item.details)
             for item, reference in zip(shown, references, strict=True)
         ]
-        return named, len(items)
+        return named, len(waiting)
+
+    @guarded
+    async def job_attention(self, job_id: str, now: str) -> Item | None:
+        raised = strings(await self.redis.hgetall(self.keys("attention", job_id)))
+        due = micros(now)
+        items = queue_order([(job_id, reason, since) for reason, since in raised.items() if micros(since) <= due])
+        return items[0] if items else None
 
     @guarded
     async def next_attention_due(self, now: str) -> str | None:

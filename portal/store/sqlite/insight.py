@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from portal.core.attention import Flags, Item, queue_order
+from portal.core.attention import Flags, Item, item_of, queue_order, ranked
 from portal.core.tallies import Tally
 from portal.store.base import AuditEntry
 from portal.store.insight import ATTENTION_PAGE
@@ -39,8 +39,8 @@ def record_tallies(conn: sqlite3.Connection, tallies: Iterable[Tally]) -> None:
 
 def _attention(conn: sqlite3.Connection, now: str, limit: int) -> tuple[list[Item], int]:
     rows = conn.execute("SELECT job_id, reason, since FROM attention WHERE since <= ?", (now,)).fetchall()
-    items = queue_order([(str(r[0]), str(r[1]), str(r[2])) for r in rows])
-    shown = items[:limit]
+    waiting = ranked(rows)  # every waiting job is ranked; only the page shown becomes Items
+    shown = [item_of(job_id, reasons) for job_id, reasons in waiting[:limit]]
     references: dict[str, str | None] = {}
     for start in range(0, len(shown), 500):  # SQLite's bound parameters per statement are limited
         ids = [item.job_id for item in shown[start : start + 500]]
@@ -51,7 +51,7 @@ def _attention(conn: sqlite3.Connection, now: str, limit: int) -> tuple[list[Ite
         Item(item.job_id, item.reasons, item.since, references.get(item.job_id) or item.job_id, item.details)
         for item in shown
     ]
-    return named, len(items)
+    return named, len(waiting)
 
 
 def _acknowledge(conn: sqlite3.Connection, job_id: str, now: str, audit: AuditEntry) -> list[str]:
@@ -78,6 +78,15 @@ class SQLiteInsightQueries:
 
     async def attention(self, now: str, limit: int = ATTENTION_PAGE) -> tuple[list[Item], int]:
         return await self.read(lambda c: _attention(c, now, limit))
+
+    async def job_attention(self, job_id: str, now: str) -> Item | None:
+        rows = await self.read(
+            lambda c: c.execute(
+                "SELECT job_id, reason, since FROM attention WHERE job_id = ? AND since <= ?", (job_id, now)
+            ).fetchall()
+        )
+        items = queue_order([(str(r[0]), str(r[1]), str(r[2])) for r in rows])
+        return items[0] if items else None
 
     async def next_attention_due(self, now: str) -> str | None:
         row = await self.read(

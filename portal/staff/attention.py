@@ -11,12 +11,9 @@ next one or by a reconnect, since every message carries the whole queue.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Protocol, cast
-
-from sse_starlette import ServerSentEvent
 
 from portal.bus.base import Bus
 from portal.clock import utc_now
@@ -116,15 +113,15 @@ async def acknowledge(portal: Parts, job_id: str, staff: str, client: str) -> li
     return cleared
 
 
-async def stream(portal: Parts) -> AsyncIterator[ServerSentEvent]:
-    """``queue`` events: the whole queue now, then again whenever it changes."""
+async def stream(portal: Parts) -> AsyncIterator[dict[str, Any]]:
+    """The whole queue now, then again whenever it changes (the web edge frames each as a ``queue`` event)."""
     subscription = portal.bus.subscribe(STAFF_CHANNEL)
     portal.metrics.sse_open.inc()
     ends = asyncio.get_running_loop().time() + STREAM_LIFETIME_SECONDS
     try:
         while True:
             document = await queue(portal)
-            yield ServerSentEvent(data=json.dumps(document, separators=(",", ":")), event="queue")
+            yield document
             left = ends - asyncio.get_running_loop().time()
             if left <= 0 or not await _next_change(portal, subscription.queue, left):
                 return

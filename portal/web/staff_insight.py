@@ -6,10 +6,12 @@ Endpoints only: parse, call one function of ``portal.staff.attention`` or
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-from sse_starlette import EventSourceResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -59,8 +61,21 @@ async def attention_api(request: Request) -> Response:
 
 
 async def attention_events(request: Request) -> Response:
-    stream = attention.stream(portal_of(request))
-    return EventSourceResponse(stream, ping=SSE_PING_SECONDS, send_timeout=SSE_SEND_TIMEOUT, headers=NO_STORE)
+    return EventSourceResponse(
+        _queue_events(attention.stream(portal_of(request))),
+        ping=SSE_PING_SECONDS,
+        send_timeout=SSE_SEND_TIMEOUT,
+        headers=NO_STORE,
+    )
+
+
+async def _queue_events(documents: AsyncIterator[dict[str, Any]]) -> AsyncIterator[ServerSentEvent]:
+    """Each queue document as a ``queue`` event: the wire format is made here, at the edge."""
+    try:
+        async for document in documents:
+            yield ServerSentEvent(data=json.dumps(document, separators=(",", ":")), event="queue")
+    finally:
+        await documents.aclose()  # type: ignore[attr-defined]
 
 
 async def acknowledge(request: Request) -> Response:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -51,9 +50,8 @@ async def change(portal: Runtime, job_id: str, **values: Any) -> None:
 
 
 async def next_queue(events: AsyncIterator[Any]) -> list[tuple[str, list[str]]]:
-    event = await asyncio.wait_for(anext(events), WAIT)
-    assert event.event == "queue"
-    return [(item["job_id"], item["reasons"]) for item in json.loads(event.data)["items"]]
+    document = await asyncio.wait_for(anext(events), WAIT)
+    return [(item["job_id"], item["reasons"]) for item in document["items"]]
 
 
 async def test_the_stream_sends_the_queue_on_each_change_and_when_a_request_falls_due(portal: Runtime) -> None:

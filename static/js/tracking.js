@@ -78,7 +78,7 @@
   function isStale(eta) { return !!eta.stale || (!!eta.stale_at && Date.now() >= new Date(eta.stale_at).getTime()); }
 
   function renderEta() {
-    if (!state) { return; } // until the snapshot, the server's rendering stands
+    if (!state) { return; }
     var eta = state.eta;
     show("eta", !!eta);
     // Late by the estimate, or the window ended unstarted.
@@ -135,7 +135,7 @@
       item.querySelector(".step-current").textContent = kind === "current" ? " (" + say("current_step", "current step") + ")" : "";
       var time = item.querySelector(".step-at");
       var at = i <= current ? reached[i] : null;
-      if ((at || null) === time.getAttribute("datetime")) { return; } // as the server wrote it: no reflow
+      if ((at || null) === time.getAttribute("datetime")) { return; }
       time.textContent = at ? (i < 2 ? shortDay(at) : clock(at)) : "";
       if (at) { time.setAttribute("datetime", at); } else { time.removeAttribute("datetime"); }
     });
@@ -192,7 +192,7 @@
     show("tech-vehicle", !!(tech && tech.vehicle));
     fields("tech_photo").forEach(function (img) {
       var url = tech && tech.photo_url;
-      img.hidden = !url;
+      img.hidden = !url || img.dataset.failed === url;
       if (url && img.getAttribute("src") !== url) { img.src = url; }
     });
   }
@@ -269,8 +269,9 @@
   }
   // A failed photo shows the initial.
   fields("tech_photo").forEach(function (img) {
-    img.addEventListener("error", function () { img.hidden = true; });
-    if (img.complete && img.getAttribute("src") && !img.naturalWidth) { img.hidden = true; } // failed before this ran
+    function failed() { img.dataset.failed = img.getAttribute("src"); img.hidden = true; }
+    img.addEventListener("error", failed);
+    if (img.complete && img.getAttribute("src") && !img.naturalWidth) { failed(); }
   });
   setInterval(renderEta, TICK_MS);
   connect();

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -30,6 +31,12 @@ NO_STORE = {"Cache-Control": "no-store"}
 MAX_FORM_FIELDS = 10  # the largest form has four fields
 MAX_FORM_BYTES = 16 * 1024  # a few notes' worth; forms refuse text over 1000 characters anyway
 FORM_PROBLEMS = frozenset({400, 403, 404, 409})  # each has a heading ``form.problem.<status>`` in the catalogues
+
+
+def _origin(template: str | None) -> str | None:
+    """``https://tile.example.org`` of a tile URL template: the page opens that connection early."""
+    parts = urlsplit(template or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def _problem(request: Request, status: int) -> Response:
@@ -70,6 +77,7 @@ async def page(request: Request) -> Response:
         "labels": loc.status_labels(),
         "events_url": f"/t/{request.path_params['token']}/events",
         "map_tiles": settings.map_tiles,
+        "map_origin": _origin(settings.map_tiles),
         "map_attribution": settings.map_attribution,
         "stale_after": settings.location_stale_seconds,
         "token": request.path_params["token"],

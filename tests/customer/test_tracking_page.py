@@ -94,10 +94,12 @@ def test_location_only_while_en_route(client: TestClient) -> None:
     en_route = client.get(path + "/state").json()
     assert en_route["location"]["lat"] == 41.9
     assert en_route["eta"]["minutes"] >= 0
+    # On the way, the page opens the tile server's connection and fetches the map library early.
+    assert '<link rel="preconnect" href="https://tile.openstreetmap.org">' in client.get(path).text
     post_event(client, status_changed("WO-1", "in_progress"))
     on_site = client.get(path + "/state").json()
     assert on_site["location"] is None and on_site["eta"] is None
-    assert "41.9" not in client.get(path).text
+    assert "41.9" not in client.get(path).text and "preconnect" not in client.get(path).text
 
 
 def test_the_field_systems_eta_is_preferred(client: TestClient) -> None:

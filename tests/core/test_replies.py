@@ -164,3 +164,49 @@ def test_anything_else_is_passed_on_and_acknowledged(text: str) -> None:
     assert outcome.answer == "thanks"
     (action,) = outcome.actions
     assert (action.kind, action.job_id, action.data["text"]) == ("message", "J1", text)
+
+
+# -- properties over any text (Hypothesis) ---------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from portal.core.replies import OPT_OUT, keyword  # noqa: E402
+
+KINDS = {"reschedule", "rating", "message", "opt_out", "opt_in"}
+CONTEXTS = st.sampled_from([[OPEN], [OPEN, OTHER], [DONE], [DONE, OPEN], []])
+STATES = st.sampled_from(
+    [
+        None,
+        {"awaiting": "slot", "job_id": "J1", "slots": SLOTS[:3], "at": NOW.isoformat()},
+        {"awaiting": "job", "then": "reschedule", "choices": ["J1", "J2"], "at": NOW.isoformat()},
+        {"awaiting": "slot", "job_id": "J1", "slots": SLOTS[:3], "at": (NOW - dt.timedelta(days=2)).isoformat()},
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=200), jobs=CONTEXTS, state=STATES)
+def test_any_text_is_read_as_one_known_outcome(text: str, jobs: list[JobContext], state: Any) -> None:
+    outcome = understand(text, jobs, state, NOW)
+    assert outcome.understood and all(action.kind in KINDS for action in outcome.actions)
+    for action in outcome.actions:
+        assert action.job_id is None or action.job_id in {job.job_id for job in jobs}
+        if action.kind == "rating":
+            assert action.data["score"] in range(1, 6)
+        if action.kind == "message":
+            assert action.data["text"] == text.strip()  # kept as sent, for staff to read
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    word=st.sampled_from(sorted(OPT_OUT)),
+    before=st.text(alphabet=" \t\n.!?,", max_size=3),
+    after=st.text(alphabet=" \t\n.!?,", max_size=3),
+    case=st.sampled_from([str.lower, str.upper, str.title]),
+)
+def test_an_opt_out_word_stops_whatever_its_case_and_punctuation(word: str, before: str, after: str, case: Any) -> None:
+    text = before + case(word) + after
+    assert keyword(text) == word
+    for jobs in ([OPEN], [DONE], []):
+        assert [action.kind for action in understand(text, jobs, None, NOW).actions] == ["opt_out"]

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from portal.metrics import Metrics
 from portal.store.base import JobRecord, Store, StoreUnavailable
 from portal.store.throttle import SharedThrottle
 
+CATCH_UP_RETRY_SECONDS = 1.0  # while the store cannot answer a stream's catch-up, it asks again this often
 LABELLED_EVENTS = ("snapshot", "job", "status")  # the events whose data carries ``status_label``
 
 
@@ -166,8 +168,9 @@ class Tracking:
                 cursor, events = await self._catch_up(job_id, cursor)
                 for event in events:
                     yield event
+            behind = False  # a catch-up the store could not answer: try again soon, not only on news
             while True:
-                item = await subscription.queue.get()
+                item = await self._next(subscription.queue, retry=behind)
                 if (item is LINK_CHANGED or item is LAGGED) and not await self.still_open(record):
                     return
                 if item is LINK_CHANGED:
@@ -179,12 +182,29 @@ class Tracking:
                         cursor = item.seq
                         yield PageEvent(item.type, item.seq, item.data)
                         continue
-                cursor, events = await self._catch_up(job_id, cursor)
+                try:
+                    cursor, events = await self._catch_up(job_id, cursor)
+                except StoreUnavailable:
+                    # Redis restarting, say: the page keeps its connection and its place, and
+                    # reads what it missed once the store answers (nothing is skipped).
+                    behind = True
+                    continue
+                behind = False
                 for event in events:
                     yield event
         finally:
             self.bus.unsubscribe(subscription)
             self.metrics.sse_open.dec()
+
+    @staticmethod
+    async def _next(queue: asyncio.Queue[Any], *, retry: bool) -> Any:
+        """The next bus item; while behind, ``LAGGED`` after a short wait if nothing comes."""
+        if not retry:
+            return await queue.get()
+        try:
+            return await asyncio.wait_for(queue.get(), CATCH_UP_RETRY_SECONDS)
+        except TimeoutError:
+            return LAGGED
 
     async def _snapshot(self, job_id: str) -> tuple[int, PageEvent]:
         record = await self.store.get_job(job_id)

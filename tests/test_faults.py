@@ -287,15 +287,23 @@ def test_callbacks_wait_out_a_receiver_down_past_a_backoff_step_with_their_webho
             # An SMS-only customer whose phone cannot be used: each job sends a message.failed callback.
             unusable = {"name": "Maria Lopez", "phone": "call the office", "channels": ["sms"]}
             post_all(portal.url, [job_updated(sample_job(f"WO-{n}", customer=unusable)) for n in range(jobs)])
-            wait_until(lambda: len(receiver.requests()) >= jobs, what="each callback's first attempt")
+            wait_until(
+                lambda: len(receiver.requests()) >= jobs, timeout=DELIVERY_WAIT, what="each callback's first attempt"
+            )
             receiver.down()
             db = tmp_path / "portal.db"
             wait_until(
                 lambda: len(rows := outbox(db, "callback")) == jobs and min(t for _, t in rows.values()) >= 3,
+                timeout=DELIVERY_WAIT,
                 what="every callback to be refused at least once more (past a backoff step)",
             )
             receiver.up()
-            wait_until(lambda: {s for s, _ in outbox(db, "callback").values()} == {"done"}, what="every callback")
+            done = {"done"}
+            wait_until(
+                lambda: {s for s, _ in outbox(db, "callback").values()} == done,
+                timeout=DELIVERY_WAIT,
+                what="every callback",
+            )
     by_id: dict[str, list[Arrived]] = {}
     for arrived in receiver.requests():
         by_id.setdefault(arrived.headers["webhook-id"], []).append(arrived)

@@ -89,7 +89,14 @@ def staff_paths() -> dict[str, Any]:
                 "security": SESSION,
                 "parameters": [
                     {"name": "q", "in": "query", "required": False, "schema": {"type": "string"}},
-                    {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+                    {
+                        "name": "page",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "A page number from 1; anything else reads as the first page, as a"
+                        " hand-edited URL should.",
+                    },
                 ],
                 "responses": {"200": _html("Results, newest first."), **SIGN_IN_NEEDED},
             }

@@ -98,7 +98,8 @@ RANGE = [
         "name": name,
         "in": "query",
         "required": False,
-        "schema": {"type": "string", "format": "date"},
+        # Empty is the default, as a browser sends a blank date field of the page's form.
+        "schema": {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]},
         "description": text,
     }
     for name, text in (
@@ -155,6 +156,7 @@ def insight_paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "303": {"description": "Back to the queue, or to the job's page with `back=job`."},
+                    "400": {"description": "A form that cannot be read (more than a handful of fields)."},
                     "403": {"description": "Missing or wrong csrf_token."},
                     "404": _html("No such job."),
                 },

@@ -18,12 +18,14 @@ import pytest
 
 from tests.helpers import SECRET_KEY, free_port, job_updated, post_event, sample_job
 from tests.processes import PORTAL, PortalProcess, portal_env
+from tests.staff_support import login
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
 SEED = 20261126
 EXAMPLES = 2  # per operation and phase: a few hundred requests in all
 TWILIO_TOKEN = "fuzz-twilio-auth-token"
+STAFF_PASSWORD = "a long fuzzing passphrase"
 # Every check: where one does not apply to an operation, schemathesis.toml says why.
 CHECKS = "all"
 START_TIMEOUT = 120  # seconds; a loaded CI machine can take most of a minute to import and start
@@ -47,8 +49,15 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Pa
     )
     portal = PortalProcess([PORTAL], tmp_path, env, port=port).start(timeout=START_TIMEOUT)
     try:
+        # A staff account signed in: the console and its API are fuzzed behind the session too.
+        add = [PORTAL, "staff", "add", "fuzz", "--password-stdin"]
+        subprocess.run(
+            add, cwd=tmp_path, env=env, input=STAFF_PASSWORD + "\n", text=True, capture_output=True, check=True
+        )
         with httpx.Client(base_url=portal.url, timeout=15) as http:
             assert post_event(http, job_updated(sample_job())).status_code == 202
+            assert login(http, "fuzz", STAFF_PASSWORD).status_code == 303
+            session = http.cookies["portal_staff"]
         link = subprocess.run([PORTAL, "link", "WO-1"], cwd=tmp_path, env=env, capture_output=True, text=True)
         token = link.stdout.strip().rsplit("/t/", 1)[1]
         fuzz_env = {
@@ -58,6 +67,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Pa
             "PORTAL_FUZZ_PUBLIC_URL": public_url,
             "PORTAL_FUZZ_TWILIO_TOKEN": TWILIO_TOKEN,
             "PORTAL_FUZZ_TOKEN": token,
+            "PORTAL_FUZZ_SESSION": session,
         }
         command = [
             cli, "--config-file", str(HERE / "schemathesis.toml"), "run", f"{portal.url}/openapi.json",

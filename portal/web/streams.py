@@ -57,7 +57,7 @@ def server_stopping() -> bool:
 class _Stream:
     """One open stream as the hub sees it: its task, its ``send``, when it last wrote."""
 
-    __slots__ = ("ending", "hub", "last_write", "pinging", "send", "sending", "sending_since", "task")
+    __slots__ = ("cancels", "ending", "hub", "last_write", "pinging", "send", "sending", "sending_since", "task")
 
     def __init__(self, hub: StreamHub, task: asyncio.Task[object], send: Send) -> None:
         self.hub, self.task, self.send = hub, task, send
@@ -65,6 +65,7 @@ class _Stream:
         self.sending = 0  # sends in flight (the stream's own and a ping)
         self.sending_since = 0.0
         self.ending: str | None = None
+        self.cancels = 0  # cancellations this stream asked of its task (taken back when it stops)
         self.pinging: asyncio.Task[None] | None = None
 
     async def write(self, message: Message) -> None:
@@ -79,10 +80,20 @@ class _Stream:
         self.last_write = self.hub.now
 
     def end(self, reason: str) -> None:
-        """Stop the stream's task, once; its own ``__call__`` catches this and cleans up."""
+        """Stop the stream's task; its own ``__call__`` catches this and cleans up.
+
+        Until the task has stopped the hub cancels it again every tick: a cancellation is
+        delivered once, and a client library may swallow one that lands mid-command (redis-py
+        can), which would leave a gone client's stream waiting for events forever.
+        """
         if self.ending is None:
             self.ending = reason
-            self.task.cancel()
+            self.hub.ending.add(self)
+            self.cancel()
+
+    def cancel(self) -> None:
+        self.cancels += 1
+        self.task.cancel()
 
     async def ping(self) -> None:
         """The constant ping frame; a task of its own, so a client that takes nothing stalls only itself."""
@@ -110,6 +121,7 @@ class StreamHub:
         self.now = 0.0  # the loop's clock at the last tick: precise enough for pings and timeouts
         self._scan_every = max(1, round(ping_seconds / SCANS_PER_PING / TICK_SECONDS))
         self._streams: set[_Stream] = set()
+        self.ending: set[_Stream] = set()  # told to stop, not stopped yet
         self._task: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
@@ -127,6 +139,7 @@ class StreamHub:
 
     def discard(self, stream: _Stream) -> None:
         self._streams.discard(stream)
+        self.ending.discard(stream)
 
     def open(self, task: asyncio.Task[object], send: Send) -> _Stream:
         if self._task is None:
@@ -142,6 +155,8 @@ class StreamHub:
             while self._streams:
                 await asyncio.sleep(TICK_SECONDS)
                 self.now = loop.time()
+                for stream in list(self.ending):
+                    stream.cancel()
                 if server_stopping():
                     for stream in list(self._streams):
                         stream.end(SHUTDOWN)
@@ -216,7 +231,11 @@ class EventStream(Response):
                 stream.ending = ENDED
         except asyncio.CancelledError:
             # Ours (client gone, stuck, shutdown) ends the stream here; anyone else's goes on.
-            if stream.ending is None or task.uncancel() > 0:
+            if stream.ending is None:
+                raise
+            for _ in range(stream.cancels):
+                task.uncancel()
+            if task.cancelling():
                 raise
         finally:
             self.hub.discard(stream)

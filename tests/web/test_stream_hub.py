@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
@@ -53,8 +54,9 @@ def test_idle_streams_all_get_pings_and_a_closed_stream_leaves_the_hub(server: T
                 assert any(line.startswith("event: snapshot") for line in lines)
                 assert any(line == ": ping" for line in lines)
             with http.stream("GET", path) as third:
-                assert any(line.startswith("event: snapshot") for line in third.iter_lines())
-                wait_until(lambda: len(hub) == 3, "the third stream to join the hub")
+                third_lines = third.iter_lines()  # kept: a dropped iterator closes its stream
+                assert any(line.startswith("event: snapshot") for line in third_lines)
+                assert len(hub) == 3
             wait_until(lambda: len(hub) == 2, "the closed stream to leave the hub")
             assert portal.streams.open_streams("127.0.0.1") == 2
             assert any(line == ": ping" for line in readers[0])  # the others are still pinged
@@ -153,5 +155,30 @@ def test_a_stream_whose_events_end_sends_the_closing_body() -> None:
         await EventStream(revoked(), hub)({"type": "http", "method": "GET"}, client.receive, client.send)
         assert client.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
         assert len(hub) == 0
+
+    asyncio.run(run())
+
+
+def test_a_gone_clients_stream_ends_even_if_its_events_swallow_a_cancellation() -> None:
+    async def run() -> None:
+        hub = StreamHub(PING_FRAME, ping_seconds=15, send_timeout=30)
+        client, closed = Client(), []
+
+        async def swallowing() -> AsyncIterator[bytes]:
+            try:
+                yield b"event: snapshot\r\ndata: {}\r\n\r\n"
+                with contextlib.suppress(asyncio.CancelledError):  # as a client library may mid-command
+                    await asyncio.Event().wait()
+                await asyncio.Event().wait()  # then waits for the next event as if nothing happened
+            finally:
+                closed.append(True)
+
+        scope = {"type": "http", "method": "GET"}
+        task = asyncio.create_task(EventStream(swallowing(), hub)(scope, client.receive, client.send))
+        await until(lambda: len(client.bodies) == 1)
+        client.gone.set()
+        await until(lambda: task.done())
+        assert task.result() is None and not task.cancelled()
+        assert closed == [True] and len(hub) == 0
 
     asyncio.run(run())

@@ -21,7 +21,7 @@ from portal.customer.tracking import PageEvent
 FRAME_CACHE_SIZE = 4096
 # A comment line keeps proxies from closing an idle stream; one constant frame for every
 # stream rather than a freshly formatted one each time.
-PING_FRAME = ServerSentEvent(comment="ping")
+PING_FRAME = ServerSentEvent(comment="ping").encode()
 
 
 class FrameCache:

@@ -4,13 +4,12 @@ and its calendar file."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from portal.core.stepper import stepper
 from portal.customer.actions import PAGE_ACTIONS, FormRefused
@@ -18,7 +17,7 @@ from portal.customer.tracking import LinkRefused, PageEvent
 from portal.i18n import Localizer
 from portal.web.common import client_key, runtime_of
 from portal.web.frames import PING_FRAME, FrameCache
-from portal.web.streams import EndingEventSourceResponse
+from portal.web.streams import EventStream, StreamHub
 
 SSE_PING_SECONDS = 15  # under the 30-60 s idle timeouts of common proxies and mobile carriers
 SSE_SEND_TIMEOUT = 30  # a client that cannot take an event for this long is dropped
@@ -99,26 +98,6 @@ async def state(request: Request) -> Response:
     return JSONResponse(tracking.state_of(record), headers=NO_STORE)
 
 
-class CappedEventSourceResponse(EndingEventSourceResponse):
-    """A stream that gives its client's slot back however it ends (closed, dropped, cancelled)."""
-
-    def __init__(self, stream: AsyncIterator[bytes], release: Callable[[], None]) -> None:
-        super().__init__(
-            stream,
-            ping=SSE_PING_SECONDS,
-            send_timeout=SSE_SEND_TIMEOUT,
-            headers=NO_STORE,
-            ping_message_factory=lambda: PING_FRAME,
-        )
-        self._release = release
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self._release()
-
-
 async def events(request: Request) -> Response:
     runtime, client = runtime_of(request), client_key(request)
     tracking, streams = runtime.tracking, runtime.streams
@@ -128,8 +107,8 @@ async def events(request: Request) -> Response:
         return JSONResponse({"error": PROBLEMS[refused.status][0]}, refused.status, headers=NO_STORE)
     if not streams.acquire(client):
         return JSONResponse({"error": "Too many open streams"}, 429, headers={**NO_STORE, "Retry-After": "60"})
-    stream = _frames(tracking.event_stream(record, request.headers.get("last-event-id")), _frame_cache(request))
-    return CappedEventSourceResponse(stream, lambda: streams.release(client))
+    frames = _frames(tracking.event_stream(record, request.headers.get("last-event-id")), _frame_cache(request))
+    return EventStream(frames, _stream_hub(request), headers=NO_STORE, on_close=lambda: streams.release(client))
 
 
 def _frame_cache(request: Request) -> FrameCache:
@@ -139,6 +118,15 @@ def _frame_cache(request: Request) -> FrameCache:
     if cache is None:
         cache = state.sse_frames = FrameCache()
     return cache
+
+
+def _stream_hub(request: Request) -> StreamHub:
+    """The app's one ping timer for its tracking streams (see ``portal/web/streams.py``)."""
+    state = request.app.state
+    hub: StreamHub | None = getattr(state, "sse_hub", None)
+    if hub is None:
+        hub = state.sse_hub = StreamHub(PING_FRAME, ping_seconds=SSE_PING_SECONDS, send_timeout=SSE_SEND_TIMEOUT)
+    return hub
 
 
 async def _frames(events: AsyncGenerator[PageEvent, None], cache: FrameCache) -> AsyncIterator[bytes]:

@@ -3,6 +3,7 @@ disconnects, the metrics token, and the limits uvicorn runs with."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import socket
@@ -15,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from portal.app import MAX_HEADER_BYTES, create_app, uvicorn_options
+from portal.app import GC_YOUNG_THRESHOLD, MAX_HEADER_BYTES, create_app, uvicorn_options
 from portal.runtime import BAD_LINK_LIMIT
 from portal.settings import ConfigError, Settings, from_env
 from portal.settings.parsers import proxies
@@ -148,3 +149,11 @@ def test_uvicorn_closes_idle_keep_alive_connections(settings: Settings) -> None:
                     break
                 received += chunk
         assert received.startswith(b"HTTP/1.1 200")
+
+
+def test_a_serving_app_collects_young_objects_less_often_and_restores_the_collector(settings: Settings) -> None:
+    before = gc.get_threshold()
+    assert before[0] != GC_YOUNG_THRESHOLD
+    with TestClient(create_app(settings)):
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+    assert gc.get_threshold() == before

@@ -4,7 +4,9 @@ and its calendar file."""
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -29,7 +31,28 @@ PROBLEMS = {
 NO_STORE = {"Cache-Control": "no-store"}
 MAX_FORM_FIELDS = 10  # the largest form has four fields
 MAX_FORM_BYTES = 16 * 1024  # a few notes' worth; forms refuse text over 1000 characters anyway
+FIRST_TILE_ZOOM = 15  # static/js/map.js ZOOM: the first view, a few blocks around the technician
+MERCATOR_LAT = 85.0511  # Web Mercator's edge: tiles stop here
 FORM_PROBLEMS = frozenset({400, 403, 404, 409})  # each has a heading ``form.problem.<status>`` in the catalogues
+
+
+def _first_tile(template: str | None, location: dict[str, Any] | None) -> str | None:
+    """The tile under the technician at the map's first zoom, named in the HTML itself.
+
+    The browser fetches it with the page, so the map's box shows the neighbourhood at the first
+    paint instead of after the map library has loaded and laid itself out; the live map then
+    draws over it. The standard Web Mercator tile numbering (``{z}/{x}/{y}``).
+    """
+    if not template or not location or "{x}" not in template or "{y}" not in template:
+        return None
+    tiles = 2**FIRST_TILE_ZOOM
+    lat = math.radians(max(-MERCATOR_LAT, min(MERCATOR_LAT, float(location["lat"]))))
+    x = int((float(location["lon"]) + 180.0) / 360.0 * tiles) % tiles
+    y = min(tiles - 1, max(0, int((1.0 - math.asinh(math.tan(lat)) / math.pi) / 2.0 * tiles)))
+    values = {"{z}": str(FIRST_TILE_ZOOM), "{x}": str(x), "{y}": str(y), "{s}": "a", "{r}": ""}
+    for key, value in values.items():
+        template = template.replace(key, value)
+    return template
 
 
 def _origin(template: str | None) -> str | None:
@@ -77,6 +100,7 @@ async def page(request: Request) -> Response:
         "events_url": f"/t/{request.path_params['token']}/events",
         "map_tiles": settings.map_tiles,
         "map_origin": _origin(settings.map_tiles),
+        "first_tile": _first_tile(settings.map_tiles, current.get("location")),
         "map_attribution": settings.map_attribution,
         "stale_after": settings.location_stale_seconds,
         "token": request.path_params["token"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from typing import Any
 
@@ -162,3 +163,17 @@ def test_bidi_override_characters_never_reach_a_reader(client: TestClient) -> No
     for text in pages:
         assert not any(c in text for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
     assert "Maria Lopez" in pages[1]
+
+
+def test_on_the_way_the_page_names_the_tile_under_the_technician(client: TestClient) -> None:
+    post_event(client, job_updated(sample_job(status="en_route")))
+    post_event(client, ping("WO-1", 41.9, -87.6))
+    page = client.get(path_of(client)).text
+    # The Web Mercator tile at zoom 15, worked out the other way round: ln(tan + sec).
+    lat, tiles = math.radians(41.9), 2**15
+    x = int((-87.6 + 180) / 360 * tiles)
+    y = int((1 - math.log(math.tan(lat) + 1 / math.cos(lat)) / math.pi) / 2 * tiles)
+    tile = f"https://tile.openstreetmap.org/15/{x}/{y}.png"
+    assert f'<img class="map-first" src="{tile}" alt=""' in page
+    post_event(client, status_changed("WO-1", "in_progress"))
+    assert "map-first" not in client.get(path_of(client)).text

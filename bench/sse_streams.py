@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SECRET_KEY, Server, percentile, pin_client, raise_fd_limit, ratio_table, signed
+from common import SECRET_KEY, Server, percentile, pin_client, post_raw, raise_fd_limit, ratio_table, signed
 
 from webhooks import location, seed
 
@@ -92,18 +92,8 @@ async def send_pings(port: int, path: str, jobs: int, rate: float, seconds: floa
                 await asyncio.sleep(max(0.0, began + n / rate - time.perf_counter()))
                 job = n % jobs
                 body, headers = signed(location(job, n, start))
-                head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
                 pings.sent[n] = (job, time.perf_counter())
-                writer.write(
-                    f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode()
-                    + body
-                )
-                status = int((await reader.readline()).split()[1])
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                await reader.readexactly(length)
+                status = await post_raw(reader, writer, "127.0.0.1", path, body, headers)
                 pings.statuses[status] = pings.statuses.get(status, 0) + 1
         finally:
             writer.close()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Server, job_payload, percentile, pin_client, raise_fd_limit, ratio_table, signed
+from common import Server, job_payload, percentile, pin_client, post_raw, raise_fd_limit, ratio_table, signed
 
 Request = tuple[bytes, dict[str, str]]
 
@@ -40,24 +40,12 @@ class Run:
 async def post_all(
     host: str, port: int, path: str, requests: list[Request], latencies: list[float], statuses: dict[int, int]
 ) -> None:
-    """One keep-alive HTTP/1.1 connection posting its share of requests back to back.
-
-    A bare client keeps the load generator's own CPU cost far below the server's.
-    """
+    """One keep-alive HTTP/1.1 connection posting its share of requests back to back."""
     reader, writer = await asyncio.open_connection(host, port)
     try:
         for body, headers in requests:
-            head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
             started = time.perf_counter()
-            writer.write(
-                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode() + body
-            )
-            status = int((await reader.readline()).split()[1])
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            await reader.readexactly(length)
+            status = await post_raw(reader, writer, host, path, body, headers)
             latencies.append(time.perf_counter() - started)
             statuses[status] = statuses.get(status, 0) + 1
     finally:

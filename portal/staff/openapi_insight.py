@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from portal.core.attention import REASONS as ATTENTION_REASONS
+
 SESSION: list[dict[str, list[str]]] = [{"staffSession": []}]
 NO_SESSION_API = {"401": {"description": "No session."}}
 NO_SESSION_PAGE = {"303": {"description": "No session: redirect to /staff/login."}}
-REASONS = [
-    "late",
-    "cancel_pending",
-    "reschedule_pending",
-    "message_failed",
-    "contact_invalid",
-    "customer_message",
-    "low_rating",
-]
+REASONS = list(ATTENTION_REASONS)  # the core's list, most urgent first: one place to add a reason
 NULLABLE_NUMBER = {"type": ["number", "null"]}
 COUNT = {"type": "integer", "minimum": 0}
 QUEUE = {

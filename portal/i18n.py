@@ -213,8 +213,7 @@ class Translations:
     """Every catalogue, built-in and the operator's, and a Localizer per locale."""
 
     def __init__(self, templates_dir: Path | None = None, company_name: str | None = None) -> None:
-        self.catalogues = _load(templates_dir)
-        self.plural_rules = _plural_rules(templates_dir)
+        self.catalogues, self.plural_rules = _load(templates_dir)
         self.company_name = company_name
         self._compiled: dict[str, NullTranslations] = {}
         self._localizers: dict[str, Localizer] = {}
@@ -305,11 +304,22 @@ def read_catalogue(path: Path) -> dict[str, Text]:
 
     Entries without a translation are left out, so a partial catalogue leaves the rest as it was.
     """
+    return _read(path)[0]
+
+
+def _read(path: Path) -> tuple[dict[str, Text], str | None]:
+    """``read_catalogue``, and the catalogue's own ``Plural-Forms`` header (None for JSON or none).
+
+    The header is what the translator wrote the ``msgstr[i]`` forms against, so it, not the CLDR
+    rule of the installed Babel, decides which form a count reads: CLDR adds categories between
+    releases (Babel 2.19 gave Spanish and French a third form, for millions), and a catalogue
+    written for two forms must keep reading "2 minutos".
+    """
     if path.suffix == ".json":
         strings = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(strings, dict) or not all(isinstance(v, str) for v in strings.values()):
             raise ValueError(f"{path}: a catalogue must be a JSON object of strings")
-        return dict(strings)
+        return dict(strings), None
     with path.open("rb") as f:
         catalogue = read_po(f, abort_invalid=True)
     found: dict[str, Text] = {}
@@ -326,35 +336,22 @@ def read_catalogue(path: Path) -> dict[str, Text]:
             forms.pop()
         if all(forms) and len(forms) >= min(2, catalogue.num_plurals):  # else: untranslated, read English
             found[key] = tuple(forms)
-    return found
+    return found, dict(catalogue.mime_headers).get("Plural-Forms")
 
 
-def _load(templates_dir: Path | None) -> dict[str, dict[str, Text]]:
+def _load(templates_dir: Path | None) -> tuple[dict[str, dict[str, Text]], dict[str, str]]:
+    """Every language's strings, and each ``.po`` catalogue's plural rule: the operator's over the built-in."""
     found: dict[str, dict[str, Text]] = {}
+    rules: dict[str, str] = {}
     for directory in reversed(catalogue_dirs(templates_dir)):  # built-in first, the operator's on top
         for path in sorted([*directory.glob("*.po"), *directory.glob("*.json")]):
-            found[path.stem] = {**found.get(path.stem, {}), **read_catalogue(path)}
+            strings, rule = _read(path)
+            found[path.stem] = {**found.get(path.stem, {}), **strings}
+            if rule:
+                rules[path.stem] = rule
     if FALLBACK_LANGUAGE not in found:
         raise FileNotFoundError(f"the {FALLBACK_LANGUAGE} catalogue is missing from {CATALOGUE_DIR}/")
-    return found
-
-
-def _plural_rules(templates_dir: Path | None) -> dict[str, str]:
-    """Each ``.po`` catalogue's own ``Plural-Forms`` header, the operator's over the built-in one.
-
-    The header is what the translator wrote the ``msgstr[i]`` forms against, so it, not the CLDR
-    rule of the installed Babel, decides which form a count reads: CLDR adds categories between
-    releases (Babel 2.19 gave Spanish and French a third form, for millions), and a catalogue
-    written for two forms must keep reading "2 minutos".
-    """
-    found: dict[str, str] = {}
-    for directory in reversed(catalogue_dirs(templates_dir)):
-        for path in sorted(directory.glob("*.po")):
-            with path.open("rb") as f:
-                header = dict(read_po(f).mime_headers).get("Plural-Forms")
-            if header:
-                found[path.stem] = header
-    return found
+    return found, rules
 
 
 def _compile(language: str, strings: dict[str, Text], plural_rule: str | None = None) -> GNUTranslations:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import AsyncGenerator, AsyncIterator
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,6 +56,7 @@ def _first_tile(template: str | None, location: dict[str, Any] | None) -> str | 
     return template
 
 
+@cache  # one tile template per process: parsed once, not on every page
 def _origin(template: str | None) -> str | None:
     """``https://tile.example.org`` of a tile URL template: the page opens that connection early."""
     parts = urlsplit(template or "")

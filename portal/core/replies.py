@@ -158,6 +158,9 @@ def _reschedule(jobs: list[JobContext], now: datetime, chosen: JobContext | None
 def _answer(pending: dict[str, Any], number: int, jobs: list[JobContext], now: datetime) -> Outcome | None:
     if pending["awaiting"] == "slot":
         slots = pending["slots"]
+        if not any(job.job_id == pending["job_id"] and job.open for job in jobs):
+            # The visit closed, or left this number, since the slots were offered: nothing to move.
+            return Outcome(f"slot {number}: the visit is no longer open", "no_open_job")
         if not 1 <= number <= len(slots):
             return Outcome(f"slot {number}: not offered", "slot_unknown", {"count": len(slots)}, state=pending)
         slot = slots[number - 1]

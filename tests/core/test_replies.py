@@ -69,6 +69,14 @@ def test_a_number_after_the_list_requests_that_slot() -> None:
     assert outcome.state is None
 
 
+def test_a_number_for_a_visit_closed_since_the_list_moves_nothing() -> None:
+    state = read("R").state
+    finished = JobContext("J1", "10442", "completed", completed_at=NOW)
+    for jobs in ([finished], [DONE], []):
+        outcome = read("1", jobs=jobs, state=state)
+        assert (outcome.answer, outcome.actions, outcome.state) == ("no_open_job", [], None)
+
+
 def test_a_number_not_offered_is_asked_again() -> None:
     state = read("R").state
     outcome = read("7", state=state)

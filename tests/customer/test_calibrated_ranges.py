@@ -24,17 +24,25 @@ from portal.runtime import Runtime
 from tests.helpers import event, job_updated, make_settings, post_event, sample_job, status_changed
 
 DRIVES = 20  # calibration.MIN_SAMPLES_PER_CELL: the fewest samples a (source, lead) cell is measured from
-START = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)  # whole minutes: ranges are
 
 
 def iso(moment: dt.datetime) -> str:
     return moment.isoformat()
 
 
+def start_now() -> dt.datetime:
+    """When a test's drives set off: read at the test's start, not at import, because the lead
+    time (ETA minus now) picks the calibration cell and a parallel run may start a test minutes
+    after importing its module. Whole minutes, as ranges are."""
+    return dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+
+
 def drive(client: TestClient, job_id: str, eta_at: dt.datetime, arrived: dt.datetime | None) -> None:
-    """A job set on its way with the field system's ETA, and (optionally) its arrival."""
-    post_event(client, job_updated(sample_job(job_id, status="en_route"), timestamp=iso(START)))
-    eta = event("job.eta", {"job_id": job_id, "eta": iso(eta_at)}, timestamp=iso(START + dt.timedelta(seconds=1)))
+    """A job set on its way (15 minutes before ``eta_at``) with the field system's ETA, and
+    (optionally) its arrival."""
+    start = eta_at - dt.timedelta(minutes=15)
+    post_event(client, job_updated(sample_job(job_id, status="en_route"), timestamp=iso(start)))
+    eta = event("job.eta", {"job_id": job_id, "eta": iso(eta_at)}, timestamp=iso(start + dt.timedelta(seconds=1)))
     assert post_event(client, eta).status_code == 202
     if arrived is not None:
         assert post_event(client, status_changed(job_id, "in_progress", timestamp=iso(arrived))).status_code == 202
@@ -46,9 +54,9 @@ def shown_range(client: TestClient, runtime: Runtime, job_id: str) -> tuple[dt.d
     return parse_iso(state["eta"]["range"]["start"]), parse_iso(state["eta"]["range"]["end"])
 
 
-def totals(client: TestClient, runtime: Runtime) -> dict[str, float]:
+def totals(client: TestClient, runtime: Runtime, start: dt.datetime) -> dict[str, float]:
     """The statistics counters of today and tomorrow (what /staff/api/stats sums)."""
-    edges = [bucket_of(START - dt.timedelta(days=1)), bucket_of(START + dt.timedelta(days=1))]
+    edges = [bucket_of(start - dt.timedelta(days=1)), bucket_of(start + dt.timedelta(days=1))]
     found: dict[str, float] = {}
     for _, name, amount in client.portal.call(runtime.store.tallies, edges):  # type: ignore[union-attr]
         found[name] = found.get(name, 0) + amount
@@ -68,7 +76,7 @@ def run(tmp_path: Path, store_url: str, min_arrivals: int) -> Any:
 
 
 def test_enough_arrivals_turn_the_range_into_the_measured_one(tmp_path: Path, store_url: str) -> None:
-    eta_at = START + dt.timedelta(minutes=15)
+    eta_at = start_now() + dt.timedelta(minutes=15)
     with run(tmp_path, store_url, DRIVES) as client:
         runtime: Runtime = client.app.state.runtime
         for n in range(DRIVES):
@@ -89,12 +97,12 @@ def test_enough_arrivals_turn_the_range_into_the_measured_one(tmp_path: Path, st
         assert (parse_iso(kept["start"]), parse_iso(kept["end"])) == (start, end)
         early = eta_at - dt.timedelta(minutes=2)  # inside the rule of thumb, outside what was shown
         assert post_event(client, status_changed("AFTER", "in_progress", timestamp=iso(early))).status_code == 202
-        figures = totals(client, runtime)
+        figures = totals(client, runtime, eta_at)
         assert figures["arrivals"] == DRIVES + 1 and figures["eta_within"] == DRIVES
 
 
 def test_too_few_arrivals_keep_the_rule_of_thumb(tmp_path: Path, store_url: str) -> None:
-    eta_at = START + dt.timedelta(minutes=15)
+    eta_at = start_now() + dt.timedelta(minutes=15)
     with run(tmp_path, store_url, 50) as client:
         runtime: Runtime = client.app.state.runtime
         for n in range(DRIVES):

@@ -20,6 +20,25 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_TEST_DB = 15
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Two workers per core for ``-n auto``: most long tests wait on servers, browsers and
+    sockets rather than compute, so one worker per core leaves the cores half idle (on the
+    two-core reference machine the suite took 166 s with two workers and 132 s with four)."""
+    return 2 * (os.cpu_count() or 1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest tests first, so the parallel run does not end with one worker finishing a
+    forty-second test while the others wait. ``@pytest.mark.long(seconds)`` gives a test's rough
+    duration on the reference machine; the rest keep their order after them."""
+
+    def seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("long")
+        return float(marker.args[0]) if marker and marker.args else 0.0
+
+    items.sort(key=lambda item: -seconds(item))  # a stable sort: equal tests keep their order
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)

@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from portal.clock import utc_now
 from portal.core.jobs import FieldEvent
@@ -56,6 +57,7 @@ def kind(body: str) -> str:
     return "en_route" if "on the way" in body else "booking_confirmed"
 
 
+@pytest.mark.long(4)
 def test_messages_in_flight_at_a_kill_9_go_out_after_restart(tmp_path: Path) -> None:
     with FakeTwilio() as twilio:
         twilio.default = Reply(delay=HOLD_SECONDS)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from portal.bus.memory import MemoryBus
 from portal.runtime import Runtime
@@ -35,6 +36,7 @@ async def store_without_publishing(store_url: str, payload: dict[str, Any]) -> N
         await portal.store.close()
 
 
+@pytest.mark.long(2)
 def test_a_retry_after_a_lost_exec_reply_reaches_open_streams(tmp_path: Path, redis_url: str) -> None:
     env = redis_env(tmp_path, redis_url)
     with PortalProcess([PORTAL], tmp_path, env) as server, httpx.Client(base_url=server.url, timeout=10) as http:

@@ -160,6 +160,7 @@ def sends(messages: list[Received]) -> Counter[str]:
     return Counter(m.to for m in messages if m.reply.status < 300)
 
 
+@pytest.mark.long(4)
 def test_a_kill_9_in_a_burst_of_1000_webhooks_loses_nothing_accepted(tmp_path: Path) -> None:
     count, kill_after = 1_000, 150
     burst = Burst.of(count)
@@ -221,6 +222,7 @@ def post_all(url: str, payloads: list[dict[str, Any]]) -> None:
             assert post_event(http, payload).status_code == 202
 
 
+@pytest.mark.long(2)
 def test_emails_queued_while_smtp_is_down_go_out_once_when_it_returns(tmp_path: Path) -> None:
     jobs = 5
     with FakeSMTP() as smtp:
@@ -253,6 +255,7 @@ def test_emails_queued_while_smtp_is_down_go_out_once_when_it_returns(tmp_path: 
     assert sorted(str(m["To"]) for m in smtp.messages()) == [f"customer{n}@example.com" for n in range(jobs)]
 
 
+@pytest.mark.long(4)
 def test_twilio_answering_500_then_429_then_timing_out_still_sends_each_sms_once(tmp_path: Path) -> None:
     jobs = 4
     with FakeTwilio() as twilio:
@@ -271,6 +274,7 @@ def test_twilio_answering_500_then_429_then_timing_out_still_sends_each_sms_once
     assert len({m.body for m in twilio.messages() if m.to == e164(0)}) == 1  # the same message each time
 
 
+@pytest.mark.long(2)
 def test_callbacks_wait_out_a_receiver_down_past_a_backoff_step_with_their_webhook_ids(tmp_path: Path) -> None:
     jobs = 3
     with Receiver() as receiver:
@@ -338,6 +342,7 @@ def job_ids(db: Path) -> set[str]:
         return {str(row[0]) for row in conn.execute("SELECT id FROM jobs")}
 
 
+@pytest.mark.long(2)
 def test_a_read_only_database_answers_503_keeps_nothing_and_recovers(tmp_path: Path) -> None:
     with FakeTwilio() as twilio:
         env = twilio_env(tmp_path, twilio, PORTAL_NOTIFICATIONS="booking_confirmed,en_route")
@@ -385,6 +390,7 @@ def test_a_read_only_database_answers_503_keeps_nothing_and_recovers(tmp_path: P
     assert sent == [(e164(0), False), (e164(1), False), (e164(1), True)]
 
 
+@pytest.mark.long(4)
 def test_redis_killed_and_restarted_mid_burst_loses_nothing_accepted(tmp_path: Path) -> None:
     count, crash_after = 200, 80
     burst = Burst.of(count)

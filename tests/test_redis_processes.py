@@ -47,6 +47,7 @@ def post_until_stored(url: str, payload: dict[str, Any]) -> httpx.Response:
     return wait_until(attempt, "the webhook to be stored")
 
 
+@pytest.mark.long(2)
 def test_a_webhook_to_one_process_reaches_a_stream_on_another(tmp_path: Path, redis_url: str) -> None:
     env = redis_env(tmp_path, redis_url)
     with (
@@ -65,6 +66,7 @@ def test_a_webhook_to_one_process_reaches_a_stream_on_another(tmp_path: Path, re
             reader.close()
 
 
+@pytest.mark.long(2)
 def test_a_webhook_id_is_taken_once_across_processes(tmp_path: Path, redis_url: str) -> None:
     env = redis_env(tmp_path, redis_url)
     body = json.dumps(job_updated(sample_job()))
@@ -75,6 +77,7 @@ def test_a_webhook_id_is_taken_once_across_processes(tmp_path: Path, redis_url: 
     assert answers[1].json() == {"status": "duplicate"}
 
 
+@pytest.mark.long(7)
 def test_streams_resume_without_a_gap_after_redis_restarts(tmp_path: Path, private_redis: PrivateRedis) -> None:
     env = redis_env(tmp_path, private_redis.url())
     with PortalProcess([PORTAL], tmp_path, env) as one, PortalProcess([PORTAL], tmp_path, env) as other:
@@ -93,6 +96,7 @@ def test_streams_resume_without_a_gap_after_redis_restarts(tmp_path: Path, priva
             reader.close()
 
 
+@pytest.mark.long(5)
 def test_readiness_and_webhooks_answer_503_while_redis_is_down(tmp_path: Path, private_redis: PrivateRedis) -> None:
     env = redis_env(tmp_path, private_redis.url())
     with PortalProcess([PORTAL], tmp_path, env) as one, httpx.Client(base_url=one.url, timeout=15) as http:
@@ -167,6 +171,7 @@ def twilio() -> Iterator[FakeTwilio]:
         yield fake
 
 
+@pytest.mark.long(3)
 def test_a_pool_of_processes_sends_each_message_once(tmp_path: Path, redis_url: str, twilio: FakeTwilio) -> None:
     env = redis_env(tmp_path, redis_url, **twilio_env(twilio))
     jobs = list(range(12))
@@ -195,6 +200,7 @@ async def _accept(store_url: str, payload: dict[str, Any]) -> None:
         await portal.store.close()
 
 
+@pytest.mark.long(4)
 def test_a_worker_killed_mid_send_loses_nothing(tmp_path: Path, redis_url: str, twilio: FakeTwilio) -> None:
     env = redis_env(tmp_path, redis_url, **twilio_env(twilio))
     twilio.script(Reply(delay=WAIT))  # the first send hangs until its worker is killed

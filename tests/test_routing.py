@@ -131,6 +131,7 @@ def test_a_failing_engine_falls_back_to_the_straight_line_logged_once(
     assert any("answers again" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.long(2)
 def test_an_engine_slower_than_two_seconds_is_given_up(routed_client: TestClient, osrm: tuple[FakeOsrm, str]) -> None:
     fake, _ = osrm
     fake.mode = "timeout"

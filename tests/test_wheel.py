@@ -9,6 +9,7 @@ import sysconfig
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.helpers import job_updated, post_event, sample_job
 from tests.processes import PortalProcess, portal_env
@@ -16,6 +17,7 @@ from tests.processes import PortalProcess, portal_env
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.long(4)
 def test_an_installed_wheel_serves_a_page(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run(

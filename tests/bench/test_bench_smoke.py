@@ -16,6 +16,7 @@ SMOKE_TIMEOUT = 600  # seconds: each starts three or four Python servers, slow o
 TABLE_HEAD = "| measure | portal | floor (same run) | portal / floor |"
 
 
+@pytest.mark.long(22)
 @pytest.mark.timeout(SMOKE_TIMEOUT + 30)
 def test_every_benchmark_runs_its_smoke_and_prints_its_table() -> None:
     # All at once: each mostly waits for its servers to start.
@@ -37,6 +38,7 @@ def test_every_benchmark_runs_its_smoke_and_prints_its_table() -> None:
     assert not failures, "\n\n".join(failures)
 
 
+@pytest.mark.long(3)
 @pytest.mark.timeout(SMOKE_TIMEOUT + 30)
 def test_the_staff_views_benchmark_runs_on_both_stores_and_they_agree(redis_url: str) -> None:
     """500 jobs through each store's own writes: both must print the same queue and figures."""

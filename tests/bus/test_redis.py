@@ -106,6 +106,7 @@ async def test_after_redis_restarts_every_stream_is_told_to_catch_up(tmp_path: P
         server.stop()
 
 
+@pytest.mark.long(5)
 async def test_publishing_while_redis_is_down_loses_no_stored_event(tmp_path: Path) -> None:
     server = PrivateRedis(tmp_path).start()
     bus = await open_bus(server.url())
@@ -141,6 +142,7 @@ async def test_an_idle_connection_is_pinged_and_kept(redis_url: str, monkeypatch
         await close_bus(bus)
 
 
+@pytest.mark.long(2)
 async def test_a_redis_runtime_stops_at_once_however_soon_after_starting(tmp_path: Path, redis_url: str) -> None:
     # A cancellation landing inside a redis-py command was once absorbed and stop() then waited
     # forever (the bus in a 15 s read, maintenance in its hourly sleep): `portal revoke` hung.

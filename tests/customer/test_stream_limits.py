@@ -90,6 +90,7 @@ def test_one_client_holds_at_most_the_configured_streams(server: ThreadedServer)
             assert next(again.iter_sse()).event == "snapshot"
 
 
+@pytest.mark.long(2)
 @pytest.mark.timeout(40)
 def test_revoking_ends_streams_in_another_process_on_redis(tmp_path: Path, redis_url: str) -> None:
     env = redis_env(tmp_path, redis_url)

@@ -29,6 +29,7 @@ async def accept(runtime: Runtime, n: int, kind: str, data: dict[str, object]) -
     await runtime.changes.accept_field_event(FieldEvent(f"msg_{n}", kind, utc_now(), data))
 
 
+@pytest.mark.long(5)
 async def test_a_stream_reads_what_it_missed_once_the_store_answers_again(tmp_path: Path) -> None:
     redis = PrivateRedis(tmp_path).start()
     env = {"PORTAL_STORE": redis.url(), "PORTAL_SECRET_KEY": SECRET_KEY, "PORTAL_DB": str(tmp_path / "unused.db")}

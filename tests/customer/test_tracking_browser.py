@@ -51,6 +51,7 @@ def offline(page: Page, server_url: str) -> list[str]:
     return blocked
 
 
+@pytest.mark.long(5)
 def test_eta_and_marker_follow_the_technician_live(settings: Settings, browser: Browser) -> None:
     app = create_app(settings)
     with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:

@@ -68,6 +68,7 @@ def set_route(server: ThreadedServer, portal: Runtime, coordinates: list[list[fl
     server.call(portal.changes.change("WO-1", decide))
 
 
+@pytest.mark.long(5)
 def test_both_ends_the_trail_and_the_route_follow_pings_without_reload(settings: Settings, browser: Browser) -> None:
     app = create_app(settings)
     with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
@@ -161,6 +162,7 @@ def run_axe(page: Page) -> list[dict[str, Any]]:
     return found
 
 
+@pytest.mark.long(6)
 @pytest.mark.parametrize("scene", list(scenes.SCENES))
 def test_each_state_is_accessible_stable_and_photographed(settings: Settings, browser: Browser, scene: str) -> None:
     app = create_app(replace(settings, support_phone="+1 312 555 0100", support_email="help@acme.example"))
@@ -184,6 +186,7 @@ def test_each_state_is_accessible_stable_and_photographed(settings: Settings, br
             page.close()
 
 
+@pytest.mark.long(2)
 def test_spanish_pages_label_the_map_controls_in_spanish(settings: Settings, browser: Browser) -> None:
     app = create_app(settings)
     with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:

@@ -45,6 +45,7 @@ def twilio() -> Iterator[FakeTwilio]:
         yield fake
 
 
+@pytest.mark.long(5)
 def test_an_outcome_recorded_late_keeps_the_lease_and_sends_once(tmp_path: Path, twilio: FakeTwilio) -> None:
     settings = notify_settings(tmp_path, twilio.url, worker_lease_seconds=LEASE_SECONDS)
     # 0.2 + 0.4 + 0.8 + 1.6 s of retries: past half the lease, so it is extended once at least.

@@ -54,6 +54,7 @@ async def next_queue(events: AsyncIterator[Any]) -> list[tuple[str, list[str]]]:
     return [(item["job_id"], item["reasons"]) for item in document["items"]]
 
 
+@pytest.mark.long(3)
 async def test_the_stream_sends_the_queue_on_each_change_and_when_a_request_falls_due(portal: Runtime) -> None:
     events = stream(portal)
     try:

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.browser
 HOSTILE = "<script>alert(1)</script>"
 
 
+@pytest.mark.long(3)
 def test_login_search_and_job_page(settings: Settings, browser: Browser) -> None:
     customer = {"name": f"Maria {HOSTILE}", "phone": "(312) 555-0142", "email": "maria@example.com"}
     app = create_app(settings)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.processes import PortalProcess, portal_env
 from tests.staff_support import login
@@ -42,6 +43,7 @@ def test_staff_add_creates_then_resets_an_account(tmp_path: Path) -> None:
     assert reset.returncode == 0 and "reset the password" in reset.stdout
 
 
+@pytest.mark.long(2)
 def test_the_account_signs_in_to_a_served_console(tmp_path: Path) -> None:
     assert staff_add(tmp_path, "ann", "--password-stdin").returncode == 0
     with PortalProcess([PORTAL], tmp_path, portal_env(tmp_path)) as server, httpx.Client(base_url=server.url) as http:

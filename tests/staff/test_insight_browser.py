@@ -38,6 +38,7 @@ def sign_in(page: Page, url: str) -> None:
     expect(page).to_have_url(f"{url}/staff/attention")  # the landing page after sign-in
 
 
+@pytest.mark.long(2)
 def test_the_queue_updates_live_and_acknowledges(settings: Settings, browser: Browser) -> None:
     app = create_app(settings)
     with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
@@ -67,6 +68,7 @@ def test_the_queue_updates_live_and_acknowledges(settings: Settings, browser: Br
         page.close()
 
 
+@pytest.mark.long(2)
 def test_the_stats_page_passes_axe(settings: Settings, browser: Browser) -> None:
     app = create_app(settings)
     with ThreadedServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as http:
@@ -81,6 +83,7 @@ def test_the_stats_page_passes_axe(settings: Settings, browser: Browser) -> None
         page.close()
 
 
+@pytest.mark.long(2)
 @pytest.mark.parametrize("viewport", [{"width": 390, "height": 844}, {"width": 1280, "height": 900}], ids=str)
 def test_the_job_page_acknowledges_its_reasons(
     settings: Settings, browser: Browser, viewport: dict[str, int], tmp_path: Path

@@ -74,6 +74,7 @@ def test_sqlite_keeps_the_in_memory_throttle(tmp_path: object) -> None:
     assert isinstance(open_throttle(object(), "bad-link", 3, 300), Throttle)
 
 
+@pytest.mark.long(3)
 async def test_failed_staff_logins_in_one_process_are_refused_in_another(redis_url: str, tmp_path: Path) -> None:
     one, other = RedisStore(redis_url), RedisStore(redis_url)
     await one.open()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.core.tallies import bucket_of
@@ -324,6 +325,7 @@ def test_serve_workers_is_refused_on_sqlite_in_one_line(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.long(2)
 def test_serve_workers_runs_several_processes_on_redis(tmp_path: Path, redis_url: str) -> None:
     env = portal_env(tmp_path, PORTAL_STORE=redis_url, PORTAL_SECRET_KEY=SECRET_KEY)
     server = PortalProcess([PORTAL], tmp_path, env)

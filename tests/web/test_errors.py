@@ -29,6 +29,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     server.stop()
 
 
+@pytest.mark.long(3)
 def test_pages_streams_and_twilio_answer_503_while_the_store_is_down(
     tmp_path: Path, private_redis: PrivateRedis
 ) -> None:

@@ -31,6 +31,7 @@ CHECKS = "all"
 START_TIMEOUT = 120  # seconds; a loaded CI machine can take most of a minute to import and start
 
 
+@pytest.mark.long(41)
 @pytest.mark.timeout(600)  # about a minute on an idle machine; shared CI runners are slower
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path) -> None:
     cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from starlette.testclient import TestClient
 
 from portal.app import create_app
@@ -26,6 +27,7 @@ def test_readyz_follows_the_store(settings: Settings) -> None:
         assert response.json()["status"] == "unavailable"
 
 
+@pytest.mark.long(2)
 def test_readyz_answers_from_the_last_probe_without_asking_the_store(settings: Settings) -> None:
     app = create_app(settings)
     portal = app.state.runtime

@@ -39,6 +39,7 @@ def hub_of(server: ThreadedServer) -> StreamHub:
     return hub
 
 
+@pytest.mark.long(3)
 def test_idle_streams_all_get_pings_and_a_closed_stream_leaves_the_hub(server: ThreadedServer) -> None:
     portal: Runtime = server.app.state.runtime
     with httpx.Client(base_url=server.url, timeout=TIMEOUT) as http:
@@ -118,6 +119,7 @@ async def until(condition: Callable[[], bool], seconds: float = WAIT_SECONDS) ->
             await asyncio.sleep(POLL_SECONDS)
 
 
+@pytest.mark.long(2)
 def test_a_stuck_client_is_dropped_without_stalling_the_other_streams_pings() -> None:
     async def run() -> None:
         hub = StreamHub(PING_FRAME, ping_seconds=0.5, send_timeout=1.0)

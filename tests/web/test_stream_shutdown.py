@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.helpers import job_updated, post_event, sample_job
 from tests.processes import PortalProcess, portal_env
@@ -17,6 +18,7 @@ PORTAL = shutil.which("portal", path=str(Path(sys.executable).parent)) or "porta
 OPEN_STREAMS = 2
 
 
+@pytest.mark.long(2)
 def test_open_streams_end_cleanly_when_the_server_stops(tmp_path: Path) -> None:
     env = portal_env(tmp_path)
     server = PortalProcess([PORTAL], tmp_path, env).start(timeout=90)  # a loaded machine starts slowly

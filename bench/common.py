@@ -91,7 +91,8 @@ class Server:
     """``portal serve`` (or a floor program) in a subprocess pinned to one core.
 
     The portal gets a throwaway SQLite store (or ``redis_url`` with a unique key prefix) and
-    a per-client stream cap high enough for a load generator on one address.
+    a per-client stream cap high enough for a load generator on one address. ``env`` adds to
+    (or overrides) the environment of either, e.g. the ``TWILIO_*`` settings both read.
     """
 
     def __init__(
@@ -102,6 +103,7 @@ class Server:
         page_bytes: int = 4500,
         redis_url: str | None = None,
         health: str = "/healthz",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -111,6 +113,7 @@ class Server:
         self.page_bytes = page_bytes
         self.redis_url = redis_url
         self.health = health
+        self.extra_env = env or {}
 
     def command(self) -> list[str]:
         if self.floor is not None:
@@ -130,6 +133,7 @@ class Server:
             "PORTAL_WEBHOOK_SECRET": SECRET,
             "PORTAL_QUIET_HOURS": "",
             "PORTAL_MAX_STREAMS_PER_CLIENT": "100000",  # the load generator is one client
+            **self.extra_env,
         }
 
     def __enter__(self) -> Server:

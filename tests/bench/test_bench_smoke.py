@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = ("webhooks.py", "sse_streams.py", "pages.py")
-SMOKE_TIMEOUT = 600  # seconds: each starts three or four Python servers, slow on a busy machine
+BENCHMARKS = ("webhooks.py", "sse_streams.py", "pages.py", "notify_latency.py")
+SMOKE_TIMEOUT = 600  # seconds: each starts two to four Python servers, slow on a busy machine
 TABLE_HEAD = "| measure | portal | floor (same run) | portal / floor |"
 
 

@@ -37,6 +37,7 @@ SENDERS = 64  # keep-alive connections the pings are sent over
 CYCLE_CONCURRENCY = 200  # connect/disconnect cycles in flight
 SETTLE_AFTER = 10_000  # cycles before RSS is considered settled
 DRAIN_SECONDS = 10.0  # how long to wait after the last ping for stragglers
+SETTLE_SECONDS = 2.0  # a pause before reading RSS or the task count, for the server to finish closing
 ACCURACY = re.compile(rb'"accuracy_m":\s*(\d+)')
 
 
@@ -152,7 +153,7 @@ async def measure(server: Server, floor: bool, args: argparse.Namespace) -> Outc
             tokens = await tokens_of(server, [f"BENCH-{j}" for j in range(args.jobs)])
             paths = [(f"/t/{tokens[n % args.jobs]}/events", n % args.jobs) for n in range(args.streams)]
             hook = "/webhooks/field"
-        await asyncio.sleep(1)
+        await asyncio.sleep(args.settle / 2)
         rss_before = server.rss_mb()
         streams = [Stream(server.port, path, job, source(n)) for n, (path, job) in enumerate(paths)]
         for begin in range(0, len(streams), CONNECT_BATCH):
@@ -160,7 +161,7 @@ async def measure(server: Server, floor: bool, args: argparse.Namespace) -> Outc
                 *(s.open() for s in streams[begin : begin + CONNECT_BATCH]), return_exceptions=True
             )
             out.connected += sum(1 for r in results if not isinstance(r, BaseException))
-        await asyncio.sleep(2)
+        await asyncio.sleep(args.settle)
         out.kib_per_stream = (server.rss_mb() - rss_before) * 1024 / max(1, out.connected)
         listeners = [asyncio.create_task(s.listen()) for s in streams if s.reader is not None]
         pings = Pings()
@@ -185,17 +186,17 @@ async def measure(server: Server, floor: bool, args: argparse.Namespace) -> Outc
             task.cancel()
         for s in streams:
             s.close()
-        await asyncio.sleep(2)
+        await asyncio.sleep(args.settle)
         out.tasks.append(await loop_tasks(client, floor))
         out.rss_mb.append(server.rss_mb())
         first = min(args.cycles, SETTLE_AFTER)
         await cycles(server.port, paths, first)
-        await asyncio.sleep(2)
+        await asyncio.sleep(args.settle)
         out.tasks.append(await loop_tasks(client, floor))
         out.rss_mb.append(server.rss_mb())
         if args.cycles > first:
             await cycles(server.port, paths, args.cycles - first)
-            await asyncio.sleep(2)
+            await asyncio.sleep(args.settle)
             out.tasks.append(await loop_tasks(client, floor))
             out.rss_mb.append(server.rss_mb())
     return out
@@ -237,9 +238,11 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=50_000, help="connect/disconnect cycles afterwards")
     parser.add_argument("--redis", help="run the portal on this Redis (a unique key prefix is added)")
     parser.add_argument("--smoke", action="store_true", help="a few streams for a few seconds")
+    parser.add_argument("--settle", type=float, default=SETTLE_SECONDS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.smoke:
         args.streams, args.jobs, args.rate, args.seconds, args.cycles = 40, 20, 40, 2, 100
+        args.settle = 0.2  # a smoke's memory and task figures mean nothing: only that they are read
     limit = raise_fd_limit()
     if limit < args.streams + 1000:  # each side (this client, the server) holds one socket per stream
         sys.exit(f"the file descriptor limit ({limit}) is too low for {args.streams} streams")

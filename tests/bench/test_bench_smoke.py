@@ -16,7 +16,7 @@ SMOKE_TIMEOUT = 600  # seconds: each starts two to four Python servers, slow on 
 TABLE_HEAD = "| measure | portal | floor (same run) | portal / floor |"
 
 
-@pytest.mark.long(22)
+@pytest.mark.long(10)
 @pytest.mark.timeout(SMOKE_TIMEOUT + 30)
 def test_every_benchmark_runs_its_smoke_and_prints_its_table() -> None:
     # All at once: each mostly waits for its servers to start.

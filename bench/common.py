@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def redis_store(url: str | None) -> Iterator[str | None]:
+    """The portal's store URL on the Redis at ``url`` under a key prefix of its own, whose keys
+    are deleted afterwards (a benchmark leaves nothing in a shared Redis); None stays None."""
+    if url is None:
+        yield None
+        return
+    import redis
+
+    base = url.split("?")[0]
+    prefix = f"bench-{uuid.uuid4().hex[:8]}:"
+    try:
+        yield f"{base}?prefix={prefix}"
+    finally:
+        client = redis.Redis.from_url(base)
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+        client.close()
 
 
 def raise_fd_limit() -> int:

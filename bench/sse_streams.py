@@ -20,14 +20,23 @@ import datetime as dt
 import re
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SECRET_KEY, Server, percentile, pin_client, post_raw, raise_fd_limit, ratio_table, signed
+from common import (
+    SECRET_KEY,
+    Server,
+    percentile,
+    pin_client,
+    post_raw,
+    raise_fd_limit,
+    ratio_table,
+    redis_store,
+    signed,
+)
 
 from webhooks import location, seed
 
@@ -247,12 +256,9 @@ def main() -> None:
     if limit < args.streams + 1000:  # each side (this client, the server) holds one socket per stream
         sys.exit(f"the file descriptor limit ({limit}) is too low for {args.streams} streams")
     pin_client()
-    redis_url = None
-    if args.redis:
-        redis_url = f"{args.redis}?prefix=bench-{uuid.uuid4().hex[:8]}:"
     with Server(floor="durable") as server:
         bare = asyncio.run(measure(server, True, args))
-    with Server(redis_url=redis_url) as server:
+    with redis_store(args.redis) as redis_url, Server(redis_url=redis_url) as server:
         portal = asyncio.run(measure(server, False, args))
     rows: list[tuple[str, str, str, float | None]] = [
         ("streams connected", f"{portal.connected:,}", f"{bare.connected:,}", None),

@@ -22,12 +22,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import redis_store
 from starlette.testclient import TestClient
 
 from portal.app import create_app
@@ -154,16 +155,6 @@ def run(store_url: str, count: int, rounds: int, folder: Path) -> bool:
         return statistics.median(page) < GOAL_MS and statistics.median(api) < GOAL_MS
 
 
-def clean_redis(url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url.split("?")[0])
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    for start in range(0, len(keys), 1000):
-        client.delete(*keys[start : start + 1000])
-    client.close()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=100_000)
@@ -173,15 +164,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.smoke:
         args.jobs, args.rounds = SMOKE_JOBS, SMOKE_ROUNDS
-    with tempfile.TemporaryDirectory() as folder:
-        if args.redis:
-            prefix = f"bench-{uuid.uuid4().hex[:8]}:"
-            try:
-                ok = run(f"{args.redis}?prefix={prefix}", args.jobs, args.rounds, Path(folder))
-            finally:
-                clean_redis(args.redis, prefix)
-        else:
-            ok = run(f"sqlite:///{Path(folder) / 'bench.db'}", args.jobs, args.rounds, Path(folder))
+    with tempfile.TemporaryDirectory() as folder, redis_store(args.redis) as redis_url:
+        store_url = redis_url or f"sqlite:///{Path(folder) / 'bench.db'}"
+        ok = run(store_url, args.jobs, args.rounds, Path(folder))
     print("goal (median under 200 ms):", "met" if ok else "NOT met")
     return 0 if ok or args.smoke else 1  # a smoke run's timings mean nothing: only that it ran
 

@@ -82,6 +82,8 @@ def is_zone(value: object) -> bool:
 
 def has_lone_surrogate(text: str) -> bool:
     """True for text that is not Unicode scalar values (JSON's ``\\ud800`` escapes make them)."""
+    if text.isascii():  # most keys and values: no surrogate can hide in ASCII
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

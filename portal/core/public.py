@@ -119,12 +119,17 @@ def public_state(
         "rating": values.get("portal.rating"),
         "invoice_url": values.get("invoice_url"),
     }
-    cleaned: dict[str, Any] = clean(state)  # field text is shown in the page by script
-    return cleaned
+    # Field text is shown in the page by script. The moving keys hold none (positions are
+    # numbers, times are formatted here), and a ping rebuilds them twice: they skip the walk.
+    return {key: value if key in MOVING_KEYS else clean(value) for key, value in state.items()}
 
 
 def _moving(job: Job, now: datetime, tz: ZoneInfo, eta_config: EtaConfig) -> dict[str, Any]:
-    """The keys of the public state a position report can move (``MOVING_KEYS``), not yet cleaned."""
+    """The keys of the public state a position report can move (``MOVING_KEYS``).
+
+    Nothing in them is field text to clean: coordinates, accuracy and speeds are numbers (the
+    webhook schemas say so), and every time and label is formatted or named here.
+    """
     en_route = job.status == "en_route"
     eta = _eta(job, now, tz, eta_config) if en_route else None
     return {
@@ -260,8 +265,7 @@ def position_only(before: Job, after: Job) -> bool:
 def _position_events(before: Job, after: Job, now: datetime, eta_config: EtaConfig) -> list[tuple[str, dict[str, Any]]]:
     """``state_events`` for a ``position_only`` change: no status, progress or ``job`` event can come of it."""
     tz = zone(after)
-    old = clean(_moving(before, now, tz, eta_config))
-    new = clean(_moving(after, now, tz, eta_config))
+    old, new = _moving(before, now, tz, eta_config), _moving(after, now, tz, eta_config)
     events: list[tuple[str, dict[str, Any]]] = []
     if (old["location"], old["trail"]) != (new["location"], new["trail"]) and new["location"] is not None:
         events.append(("location", location_event(new)))

@@ -19,7 +19,19 @@ from portal.core import route as road
 from portal.core.actions import request_cancel, settle_requests
 from portal.core.eta import HELD, EtaConfig
 from portal.core.eta_log import observe
-from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
+from portal.core.jobs import (
+    PUBLIC_TRAIL_SIZE,
+    PUBLIC_TRAIL_SPAN_SECONDS,
+    TRAIL_SIZE,
+    TRAIL_SPAN_SECONDS,
+    FieldEvent,
+    Job,
+    apply_event,
+    iso_utc,
+    merge_path,
+    merge_trail,
+    parse_iso,
+)
 from portal.core.public import (
     MOVING_KEYS,
     POSITION_MARKS,
@@ -28,6 +40,7 @@ from portal.core.public import (
     public_state,
     state_events,
 )
+from portal.core.text import clean
 from portal.core.trip import LATE, mark_progress
 
 T0 = dt.datetime(2030, 3, 3, 15, 0, tzinfo=dt.UTC)
@@ -73,6 +86,8 @@ def decided(before: Job, event: FieldEvent, now: dt.datetime, config: EtaConfig 
 def assert_same_events(before: Job, after: Job, now: dt.datetime, config: EtaConfig = CONFIG) -> None:
     assert position_only(before, after)
     assert live_events(before, after, now, config) == state_events(before, after, now, config)
+    state = public_state(after, now, config)
+    assert clean(state) == state  # the moving keys, left out of the walk, had nothing to clean
 
 
 PINGS = st.lists(
@@ -173,3 +188,31 @@ def test_a_change_of_anything_else_goes_the_whole_way() -> None:
     assert not position_only(job, asked)
     assert live_events(job, asked, T0) == state_events(job, asked, T0)
     assert iso_utc(T0) in str(asked.values["portal.cancel"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([0, 1, 599_999_999, 600_000_000, 600_000_001, 1_799_999_999, 1_800_000_000, 1_800_000_001])
+        | st.integers(min_value=0, max_value=2_000_000_000),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_the_trails_keep_the_newest_pings_within_their_spans_to_the_microsecond(micros: list[int]) -> None:
+    pings = [
+        {"lat": 1.0, "lon": 2.0, "order": [iso_utc(T0 + dt.timedelta(microseconds=m)), f"w{i}"]}
+        for i, m in enumerate(micros)
+    ]
+    trail: list[dict[str, Any]] = []
+    path: list[dict[str, Any]] = []
+    for p in pings:
+        trail, path = merge_trail(trail, p), merge_path(path, p)
+
+    def kept(size: int, span: int) -> list[list[str]]:
+        newest = sorted((p["order"] for p in pings), reverse=True)[:size]
+        first = parse_iso(newest[0][0])
+        return [o for o in newest if (first - parse_iso(o[0])).total_seconds() <= span]
+
+    assert [p["order"] for p in trail] == kept(TRAIL_SIZE, TRAIL_SPAN_SECONDS)
+    assert [p["order"] for p in path] == kept(PUBLIC_TRAIL_SIZE, PUBLIC_TRAIL_SPAN_SECONDS)

@@ -92,6 +92,21 @@ def job_payload(job_id: str, status: str = "scheduled", **extra: Any) -> dict[st
     }
 
 
+def location(job: int, n: int, start: dt.datetime) -> dict[str, Any]:
+    """Ping ``n`` (its ``accuracy_m``, so a reader can tell pings apart) for job ``job``."""
+    return {
+        "type": "technician.location",
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(),
+        "data": {
+            "job_id": f"BENCH-{job}",
+            "lat": 41.88 + (n % 100) * 1e-4,
+            "lon": -87.63,
+            "accuracy_m": n,
+            "recorded_at": (start + dt.timedelta(milliseconds=n)).isoformat(),
+        },
+    }
+
+
 SERVER_CORE = 0  # the server process runs here ...
 CLIENT_CORE = 1  # ... and the load generator here, so neither steals the other's core
 START_SECONDS = 180  # a busy machine (or several benchmarks at once) starts Python slowly

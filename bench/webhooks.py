@@ -23,12 +23,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     Server,
     job_payload,
+    location,
     percentile,
     pin_client,
     post_raw,
@@ -93,21 +93,6 @@ async def drive(server: Server, path: str, requests: list[Request], concurrency:
         used / len(requests) * 1000,
         statuses,
     )
-
-
-def location(job: int, n: int, start: dt.datetime) -> dict[str, Any]:
-    """Ping ``n`` (its ``accuracy_m``, so a reader can tell pings apart) for job ``job``."""
-    return {
-        "type": "technician.location",
-        "timestamp": dt.datetime.now(dt.UTC).isoformat(),
-        "data": {
-            "job_id": f"BENCH-{job}",
-            "lat": 41.88 + (n % 100) * 1e-4,
-            "lon": -87.63,
-            "accuracy_m": n,
-            "recorded_at": (start + dt.timedelta(milliseconds=n)).isoformat(),
-        },
-    }
 
 
 async def seed(server: Server, jobs: int, concurrency: int) -> None:

@@ -9,7 +9,7 @@ the property tests check.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import phonenumbers
@@ -253,8 +253,8 @@ def merge_trail(trail: list[dict[str, Any]], ping: dict[str, Any]) -> list[dict[
     if any(p["order"] == ping["order"] for p in trail):
         return trail
     merged = sorted([*trail, ping], key=lambda p: p["order"], reverse=True)[:TRAIL_SIZE]
-    newest = parse_iso(merged[0]["order"][0])
-    return [p for p in merged if (newest - parse_iso(p["order"][0])).total_seconds() <= TRAIL_SPAN_SECONDS]
+    oldest = _span_start(merged[0], TRAIL_SPAN_SECONDS)
+    return [p for p in merged if p["order"][0] >= oldest]
 
 
 def merge_path(path: list[dict[str, Any]], ping: dict[str, Any]) -> list[dict[str, Any]]:
@@ -266,8 +266,17 @@ def merge_path(path: list[dict[str, Any]], ping: dict[str, Any]) -> list[dict[st
     if any(p["order"] == point["order"] for p in path):
         return path
     merged = sorted([*path, point], key=lambda p: p["order"], reverse=True)[:PUBLIC_TRAIL_SIZE]
-    newest = parse_iso(merged[0]["order"][0])
-    return [p for p in merged if (newest - parse_iso(p["order"][0])).total_seconds() <= PUBLIC_TRAIL_SPAN_SECONDS]
+    oldest = _span_start(merged[0], PUBLIC_TRAIL_SPAN_SECONDS)
+    return [p for p in merged if p["order"][0] >= oldest]
+
+
+def _span_start(newest: dict[str, Any], seconds: int) -> str:
+    """The earliest ``order`` time kept ``seconds`` before the newest ping's.
+
+    Order times are ``iso_utc`` text, whose string order is time order: comparing text
+    spares parsing every kept ping again on each new one.
+    """
+    return iso_utc(parse_iso(newest["order"][0]) - timedelta(seconds=seconds))
 
 
 def _observe_status(job: Job, status: str, stamp: Stamp) -> None:

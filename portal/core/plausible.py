@@ -82,6 +82,8 @@ def is_zone(value: object) -> bool:
 
 def has_lone_surrogate(text: str) -> bool:
     """True for text that is not Unicode scalar values (JSON's ``\\ud800`` escapes make them)."""
+    if text.isascii():  # most keys and values: no surrogate can hide in ASCII
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -98,17 +100,16 @@ def implausible_json(value: Any) -> list[dict[str, str]]:
     stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
     while stack and len(errors) < MAX_PROBLEMS:
         item, path = stack.pop()
-        loc = ".".join(path)
         if len(path) > MAX_JSON_DEPTH:
-            errors.append({"loc": loc, "msg": f"nested deeper than {MAX_JSON_DEPTH} levels"})
+            errors.append({"loc": ".".join(path), "msg": f"nested deeper than {MAX_JSON_DEPTH} levels"})
         elif isinstance(item, float) and not math.isfinite(item):
-            errors.append({"loc": loc, "msg": "must be a finite number"})
+            errors.append({"loc": ".".join(path), "msg": "must be a finite number"})
         elif isinstance(item, str) and has_lone_surrogate(item):
-            errors.append({"loc": loc, "msg": "text contains an unpaired surrogate (not valid Unicode)"})
+            errors.append({"loc": ".".join(path), "msg": "text contains an unpaired surrogate (not valid Unicode)"})
         elif isinstance(item, dict):
             for key, child in item.items():
                 if has_lone_surrogate(key):
-                    errors.append({"loc": loc, "msg": "a key contains an unpaired surrogate"})
+                    errors.append({"loc": ".".join(path), "msg": "a key contains an unpaired surrogate"})
                 else:
                     stack.append((child, (*path, key)))
         elif isinstance(item, list):

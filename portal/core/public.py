@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from portal.core import route as road
 from portal.core.eta import (
     DEFAULT_CONFIG,
+    HELD,
     EtaConfig,
     arriving,
     displayed,
@@ -21,12 +22,13 @@ from portal.core.eta import (
     minutes_left,
     stale_after,
 )
+from portal.core.eta_log import ETA_LOG
 from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.core.plausible import is_zone
 from portal.core.progress import public_steps
 from portal.core.slots import NO_POLICY, RESCHEDULABLE, SlotPolicy, offered_slots
 from portal.core.text import clean
-from portal.core.trip import overdue
+from portal.core.trip import ARRIVING, LATE, overdue
 
 STATUS_LABELS = {
     "created": "Request received",
@@ -57,6 +59,13 @@ DETAIL_KEYS = (
     "destination",
     "route",
 )
+# What a position report writes besides the position (``core/trip.py``, ``core/eta_log.py``):
+# the marks that send a message once and the log of ranges shown. None of them is shown,
+# except the estimate held for steadying (``HELD``), which only the ETA reads.
+POSITION_MARKS = frozenset({LATE, ARRIVING, ETA_LOG, HELD})
+# The keys of the public state that only the position and ``POSITION_MARKS`` move.
+MOVING_KEYS = ("eta", "late", "location", "trail")
+_ABSENT = object()  # a value key one side lacks
 
 
 def zone(job: Job) -> ZoneInfo:
@@ -87,7 +96,7 @@ def public_state(
     pending = None if cancelling else values.get("portal.reschedule")
     status = job.status
     en_route = status == "en_route"
-    eta = _eta(job, now, tz, eta_config) if en_route else None
+    moving = _moving(job, now, tz, eta_config)
     state = {
         "reference": values.get("reference") or job.id,
         "service": values.get("service"),
@@ -96,12 +105,11 @@ def public_state(
         "window": ({"start": local_iso(window["start"], tz), "end": local_iso(window["end"], tz)} if window else None),
         "timezone": tz.key,
         "technician": _technician(technician) if technician else None,
-        "eta": eta,
-        # Running late: the live estimate passes the window's end, or the clock already has.
-        "late": overdue(job, now) or bool(eta and eta["late"]),
-        "location": _location(job, tz) if en_route else None,
+        "eta": moving["eta"],
+        "late": moving["late"],
+        "location": moving["location"],
         "destination": _destination(job) if en_route else None,
-        "trail": _trail(job) if en_route else None,
+        "trail": moving["trail"],
         "route": road.geojson(job) if en_route else None,  # GeoJSON LineString, with routing configured
         "progress": public_steps(values, lambda raw: local_iso(raw, tz)),
         "timeline": [{"status": step["status"], "at": local_iso(step["at"], tz)} for step in job.timeline],
@@ -111,8 +119,26 @@ def public_state(
         "rating": values.get("portal.rating"),
         "invoice_url": values.get("invoice_url"),
     }
-    cleaned: dict[str, Any] = clean(state)  # field text is shown in the page by script
-    return cleaned
+    # Field text is shown in the page by script. The moving keys hold none (positions are
+    # numbers, times are formatted here), and a ping rebuilds them twice: they skip the walk.
+    return {key: value if key in MOVING_KEYS else clean(value) for key, value in state.items()}
+
+
+def _moving(job: Job, now: datetime, tz: ZoneInfo, eta_config: EtaConfig) -> dict[str, Any]:
+    """The keys of the public state a position report can move (``MOVING_KEYS``).
+
+    Nothing in them is field text to clean: coordinates, accuracy and speeds are numbers (the
+    webhook schemas say so), and every time and label is formatted or named here.
+    """
+    en_route = job.status == "en_route"
+    eta = _eta(job, now, tz, eta_config) if en_route else None
+    return {
+        "eta": eta,
+        # Running late: the live estimate passes the window's end, or the clock already has.
+        "late": overdue(job, now) or bool(eta and eta["late"]),
+        "location": _location(job, tz) if en_route else None,
+        "trail": _trail(job) if en_route else None,
+    }
 
 
 def _technician(technician: dict[str, Any]) -> dict[str, Any]:
@@ -185,7 +211,25 @@ def live_events(
     eta_config: EtaConfig = DEFAULT_CONFIG,
     slot_policy: SlotPolicy = NO_POLICY,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The events an open tracking page needs to move from ``before`` to ``after``."""
+    """The events an open tracking page needs to move from ``before`` to ``after``.
+
+    A position report (or a mark) changes only the keys in ``MOVING_KEYS``, so for such a
+    change only those are worked out, for both sides: the same events, at a fraction of the
+    cost of two whole public states (most webhooks are pings).
+    """
+    if before is not None and position_only(before, after):
+        return _position_events(before, after, now, eta_config)
+    return state_events(before, after, now, eta_config, slot_policy)
+
+
+def state_events(
+    before: Job | None,
+    after: Job,
+    now: datetime,
+    eta_config: EtaConfig = DEFAULT_CONFIG,
+    slot_policy: SlotPolicy = NO_POLICY,
+) -> list[tuple[str, dict[str, Any]]]:
+    """``live_events`` from the two whole public states: right for any change."""
     old = public_state(before, now, eta_config, slot_policy) if before is not None else None
     new = public_state(after, now, eta_config, slot_policy)
     events: list[tuple[str, dict[str, Any]]] = []
@@ -199,6 +243,34 @@ def live_events(
         events.append(("progress", {"progress": new["progress"]}))
     if old is None or any(old[k] != new[k] for k in DETAIL_KEYS):
         events.append(("job", new))
+    return events
+
+
+def position_only(before: Job, after: Job) -> bool:
+    """Whether ``after`` differs from ``before`` in nothing but the position and ``POSITION_MARKS``.
+
+    Then the status, the details, the progress and the requests are the same on both sides,
+    and of the public state only ``MOVING_KEYS`` can differ.
+    """
+    if before.id != after.id or before.stamps != after.stamps or before.observations != after.observations:
+        return False
+    old, new = before.values, after.values
+    for key in old.keys() | new.keys():
+        was, now = old.get(key, _ABSENT), new.get(key, _ABSENT)
+        if was is not now and key not in POSITION_MARKS and was != now:
+            return False
+    return True
+
+
+def _position_events(before: Job, after: Job, now: datetime, eta_config: EtaConfig) -> list[tuple[str, dict[str, Any]]]:
+    """``state_events`` for a ``position_only`` change: no status, progress or ``job`` event can come of it."""
+    tz = zone(after)
+    old, new = _moving(before, now, tz, eta_config), _moving(after, now, tz, eta_config)
+    events: list[tuple[str, dict[str, Any]]] = []
+    if (old["location"], old["trail"]) != (new["location"], new["trail"]) and new["location"] is not None:
+        events.append(("location", location_event(new)))
+    if old["eta"] != new["eta"]:
+        events.append(("eta", new["eta"] or NO_ETA))
     return events
 
 

@@ -17,7 +17,12 @@ BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 def without_bidi_controls(text: str) -> str:
-    return BIDI_CONTROLS.sub("", text)
+    # ASCII text holds no control to remove, and most text (every time, every code) is ASCII.
+    return text if text.isascii() else BIDI_CONTROLS.sub("", text)
+
+
+# Values that hold no text: taken as they are without a call per number (a trail is many).
+PLAIN = frozenset({int, float, bool, type(None)})
 
 
 def clean(value: Any) -> Any:
@@ -25,9 +30,9 @@ def clean(value: Any) -> Any:
     if isinstance(value, str):
         return without_bidi_controls(value)
     if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
+        return {k: v if type(v) in PLAIN else clean(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [clean(v) for v in value]
+        return [v if type(v) in PLAIN else clean(v) for v in value]
     return value
 
 

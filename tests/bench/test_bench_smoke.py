@@ -58,3 +58,21 @@ def test_the_staff_views_benchmark_runs_on_both_stores_and_they_agree(redis_url:
     # 10 open jobs nobody can reach (n % 25 == 0, odd n) and 7 ratings of 2 (n % 66 == 0, but job
     # 0 was created just now: its visit, and so its rating, lie a day ahead, not yet due).
     assert seen[0] == seen[1] and seen[0].startswith("queue: 17 jobs waiting;")
+
+
+@pytest.mark.timeout(SMOKE_TIMEOUT + 30)
+def test_the_location_cost_script_runs_on_both_stores_and_every_ping_is_accepted(redis_url: str) -> None:
+    """The in-process profile script: a smoke on SQLite under its profiler, and one on Redis."""
+    base = redis_url.split("?")[0]  # the script adds its own key prefix and deletes its keys
+    for extra in (["--profile", "--lines", "30"], ["--redis", base]):
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "location_cost.py"), "--smoke", *extra],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=SMOKE_TIMEOUT,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert "CPU per ping:" in done.stdout and "answers: {202: 200}" in done.stdout
+        if "--profile" in extra:
+            assert "_change_job" in done.stdout  # the writer thread's work is in the profile

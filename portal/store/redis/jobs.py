@@ -16,7 +16,7 @@ from portal.store.records import StoredEvent
 from portal.store.redis.keys import EVENT_LOG_TTL_SECONDS, Keys, event_entry, fields, micros, wire
 from portal.store.redis.purge import queue_closed
 from portal.store.redis.search import queue_index
-from portal.store.rules import EVENT_LOG_CAP, search_fields
+from portal.store.rules import EVENT_LOG_CAP, INDEXED_FIELDS, indexed_values, search_fields
 
 
 def queue_job(
@@ -31,18 +31,24 @@ def queue_job(
     """Queue the job's hash (``stamps``: ``updated_at`` and whatever else is new) and its indexes.
 
     ``old`` is the hash as it was, None for a new job: only the index entries that changed
-    are touched, and derived fields that are no longer set are deleted.
+    are touched, and derived fields that are no longer set are deleted. When none of
+    ``INDEXED_FIELDS`` moved (a position report), only the document and the stamps are written.
     """
-    values = search_fields(job)
-    mapping = fields(doc=doc, status=job.status, closed_at=job.closed_at, **stamps, **values)
-    pipe.hset(keys.job(job_id), mapping=wire(mapping))
+    indexed = fields(**indexed_values(job))
+    key = keys.job(job_id)
+    if old is not None and all(old.get(name) == indexed.get(name) for name in INDEXED_FIELDS):
+        pipe.hset(key, mapping=wire({"doc": doc, **stamps}))
+        pipe.zadd(keys("jobs-updated"), {job_id: micros(stamps["updated_at"])})
+        return
+    pipe.hset(key, mapping=wire({"doc": doc, **indexed, **stamps}))
     before = old or {}
-    gone = [name for name in ("closed_at", *values) if name not in mapping and name in before]
+    gone = [name for name in INDEXED_FIELDS if name not in indexed and name in before]
     if gone:
-        pipe.hdel(keys.job(job_id), *gone)
+        pipe.hdel(key, *gone)
+    values = search_fields(job)
     old_values = {name: before.get(name) for name in values} if old is not None else None
     queue_index(pipe, keys, job_id, old_values, values)
-    pipe.zadd(keys("jobs-updated"), {job_id: micros(mapping["updated_at"])})
+    pipe.zadd(keys("jobs-updated"), {job_id: micros(stamps["updated_at"])})
     queue_closed(pipe, keys, job_id, job.closed_at)
 
 

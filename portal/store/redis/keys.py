@@ -26,7 +26,7 @@ from redis.typing import EncodableT
 from portal.core.jobs import Job, iso_utc, parse_iso
 from portal.settings import ConfigError
 from portal.store.records import JobRecord, StoredEvent, StoreUnavailable
-from portal.store.rules import WEBHOOK_ID_RETENTION, compact_json
+from portal.store.rules import WEBHOOK_ID_RETENTION, compact_json, read_json
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -153,7 +153,7 @@ def iso_from_micros(value: float) -> str:
 
 def record_from_hash(raw: dict[str, str]) -> JobRecord:
     return JobRecord(
-        Job.from_dict(json.loads(raw["doc"])),
+        Job.from_dict(read_json(raw["doc"])),
         raw["link_key"],
         int(raw.get("last_seq", "0")),
         raw["created_at"],
@@ -169,7 +169,7 @@ def event_entry(kind: str, data: dict[str, Any], at: str) -> dict[EncodableT, En
 def event_from_entry(job_id: str, entry_id: Any, data: Any) -> StoredEvent:
     values = strings(data)
     seq = int(need(entry_id).split("-")[0])
-    return StoredEvent(job_id, seq, values["type"], json.loads(values["data"]), values["at"])
+    return StoredEvent(job_id, seq, values["type"], read_json(values["data"]), values["at"])
 
 
 class Keys:

@@ -154,16 +154,17 @@ class RedisStore(
             pipe.hset(keys.link(link_key), mapping={"job_id": job_id, "created_at": now})
             pipe.rpush(keys.job_links(job_id), link_key)
         job = decision.job
-        queue_job(pipe, keys, job_id, job, compact_json(job.to_dict()), stamps, raw if record is not None else None)
         seq = record.last_seq if record else 0
         stored = [StoredEvent(job_id, seq + n, kind, data, now) for n, (kind, data) in enumerate(decision.events, 1)]
-        queue_events(pipe, keys, job_id, stored)
         if stored:
-            pipe.hset(job_key, "last_seq", str(stored[-1].seq))
+            stamps["last_seq"] = str(stored[-1].seq)
+        queue_job(pipe, keys, job_id, job, compact_json(job.to_dict()), stamps, raw if record is not None else None)
+        queue_events(pipe, keys, job_id, stored)
         before = record.job if record else None
-        flags = job_flags(before, job, parse_iso(now))
+        at = parse_iso(now)
+        flags = job_flags(before, job, at)
         queue_flags(pipe, keys, flags)
-        queue_tallies(pipe, keys, job_tallies(before, job, parse_iso(now)))
+        queue_tallies(pipe, keys, job_tallies(before, job, at))
         for outbox_id, item in zip(outbox_ids, fresh, strict=True):
             queue_outbox(pipe, keys, outbox_id, item, now)
         raised = bool(flags) or any(callback_flags(item.job_id, item.payload, now) for item in fresh)

@@ -9,7 +9,6 @@ connections, so no SQLite call ever runs on the event loop.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import queue
 import sqlite3
@@ -37,10 +36,12 @@ from portal.store.records import (
 )
 from portal.store.rules import (
     EVENT_LOG_CAP,
+    INDEXED_FIELDS,
     REJECTED_KEEP,
     DepthFromCounts,
     compact_json,
-    search_fields,
+    indexed_values,
+    read_json,
     webhook_ids_cutoff,
 )
 from portal.store.sqlite.insight import SQLiteInsightQueries, record_flags, record_tallies
@@ -117,17 +118,23 @@ class _Writer(threading.Thread):
                 self.conn.execute("ROLLBACK")
             failure = StoreUnavailable(f"SQLite write failed: {exc}")
             outcomes = [(future, None, failure) for _, future, _ in batch]
-        for (_, _, loop), (future, result, error) in zip(batch, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, future, result, error)
+        # One wake-up per event loop for the whole batch, not one per change: each costs the
+        # loop a trip through its self-pipe.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any, BaseException | None]]] = {}
+        for (_, _, loop), outcome in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append(outcome)
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_settle_all, settled)
 
 
-def _settle(future: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
-    if future.done():
-        return
-    if exc is not None:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
+def _settle_all(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, exc in outcomes:
+        if future.done():
+            continue
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
 
 
 # Parts in their own modules, one role of ``base.Store`` each: staff (staff.py), outbox
@@ -254,7 +261,7 @@ class SQLiteStore(
                 "SELECT seq, type, data, at FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq",
                 (job_id, seq),
             ).fetchall()
-            return [StoredEvent(job_id, r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+            return [StoredEvent(job_id, r[0], r[1], read_json(r[2]), r[3]) for r in rows]
 
         return await self.read(fetch)
 
@@ -315,13 +322,17 @@ class SQLiteStore(
         await self.write(upkeep)
 
 
+JOB_COLUMNS = "doc, link_key, last_seq, created_at, updated_at"
+INDEXED_COLUMNS = ", ".join(INDEXED_FIELDS)  # the jobs table names its columns after them
+
+
 def _job_record(conn: sqlite3.Connection, column: str, value: str) -> JobRecord | None:
-    row = conn.execute(
-        f"SELECT doc, link_key, last_seq, created_at, updated_at FROM jobs WHERE {column} = ?", (value,)
-    ).fetchone()
-    if row is None:
-        return None
-    return JobRecord(Job.from_dict(json.loads(row[0])), row[1], row[2], row[3], row[4])
+    row = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE {column} = ?", (value,)).fetchone()
+    return None if row is None else _record_of(row)
+
+
+def _record_of(row: tuple[Any, ...]) -> JobRecord:
+    return JobRecord(Job.from_dict(read_json(row[0])), row[1], row[2], row[3], row[4])
 
 
 def _change_job(conn: sqlite3.Connection, job_id: str, decide: Decide, webhook_id: str | None) -> ChangeResult:
@@ -332,42 +343,46 @@ def _change_job(conn: sqlite3.Connection, job_id: str, decide: Decide, webhook_i
         ).rowcount
         if not inserted:
             return ChangeResult(duplicate=True, job_id=job_id)
-    record = _job_record(conn, "id", job_id)
-    decision = decide(record.job if record else None)
+    row = conn.execute(f"SELECT {JOB_COLUMNS}, {INDEXED_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    record = None if row is None else _record_of(row)
+    before = record.job if record else None
+    decision = decide(before)
     job = decision.job
     doc = compact_json(job.to_dict())
-    search = (job.status, job.closed_at, *search_fields(job).values())
-    if record is None:
+    indexed = tuple(indexed_values(job).values())
+    seq = record.last_seq if record else 0
+    stored = [StoredEvent(job_id, seq + n, kind, data, now) for n, (kind, data) in enumerate(decision.events, 1)]
+    last_seq = stored[-1].seq if stored else seq
+    if row is None:
         key = new_link_key()
         conn.execute(
-            "INSERT INTO jobs (id, link_key, doc, status, closed_at, reference, phone, email, name,"
-            " last_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
-            (job_id, key, doc, *search, now, now),
+            f"INSERT INTO jobs (id, link_key, doc, {INDEXED_COLUMNS}, last_seq, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (job_id, key, doc, *indexed, last_seq, now, now),
         )
         conn.execute("INSERT INTO link_keys (key, job_id, created_at) VALUES (?, ?, ?)", (key, job_id, now))
-        seq = 0
+    elif tuple(row[5:]) == indexed:  # nothing searched for moved: leave the indexes alone
+        conn.execute("UPDATE jobs SET doc = ?, last_seq = ?, updated_at = ? WHERE id = ?", (doc, last_seq, now, job_id))
     else:
+        assignments = ", ".join(f"{name} = ?" for name in INDEXED_FIELDS)
         conn.execute(
-            "UPDATE jobs SET doc = ?, status = ?, closed_at = ?, reference = ?, phone = ?, email = ?, name = ?,"
-            " updated_at = ? WHERE id = ?",
-            (doc, *search, now, job_id),
+            f"UPDATE jobs SET doc = ?, {assignments}, last_seq = ?, updated_at = ? WHERE id = ?",
+            (doc, *indexed, last_seq, now, job_id),
         )
-        seq = record.last_seq
-    stored = []
-    for kind, data in decision.events:
-        seq += 1
-        conn.execute(
-            "INSERT INTO job_events (job_id, seq, type, data, at) VALUES (?, ?, ?, ?, ?)",
-            (job_id, seq, kind, compact_json(data), now),
-        )
-        stored.append(StoredEvent(job_id, seq, kind, data, now))
     if stored:
-        conn.execute("UPDATE jobs SET last_seq = ? WHERE id = ?", (seq, job_id))
-        conn.execute("DELETE FROM job_events WHERE job_id = ? AND seq <= ?", (job_id, seq - EVENT_LOG_CAP))
-    before = record.job if record else None
-    flags = job_flags(before, job, parse_iso(now))
-    record_flags(conn, flags)
-    record_tallies(conn, job_tallies(before, job, parse_iso(now)))
+        conn.executemany(
+            "INSERT INTO job_events (job_id, seq, type, data, at) VALUES (?, ?, ?, ?, ?)",
+            [(job_id, e.seq, e.type, compact_json(e.data), now) for e in stored],
+        )
+        if last_seq > EVENT_LOG_CAP:
+            conn.execute("DELETE FROM job_events WHERE job_id = ? AND seq <= ?", (job_id, last_seq - EVENT_LOG_CAP))
+    at = parse_iso(now)
+    flags = job_flags(before, job, at)
+    if flags:
+        record_flags(conn, flags)
+    tallies = job_tallies(before, job, at)
+    if tallies:
+        record_tallies(conn, tallies)
     queued = sum(insert_outbox(conn, item, now) for item in decision.outbox)
     raised = bool(flags) or any(callback_flags(item.job_id, item.payload, now) for item in decision.outbox)
     return ChangeResult(duplicate=False, job_id=job_id, events=stored, queued=queued, attention=raised)

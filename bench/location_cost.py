@@ -1,0 +1,190 @@
+"""CPU per signed location ping through the portal's own intake, in one process, no HTTP.
+
+    .venv/bin/python bench/location_cost.py --jobs 500 --pings 3000
+    .venv/bin/python bench/location_cost.py --jobs 500 --pings 3000 --profile
+    .venv/bin/python bench/location_cost.py --redis redis://127.0.0.1:6379/15
+    .venv/bin/python bench/location_cost.py --smoke
+
+The HTTP benchmark (``webhooks.py``) says how far the portal is from its floor, but its figure
+moves with the machine's load and it cannot say where the time went. This one is cheap and
+repeatable: it builds the same ``Runtime`` as ``portal serve`` (no worker) on a throwaway
+SQLite file (or Redis under a unique key prefix, whose keys it deletes at the end), seeds ``--jobs`` jobs en route
+the way ``webhooks.py`` does, then hands ``--pings`` signed ``technician.location`` bodies to
+``FieldIntake.receive`` (verify, schema, apply, policy, store, publish: what the endpoint
+calls) from ``--concurrency`` tasks, each a job's share in order, as the HTTP benchmark's
+connections do. It prints the process's CPU per ping (``time.process_time``: every thread,
+the SQLite writer included) and the wall-clock rate.
+
+``--profile`` runs the pings under cProfile, in the event loop's thread and in the SQLite
+writer thread (where ``_change_job`` runs), timed by each thread's own CPU clock (so waiting
+for fsync or the other thread does not count), merges the two and prints the top functions by
+cumulative and by own time. Profiling slows the Python parts several times more than the C
+parts: read its shares, not its milliseconds. On Redis give it ``--concurrency 16``: slowed
+down that much, 64 senders wait for the store's 32 connections longer than it allows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import datetime as dt
+import io
+import os
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SECRET, SECRET_KEY, job_payload, location, signed
+from redis.asyncio import Redis
+
+from portal.runtime import Runtime
+from portal.settings import from_env
+from portal.store.sqlite import store as sqlite_store
+
+Request = tuple[bytes, dict[str, str]]
+
+
+def settings_env(directory: str, redis_url: str | None, prefix: str) -> dict[str, str]:
+    """What ``webhooks.py`` gives ``portal serve``, plus a unique prefix on Redis."""
+    store = f"sqlite:///{directory}/cost.db"
+    if redis_url is not None:
+        store = f"{redis_url.rstrip('/')}?prefix={prefix}"
+    return {
+        **os.environ,
+        "PORTAL_STORE": store,
+        "PORTAL_SECRET_KEY": SECRET_KEY,
+        "PORTAL_WEBHOOK_SECRET": SECRET,
+        "PORTAL_QUIET_HOURS": "",
+    }
+
+
+def shares(requests: list[Request], keys: list[int], concurrency: int) -> list[list[Request]]:
+    """Requests dealt to senders by job, so one job's arrive in the order made."""
+    out: list[list[Request]] = [[] for _ in range(concurrency)]
+    for request, job in zip(requests, keys, strict=True):
+        out[job % concurrency].append(request)
+    return [share for share in out if share]
+
+
+async def send(runtime: Runtime, share: list[Request], statuses: dict[int, int]) -> None:
+    for body, headers in share:
+
+        async def read_body(body: bytes = body) -> bytes:
+            return body
+
+        answer = await runtime.intake.receive(headers, read_body, "127.0.0.1")
+        statuses[answer.status] = statuses.get(answer.status, 0) + 1
+
+
+async def drive(runtime: Runtime, requests: list[Request], keys: list[int], concurrency: int) -> dict[int, int]:
+    statuses: dict[int, int] = {}
+    await asyncio.gather(*(send(runtime, share, statuses) for share in shares(requests, keys, concurrency)))
+    return statuses
+
+
+async def forget(url: str, prefix: str) -> None:
+    """Delete this run's keys (its own prefix only): a throwaway store leaves nothing behind."""
+    client = Redis.from_url(url)
+    try:
+        async for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            await client.delete(key)
+    finally:
+        await client.aclose()
+
+
+class WriterProfile:
+    """cProfile inside the SQLite writer thread too (cProfile sees only the thread that enables it)."""
+
+    def __init__(self) -> None:
+        self.profile = cProfile.Profile(time.thread_time)
+        self.original: Callable[[Any, Any], Any] = sqlite_store._Writer._commit
+
+    def install(self) -> None:
+        profile, original = self.profile, self.original
+
+        def commit(writer: Any, batch: Any) -> Any:
+            profile.enable()
+            try:
+                return original(writer, batch)
+            finally:
+                profile.disable()
+
+        sqlite_store._Writer._commit = commit  # type: ignore[method-assign]
+
+    def remove(self) -> None:
+        sqlite_store._Writer._commit = self.original  # type: ignore[method-assign]
+
+
+def report(profiles: list[cProfile.Profile], lines: int) -> str:
+    out = io.StringIO()
+    stats = pstats.Stats(profiles[0], stream=out)
+    for more in profiles[1:]:
+        stats.add(more)
+    stats.strip_dirs()
+    stats.sort_stats("cumulative").print_stats(lines)
+    stats.sort_stats("tottime").print_stats(lines)
+    return out.getvalue()
+
+
+async def run(args: argparse.Namespace) -> None:
+    directory = tempfile.mkdtemp(prefix="portal-cost-")
+    prefix = f"cost-{uuid.uuid4().hex[:8]}:"
+    runtime = Runtime(from_env(settings_env(directory, args.redis, prefix)), run_worker=False)
+    await runtime.start()
+    try:
+        seeds = [signed(job_payload(f"BENCH-{j}", status="en_route")) for j in range(args.jobs)]
+        seeded = await drive(runtime, seeds, list(range(args.jobs)), args.concurrency)
+        assert set(seeded) == {202}, seeded
+        start = dt.datetime.now(dt.UTC)
+        keys = [n % args.jobs for n in range(args.pings)]
+        pings = [signed(location(j, n, start)) for n, j in enumerate(keys)]
+        profiles: list[cProfile.Profile] = []
+        writer = WriterProfile()
+        if args.profile:
+            writer.install()
+            profiles = [cProfile.Profile(time.thread_time)] + ([] if args.redis else [writer.profile])
+            profiles[0].enable()
+        cpu, wall = time.process_time(), time.perf_counter()
+        statuses = await drive(runtime, pings, keys, args.concurrency)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        if args.profile:
+            profiles[0].disable()
+            writer.remove()
+    finally:
+        await runtime.stop()
+        if args.redis:
+            await forget(args.redis, prefix)
+        shutil.rmtree(directory, ignore_errors=True)
+    store = "redis" if args.redis else "sqlite"
+    print(f"{args.pings} pings over {args.jobs} jobs, {args.concurrency} in flight, {store}")
+    print(f"CPU per ping: {cpu / args.pings * 1000:.3f} ms ({args.pings / wall:,.0f} pings/s wall clock)")
+    print(f"answers: {statuses}")
+    if profiles:
+        print(report(profiles, args.lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=500, help="jobs en route the pings spread over")
+    parser.add_argument("--pings", type=int, default=3000, help="location pings measured")
+    parser.add_argument("--concurrency", type=int, default=64, help="senders in flight")
+    parser.add_argument("--redis", metavar="URL", help="run on Redis (a unique key prefix) instead of SQLite")
+    parser.add_argument("--profile", action="store_true", help="run under cProfile and print the top functions")
+    parser.add_argument("--lines", type=int, default=40, help="functions shown per profile table")
+    parser.add_argument("--smoke", action="store_true", help="a few hundred pings: checks the script works")
+    args = parser.parse_args()
+    if args.smoke:
+        args.jobs, args.pings, args.concurrency = 20, 200, 8
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -65,6 +65,11 @@ class Receiver:
         with self._lock:
             self._script.extend(answers)
 
+    def unscript(self) -> None:
+        """Forget the answers not given yet: from now on every request gets 204."""
+        with self._lock:
+            self._script.clear()
+
     def requests(self) -> list[Arrived]:
         with self._lock:
             return list(self.arrived)

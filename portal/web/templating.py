@@ -17,6 +17,25 @@ from portal.settings import Settings
 from portal.web.assets import Assets, static_assets
 from portal.web.brand import brand_style
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class PageEnvironment(Environment):
+    """Jinja's environment with a quicker ``a.b`` on plain dicts, which is what pages are given.
+
+    Jinja tries the attribute first and the key second, so every ``state.status`` raised and
+    caught an AttributeError before reading the key. A plain dict has no attributes beyond
+    those of ``dict`` itself, so for any other name the key is the answer, as before.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
 
 class PageTemplates(Jinja2Templates):
     """Pages with a reader's Localizer name the company in that reader's language (when it is the default)."""
@@ -41,7 +60,7 @@ class PageTemplates(Jinja2Templates):
 def make_templates(settings: Settings, assets: Assets | None = None) -> Jinja2Templates:
     loaders = [FileSystemLoader(str(settings.templates_dir))] if settings.templates_dir else []
     loaders.append(FileSystemLoader(str(data_dir("templates"))))
-    env = Environment(
+    env = PageEnvironment(
         loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(["html", "htm", "xml"]),
         trim_blocks=True,

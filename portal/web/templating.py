@@ -54,6 +54,8 @@ class PageTemplates(Jinja2Templates):
         reader = context.get(i18n.CONTEXT_KEY)
         if isinstance(reader, i18n.Localizer):
             context.setdefault("company_name", reader.company_name)
+            for function_name, function in reader.template_functions.items():
+                context.setdefault(function_name, function)
         return super().TemplateResponse(request, name, context, status_code, headers, media_type, background)
 
 

@@ -34,17 +34,17 @@ from string import Formatter
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_datetime
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import parse_pattern
 from jinja2 import pass_context, pass_eval_context
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
 from portal.clock import utc_now
+from portal.date_patterns import DatePattern
 from portal.resources import data_dir
 
 log = logging.getLogger("portal.i18n")
@@ -54,6 +54,7 @@ CATALOGUE_DIR = "locales"
 METRES_PER_MILE = 1609.344
 KM = 1000  # below a kilometre, distances read better in metres
 METRE_STEP = 10  # GPS is not better than this: "850 m", not "847 m"
+ONE_DECIMAL = parse_pattern("0.0")  # kilometres and miles: "3.2 km (2.0 mi)"
 MINUTE = 60
 CONTEXT_KEY = "i18n"  # the template variable holding the reader's Localizer
 # Counted phrases the page's script re-words itself as numbers change (with Intl.PluralRules).
@@ -94,6 +95,7 @@ class Localizer:
         # The escaped text of each phrase read without a count: a page asks for dozens of them
         # and a catalogue never changes while the portal runs.
         self._html: dict[str, Markup] = {}
+        self._date_patterns: dict[str, DatePattern] = {}  # by catalogue key (``format.clock``)
 
     def text(self, key: str, count: int | None = None) -> str:
         """The catalogue text of ``key`` (the plural form for ``count`` when given), or the key itself."""
@@ -177,8 +179,10 @@ class Localizer:
     # -- dates and times ---------------------------------------------------------------
 
     def _format(self, moment: datetime, pattern_key: str) -> str:
-        pattern = self.strings[pattern_key]
-        text = format_datetime(moment, pattern, tzinfo=moment.tzinfo, locale=self.locale)
+        pattern = self._date_patterns.get(pattern_key)
+        if pattern is None:
+            pattern = self._date_patterns[pattern_key] = DatePattern(self.strings[pattern_key], self.locale)
+        text = pattern.apply(moment)
         return text.replace("\u202f", " ").replace("\xa0", " ")  # CLDR's narrow spaces read as plain ones
 
     def clock(self, raw: str | None) -> str:
@@ -235,8 +239,8 @@ class Localizer:
             return ""
         if metres < KM:
             return self.t("format.metres", n=round(metres / METRE_STEP) * METRE_STEP)
-        km = format_decimal(metres / KM, "0.0", locale=self.locale)
-        miles = format_decimal(metres / METRES_PER_MILE, "0.0", locale=self.locale)
+        km = ONE_DECIMAL.apply(metres / KM, self.locale)  # ``format_decimal(..., "0.0")`` without re-parsing it
+        miles = ONE_DECIMAL.apply(metres / METRES_PER_MILE, self.locale)
         return self.t("format.km", km=km, mi=miles)
 
     def ago(self, raw: str | None, now: datetime | None = None) -> str:

@@ -41,6 +41,7 @@ from babel.numbers import parse_pattern
 from jinja2 import pass_context, pass_eval_context
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
+from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
 
 from portal.clock import utc_now
@@ -155,6 +156,16 @@ class Localizer:
         for key in JS_PLURALS:
             found[key.rpartition(".")[2]] = self.plural_forms(key)
         return found
+
+    @cached_property
+    def status_labels_json(self) -> Markup:
+        """``status_labels() | tojson``, for the tracking page's script: written once per reader, not per page."""
+        return htmlsafe_json_dumps(self._status_labels, sort_keys=True)  # Jinja's tojson, with its sort_keys
+
+    @cached_property
+    def js_strings_json(self) -> Markup:
+        """``js_strings() | tojson``, likewise."""
+        return htmlsafe_json_dumps(self._js_strings, sort_keys=True)
 
     @cached_property
     def template_functions(self) -> dict[str, Any]:

@@ -368,3 +368,12 @@ def test_label_tables_are_the_readers_own_and_a_caller_cannot_change_them() -> N
     assert loc.status_labels()["en_route"] == "El técnico va en camino"
     again = loc.js_strings()
     assert again["minutes_away"] != forms and again["zoom_in"] != "changed"
+
+
+@pytest.mark.parametrize("locale", ["en", "es", "es-MX", "fr"])
+def test_the_pages_json_tables_are_what_tojson_writes(locale: str) -> None:
+    env = Environment(autoescape=True)
+    loc = Translations().localizer(locale)
+    tojson = env.from_string("{{ labels | tojson }}|{{ strings | tojson }}")
+    expected = tojson.render(labels=loc.status_labels(), strings=loc.js_strings())
+    assert f"{loc.status_labels_json}|{loc.js_strings_json}" == expected

@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property, lru_cache
 from gettext import GNUTranslations, NullTranslations
@@ -34,6 +35,8 @@ from string import Formatter
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
+from babel.dates import DateTimeFormat, tokenize_pattern
+from babel.dates import parse_pattern as parse_date_pattern
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -45,7 +48,6 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
 
 from portal.clock import utc_now
-from portal.date_patterns import DatePattern
 from portal.resources import data_dir
 
 log = logging.getLogger("portal.i18n")
@@ -74,6 +76,77 @@ def language_of(locale: str | None) -> str:
 
 def _parse(raw: str) -> datetime:
     return datetime.fromisoformat(raw)
+
+
+# -- date patterns, prepared once per locale ---------------------------------------------
+#
+# A catalogue's date and time patterns, prepared once per locale instead of on every page.
+#
+# Babel formats a pattern field by field, looking up the locale's names for each field of each
+# call: a tracking page formats a dozen times and dates, and that lookup was a third of its
+# rendering. Most fields depend on one part of the moment only (``h`` and ``a`` on the hour,
+# ``EEEE`` on the weekday, ``MMMM`` on the month), so for those Babel itself is asked once for
+# every value of that part and the answers are kept in a table; a moment is then formatted by
+# reading its parts from the tables. Fields that depend on more (years, time zones, weeks) are
+# still asked of Babel each time. The text is Babel's either way.
+
+# A Monday: weekday samples are this date plus 0..6 days.
+SAMPLE_MONDAY = datetime(2001, 1, 1)
+
+# The part of the moment each field letter reads, with every value that part can take.
+Part = tuple[Callable[[datetime], int], Callable[[int], datetime], range]
+HOUR_PART: Part = (lambda d: d.hour, lambda v: SAMPLE_MONDAY.replace(hour=v), range(24))
+MINUTE_PART: Part = (lambda d: d.minute, lambda v: SAMPLE_MONDAY.replace(minute=v), range(60))
+SECOND_PART: Part = (lambda d: d.second, lambda v: SAMPLE_MONDAY.replace(second=v), range(60))
+DAY_PART: Part = (lambda d: d.day, lambda v: SAMPLE_MONDAY.replace(day=v), range(1, 32))
+MONTH_PART: Part = (lambda d: d.month, lambda v: SAMPLE_MONDAY.replace(month=v), range(1, 13))
+WEEKDAY_PART: Part = (lambda d: d.weekday(), lambda v: SAMPLE_MONDAY.replace(day=1 + v), range(7))
+PARTS: dict[str, Part] = {
+    "a": HOUR_PART,  # am or pm
+    "h": HOUR_PART,
+    "H": HOUR_PART,
+    "K": HOUR_PART,
+    "k": HOUR_PART,
+    "m": MINUTE_PART,
+    "s": SECOND_PART,
+    "d": DAY_PART,
+    "M": MONTH_PART,
+    "L": MONTH_PART,
+    "E": WEEKDAY_PART,
+    "e": WEEKDAY_PART,  # numbered from the locale's first day of the week: still the weekday alone
+    "c": WEEKDAY_PART,
+}
+
+
+class DatePattern:
+    """One pattern (``h:mm a``) in one locale: ``apply(moment)`` is ``format_datetime``'s text."""
+
+    def __init__(self, pattern: str, locale: Locale) -> None:
+        self.locale = locale
+        # ``%(h)s:%(mm)s %(a)s``, as Babel applies it (its annotation says DateTimeFormat; it is this text)
+        self.format = str(parse_date_pattern(pattern).format)
+        self.tabled: list[tuple[str, Callable[[datetime], int], dict[int, str]]] = []
+        self.asked: list[str] = []  # fields Babel formats on every call
+        for kind, value in tokenize_pattern(pattern):
+            if kind != "field" or not isinstance(value, tuple):
+                continue
+            char, count = value
+            name = char * count
+            part = PARTS.get(char)
+            if part is None:
+                self.asked.append(name)
+                continue
+            read, sample, values = part
+            self.tabled.append((name, read, {v: DateTimeFormat(sample(v), locale)[name] for v in values}))
+
+    def apply(self, moment: datetime) -> str:
+        """The pattern for ``moment`` in its own time zone (as ``format_datetime(..., tzinfo=moment.tzinfo)``)."""
+        fields = {name: table[read(moment)] for name, read, table in self.tabled}
+        if self.asked:
+            babel = DateTimeFormat(moment, self.locale)
+            for name in self.asked:
+                fields[name] = babel[name]
+        return self.format % fields
 
 
 class Localizer:

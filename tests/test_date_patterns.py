@@ -9,8 +9,7 @@ import pytest
 from babel import Locale
 from babel.dates import format_datetime
 
-from portal.date_patterns import DatePattern
-from portal.i18n import CATALOGUE_DIR, read_catalogue
+from portal.i18n import CATALOGUE_DIR, DatePattern, read_catalogue
 from portal.resources import data_dir
 
 CATALOGUES = data_dir("templates") / CATALOGUE_DIR

@@ -26,20 +26,25 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from gettext import GNUTranslations, NullTranslations
 from pathlib import Path
+from string import Formatter
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_datetime
+from babel.dates import DateTimeFormat, tokenize_pattern
+from babel.dates import parse_pattern as parse_date_pattern
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
-from jinja2 import pass_context
+from babel.numbers import parse_pattern
+from jinja2 import pass_context, pass_eval_context
+from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
+from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
 
 from portal.clock import utc_now
@@ -52,6 +57,7 @@ CATALOGUE_DIR = "locales"
 METRES_PER_MILE = 1609.344
 KM = 1000  # below a kilometre, distances read better in metres
 METRE_STEP = 10  # GPS is not better than this: "850 m", not "847 m"
+ONE_DECIMAL = parse_pattern("0.0")  # kilometres and miles: "3.2 km (2.0 mi)"
 MINUTE = 60
 CONTEXT_KEY = "i18n"  # the template variable holding the reader's Localizer
 # Counted phrases the page's script re-words itself as numbers change (with Intl.PluralRules).
@@ -72,6 +78,77 @@ def _parse(raw: str) -> datetime:
     return datetime.fromisoformat(raw)
 
 
+# -- date patterns, prepared once per locale ---------------------------------------------
+#
+# A catalogue's date and time patterns, prepared once per locale instead of on every page.
+#
+# Babel formats a pattern field by field, looking up the locale's names for each field of each
+# call: a tracking page formats a dozen times and dates, and that lookup was a third of its
+# rendering. Most fields depend on one part of the moment only (``h`` and ``a`` on the hour,
+# ``EEEE`` on the weekday, ``MMMM`` on the month), so for those Babel itself is asked once for
+# every value of that part and the answers are kept in a table; a moment is then formatted by
+# reading its parts from the tables. Fields that depend on more (years, time zones, weeks) are
+# still asked of Babel each time. The text is Babel's either way.
+
+# A Monday: weekday samples are this date plus 0..6 days.
+SAMPLE_MONDAY = datetime(2001, 1, 1)
+
+# The part of the moment each field letter reads, with every value that part can take.
+Part = tuple[Callable[[datetime], int], Callable[[int], datetime], range]
+HOUR_PART: Part = (lambda d: d.hour, lambda v: SAMPLE_MONDAY.replace(hour=v), range(24))
+MINUTE_PART: Part = (lambda d: d.minute, lambda v: SAMPLE_MONDAY.replace(minute=v), range(60))
+SECOND_PART: Part = (lambda d: d.second, lambda v: SAMPLE_MONDAY.replace(second=v), range(60))
+DAY_PART: Part = (lambda d: d.day, lambda v: SAMPLE_MONDAY.replace(day=v), range(1, 32))
+MONTH_PART: Part = (lambda d: d.month, lambda v: SAMPLE_MONDAY.replace(month=v), range(1, 13))
+WEEKDAY_PART: Part = (lambda d: d.weekday(), lambda v: SAMPLE_MONDAY.replace(day=1 + v), range(7))
+PARTS: dict[str, Part] = {
+    "a": HOUR_PART,  # am or pm
+    "h": HOUR_PART,
+    "H": HOUR_PART,
+    "K": HOUR_PART,
+    "k": HOUR_PART,
+    "m": MINUTE_PART,
+    "s": SECOND_PART,
+    "d": DAY_PART,
+    "M": MONTH_PART,
+    "L": MONTH_PART,
+    "E": WEEKDAY_PART,
+    "e": WEEKDAY_PART,  # numbered from the locale's first day of the week: still the weekday alone
+    "c": WEEKDAY_PART,
+}
+
+
+class DatePattern:
+    """One pattern (``h:mm a``) in one locale: ``apply(moment)`` is ``format_datetime``'s text."""
+
+    def __init__(self, pattern: str, locale: Locale) -> None:
+        self.locale = locale
+        # ``%(h)s:%(mm)s %(a)s``, as Babel applies it (its annotation says DateTimeFormat; it is this text)
+        self.format = str(parse_date_pattern(pattern).format)
+        self.tabled: list[tuple[str, Callable[[datetime], int], dict[int, str]]] = []
+        self.asked: list[str] = []  # fields Babel formats on every call
+        for kind, value in tokenize_pattern(pattern):
+            if kind != "field" or not isinstance(value, tuple):
+                continue
+            char, count = value
+            name = char * count
+            part = PARTS.get(char)
+            if part is None:
+                self.asked.append(name)
+                continue
+            read, sample, values = part
+            self.tabled.append((name, read, {v: DateTimeFormat(sample(v), locale)[name] for v in values}))
+
+    def apply(self, moment: datetime) -> str:
+        """The pattern for ``moment`` in its own time zone (as ``format_datetime(..., tzinfo=moment.tzinfo)``)."""
+        fields = {name: table[read(moment)] for name, read, table in self.tabled}
+        if self.asked:
+            babel = DateTimeFormat(moment, self.locale)
+            for name in self.asked:
+                fields[name] = babel[name]
+        return self.format % fields
+
+
 class Localizer:
     """One reader's language: its strings, and dates and numbers formatted for its locale."""
 
@@ -89,6 +166,10 @@ class Localizer:
         self.translations = translations or _compile(FALLBACK_LANGUAGE, dict(strings))
         # An operator's name is a name, used as given; the default one is words, so it is translated.
         self.company_name = company_name or self.t("company.default")
+        # The escaped text of each phrase read without a count: a page asks for dozens of them
+        # and a catalogue never changes while the portal runs.
+        self._html: dict[str, Markup] = {}
+        self._date_patterns: dict[str, DatePattern] = {}  # by catalogue key (``format.clock``)
 
     def text(self, key: str, count: int | None = None) -> str:
         """The catalogue text of ``key`` (the plural form for ``count`` when given), or the key itself."""
@@ -108,8 +189,13 @@ class Localizer:
 
     def markup(self, key: str, /, count: int | None = None, **values: Any) -> Markup:
         """The text of ``key`` for HTML: the catalogue text and plain values are escaped, Markup is kept."""
-        text = Markup(escape(self.text(key, count)))
-        return text.format(**values) if values else text
+        text = self._html.get(key) if count is None else None
+        if text is None:
+            found = self.text(key, count)
+            text = Markup(escape(found))
+            if count is None and found != key:  # a missing key stays uncached, so it is logged each time
+                self._html[key] = text
+        return html_format(text, values) if values else text
 
     def plural_forms(self, key: str) -> dict[str, str]:
         """The forms of a counted phrase by CLDR category (``one``, ``other``...), for ``Intl.PluralRules``."""
@@ -122,11 +208,21 @@ class Localizer:
         return self.strings.get(f"status.{status}", status)
 
     def status_labels(self) -> dict[str, str]:
+        return dict(self._status_labels)
+
+    @cached_property
+    def _status_labels(self) -> dict[str, str]:
         prefix = "status."
         return {k.removeprefix(prefix): v for k, v in self.strings.items() if k.startswith(prefix)}
 
     def js_strings(self) -> dict[str, str | dict[str, str]]:
         """What the tracking page's script needs to say things itself: phrases, and counted ones by category."""
+        return {k: dict(v) if isinstance(v, dict) else v for k, v in self._js_strings.items()}
+
+    @cached_property
+    def _js_strings(self) -> dict[str, str | dict[str, str]]:
+        # Every page carries them: listing the catalogue and trying a dozen plural samples once
+        # per language, not once per page.
         found: dict[str, str | dict[str, str]] = {
             k.removeprefix("js."): v for k, v in self.strings.items() if k.startswith("js.")
         }
@@ -134,11 +230,43 @@ class Localizer:
             found[key.rpartition(".")[2]] = self.plural_forms(key)
         return found
 
+    @cached_property
+    def status_labels_json(self) -> Markup:
+        """``status_labels() | tojson``, for the tracking page's script: written once per reader, not per page."""
+        return htmlsafe_json_dumps(self._status_labels, sort_keys=True)  # Jinja's tojson, with its sort_keys
+
+    @cached_property
+    def js_strings_json(self) -> Markup:
+        """``js_strings() | tojson``, likewise."""
+        return htmlsafe_json_dumps(self._js_strings, sort_keys=True)
+
+    @cached_property
+    def template_functions(self) -> dict[str, Any]:
+        """``t()`` and ``tn()`` bound to this reader, for a page's render context.
+
+        They say the same as the environment's ``translate`` and ``translate_count``, but need
+        only the evaluation context (is this HTML?), not the render context: Jinja copies the
+        whole render context for each call of a context function made after a ``{% set %}``,
+        which on the tracking page cost more than the translations themselves.
+        """
+
+        @pass_eval_context
+        def t(eval_ctx: EvalContext, key: str, /, **values: Any) -> str | Markup:
+            return self.markup(key, **values) if eval_ctx.autoescape else self.t(key, **values)
+
+        @pass_eval_context
+        def tn(eval_ctx: EvalContext, key: str, count: int, /, **values: Any) -> str | Markup:
+            return self.markup(key, count, **values) if eval_ctx.autoescape else self.tn(key, count, **values)
+
+        return {"t": t, "tn": tn}
+
     # -- dates and times ---------------------------------------------------------------
 
     def _format(self, moment: datetime, pattern_key: str) -> str:
-        pattern = self.strings[pattern_key]
-        text = format_datetime(moment, pattern, tzinfo=moment.tzinfo, locale=self.locale)
+        pattern = self._date_patterns.get(pattern_key)
+        if pattern is None:
+            pattern = self._date_patterns[pattern_key] = DatePattern(self.strings[pattern_key], self.locale)
+        text = pattern.apply(moment)
         return text.replace("\u202f", " ").replace("\xa0", " ")  # CLDR's narrow spaces read as plain ones
 
     def clock(self, raw: str | None) -> str:
@@ -195,8 +323,8 @@ class Localizer:
             return ""
         if metres < KM:
             return self.t("format.metres", n=round(metres / METRE_STEP) * METRE_STEP)
-        km = format_decimal(metres / KM, "0.0", locale=self.locale)
-        miles = format_decimal(metres / METRES_PER_MILE, "0.0", locale=self.locale)
+        km = ONE_DECIMAL.apply(metres / KM, self.locale)  # ``format_decimal(..., "0.0")`` without re-parsing it
+        miles = ONE_DECIMAL.apply(metres / METRES_PER_MILE, self.locale)
         return self.t("format.km", km=km, mi=miles)
 
     def ago(self, raw: str | None, now: datetime | None = None) -> str:
@@ -207,6 +335,39 @@ class Localizer:
         if seconds < MINUTE:
             return self.t("js.ago_seconds", n=seconds)
         return self.t("js.ago_minutes", n=seconds // MINUTE)
+
+
+@lru_cache(maxsize=4096)
+def _named_fields_only(text: str) -> bool:
+    """True when every placeholder in ``text`` is a bare ``{name}``: no index, spec or conversion."""
+    try:
+        fields = list(Formatter().parse(text))
+    except ValueError:
+        return False
+    return all(name is None or (name.isidentifier() and not spec and conv is None) for _, name, spec, conv in fields)
+
+
+def _html_field(value: Any) -> str:
+    """One value as ``Markup.format`` puts it in HTML (``markupsafe.EscapeFormatter`` without a spec)."""
+    if hasattr(value, "__html_format__"):
+        shown = value.__html_format__("")
+    elif hasattr(value, "__html__"):
+        shown = value.__html__()
+    else:
+        shown = format(value, "")
+    return str(escape(shown))
+
+
+def html_format(text: Markup, values: dict[str, Any]) -> Markup:
+    """``text.format(**values)``, escaping the values, as ``Markup.format`` does.
+
+    ``Markup.format`` parses the text in Python on every call; a catalogue phrase with only
+    ``{name}`` placeholders (all of ours) is filled by ``str.format`` from values escaped
+    the same way, which is several times quicker. Anything else goes to ``Markup.format``.
+    """
+    if not _named_fields_only(text):
+        return text.format(**values)
+    return Markup(str.format(text, **{name: _html_field(value) for name, value in values.items()}))
 
 
 class Translations:

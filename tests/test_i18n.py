@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import string
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import write_po
+from jinja2 import Environment
+from markupsafe import Markup
 
 from portal.core.gsm7 import is_gsm7, segments, to_gsm7
-from portal.i18n import CATALOGUE_DIR, Text, Translations, language_of, read_catalogue
+from portal.i18n import CATALOGUE_DIR, Text, Translations, html_format, install, language_of, read_catalogue
 from portal.notify.render import MessageRenderer
 from portal.resources import data_dir
 from portal.settings import Settings
@@ -266,3 +270,110 @@ def test_a_counted_phrase_missing_a_newer_form_reads_its_last_form_not_english(t
     loc = Translations(tmp_path).localizer("fr")
     assert loc.tn("tracking.minutes_away", 1_000_000, name="Léa", minutes="1 000 000").endswith("minutes")
     assert loc.tn("tracking.minutes_away", 3, name="Léa", minutes=3) == "Léa est à 3 minutes"
+
+
+class Shown:
+    """A value that brings its own HTML, as Markup does."""
+
+    def __html__(self) -> str:
+        return "<i>shown</i>"
+
+
+class Formatted:
+    def __html_format__(self, spec: str) -> str:
+        return f"<u>{spec or 'formatted'}</u>"
+
+
+HTML_VALUES: list[Any] = [
+    '<script>alert("x")</script>&amp;',
+    Markup("<b>kept</b>"),
+    42,
+    3.5,
+    None,
+    "{name}{0}",
+    "\u202e",
+    Shown(),
+    Formatted(),
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Look out for: {vehicle}",
+        "{vehicle} &amp; {vehicle}",
+        "{{literal}} {vehicle}",
+        "no placeholders",
+        "{0} positional",
+        "{vehicle!r} converted",
+        "{vehicle:>30} padded",
+        "{vehicle.real} attribute",
+        "{vehicle[0]} item",
+        "{",
+    ],
+)
+@pytest.mark.parametrize("value", HTML_VALUES, ids=lambda v: type(v).__name__ + repr(v)[:12])
+def test_html_format_says_what_markup_format_says(text: str, value: Any) -> None:
+    template = Markup(text)
+
+    def outcome(fill: Any) -> Any:
+        try:
+            return fill()
+        except Exception as error:  # the same refusal both ways: a broken phrase fails loudly either way
+            return type(error)
+
+    expected = outcome(lambda: template.format(vehicle=value, other="<unused>"))
+    found = outcome(lambda: html_format(template, {"vehicle": value, "other": "<unused>"}))
+    assert found == expected
+    if not isinstance(found, type):
+        assert isinstance(found, Markup)
+
+
+@pytest.mark.parametrize("autoescape", [True, False])
+def test_a_readers_t_and_tn_say_what_the_environments_say(autoescape: bool) -> None:
+    source = (
+        '{{ t("tracking.appointment") }}|{% set v %}<b>{{ x }}</b>{% endset %}{{ t("tracking.vehicle", vehicle=v) }}|'
+        '{{ t("tracking.times_in", zone=x) }}|{{ tn("tracking.minutes_away", 1, name=x, minutes=1) }}|'
+        '{{ tn("tracking.minutes_away", 7, name=x, minutes=7) }}'
+    )
+    env = Environment(autoescape=autoescape)
+    install(env)
+    for locale in ("en", "es"):
+        loc = Translations().localizer(locale)
+        context = {"i18n": loc, "x": "<Dana & co>"}
+        through_environment = env.from_string(source).render(context)
+        through_reader = env.from_string(source).render({**context, **loc.template_functions})
+        assert through_reader == through_environment
+        assert ("&lt;Dana &amp; co&gt;" in through_reader) is autoescape
+
+
+def test_a_missing_phrase_is_logged_every_time_it_is_asked_for(caplog: pytest.LogCaptureFixture) -> None:
+    loc = Translations().localizer("en")
+    with caplog.at_level(logging.WARNING, logger="portal.i18n"):
+        assert loc.markup("no.such.phrase") == "no.such.phrase"
+        assert loc.markup("no.such.phrase") == "no.such.phrase"
+        assert loc.markup("tracking.appointment") == loc.markup("tracking.appointment") == "Appointment"
+    assert [r.getMessage() for r in caplog.records] == ["no text for 'no.such.phrase' in any catalogue"] * 2
+
+
+def test_label_tables_are_the_readers_own_and_a_caller_cannot_change_them() -> None:
+    loc = Translations().localizer("es")
+    labels, strings = loc.status_labels(), loc.js_strings()
+    assert labels["en_route"] == "El técnico va en camino"
+    labels["en_route"] = "changed"
+    forms = strings["minutes_away"]
+    assert isinstance(forms, dict)
+    forms["one"] = "changed"
+    strings["zoom_in"] = "changed"
+    assert loc.status_labels()["en_route"] == "El técnico va en camino"
+    again = loc.js_strings()
+    assert again["minutes_away"] != forms and again["zoom_in"] != "changed"
+
+
+@pytest.mark.parametrize("locale", ["en", "es", "es-MX", "fr"])
+def test_the_pages_json_tables_are_what_tojson_writes(locale: str) -> None:
+    env = Environment(autoescape=True)
+    loc = Translations().localizer(locale)
+    tojson = env.from_string("{{ labels | tojson }}|{{ strings | tojson }}")
+    expected = tojson.render(labels=loc.status_labels(), strings=loc.js_strings())
+    assert f"{loc.status_labels_json}|{loc.js_strings_json}" == expected

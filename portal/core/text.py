@@ -39,6 +39,8 @@ def clean(value: Any) -> Any:
 def shown_text(value: Any) -> Any:
     """Jinja's ``finalize``: every ``{{ value }}`` in a page or message, before escaping."""
     if isinstance(value, str):
+        if value.isascii():  # most of a page: no control character to remove, nothing to copy
+            return value
         # Markup (a str subclass marked safe by ``__html__``) stays Markup: removing controls keeps it safe.
         return type(value)(without_bidi_controls(value)) if hasattr(value, "__html__") else without_bidi_controls(value)
     return value

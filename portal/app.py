@@ -15,8 +15,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Mount
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -28,7 +26,7 @@ from portal.web import brand, field, ops, staff, tracking, twilio
 from portal.web.assets import AssetFiles, static_assets
 from portal.web.brand import brand_style
 from portal.web.errors import PortalApp, client_disconnected, store_unavailable
-from portal.web.security import SecurityHeaders, page_csp, style_source
+from portal.web.security import page_csp, style_source
 from portal.web.templating import make_templates
 
 GZIP_MINIMUM_BYTES = 1024  # smaller answers fit one packet anyway
@@ -141,18 +139,16 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
         Mount("/static", AssetFiles(assets), name="static"),
     ]
     csp = page_csp(settings.map_tiles, settings.logo_url, styles=(style_source(brand_style(settings.brand_color)),))
-    middleware = [
-        # Pages, styles and scripts shrink to a third; event streams are never compressed
-        # (Starlette skips text/event-stream: a compressor would hold events back).
-        Middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL),
-        Middleware(SecurityHeaders, csp=csp),
-    ]
     app = PortalApp(
         routes=routes,
         lifespan=lifespan,
-        middleware=middleware,
         exception_handlers={StoreUnavailable: store_unavailable, ClientDisconnect: client_disconnected},
         trusted_proxies=settings.trusted_proxies,
+        # Pages, styles and scripts shrink to a third; event streams are never compressed
+        # (a compressor would hold events back).
+        csp=csp,
+        gzip_minimum=GZIP_MINIMUM_BYTES,
+        gzip_level=GZIP_LEVEL,
     )
     app.state.runtime = runtime
     app.state.templates = make_templates(settings, assets)

@@ -14,11 +14,12 @@ from typing import Any, cast
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from portal.web.common import runtime_of
-from portal.web.security import SecurityHeaders
+from portal.web.edge import Edge, server_error
+from portal.web.security import CSP
 
 log = logging.getLogger("portal.web")
 
@@ -49,54 +50,40 @@ async def store_unavailable(request: Request, exc: Exception) -> Response:
     return response
 
 
-class KeepConnectionOnError:
-    """Ends a request that failed after its 500 was sent as a completed exchange.
-
-    Starlette's ``ServerErrorMiddleware`` sends the 500 and then re-raises for the server to
-    log; uvicorn, seeing an exception after the response started, closes the connection, so
-    the client's next request on that kept-alive connection fails too. Here the exception is
-    logged and swallowed once the response is complete; a response cut off halfway is still
-    re-raised, since closing is then the only honest end.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        complete = False
-
-        async def watch(message: Message) -> None:
-            nonlocal complete
-            await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                complete = True
-
-        try:
-            await self.app(scope, receive, watch)
-        except Exception:
-            if not complete:
-                raise
-            log.exception("error in %s %s (answered 500)", scope.get("method"), scope.get("path"))
+async def server_error_answer(request: Request, exc: Exception) -> Response:
+    """Starlette's plain 500 (it logs nothing here: ``Edge`` logs the error once it ends)."""
+    return server_error()
 
 
 class PortalApp(Starlette):
-    """Starlette with three layers outside its error middleware.
+    """Starlette with one layer outside its error middleware, and forwarded headers believed
+    only from ``PORTAL_TRUSTED_PROXIES``.
 
-    Security headers go on every response, the error handler's 500 included (a middleware
-    added the usual way sits inside that handler and never sees its answer);
-    ``KeepConnectionOnError`` keeps the connection after a 500; forwarded headers are believed
-    only from ``PORTAL_TRUSTED_PROXIES`` (uvicorn's own handling is turned off where ``portal``
-    starts it), so every layer, logs included, sees the client.
+    ``Edge`` (portal/web/edge.py) puts the security headers on every response, the error
+    handler's 500 included (a middleware added the usual way sits inside that handler and never
+    sees its answer), compresses what is worth it and keeps the connection after a 500.
+    uvicorn's own forwarded-header handling is turned off where ``portal`` starts it, so every
+    layer, logs included, sees the client; with no trusted proxy there is nothing to rewrite
+    and that layer is left out.
     """
 
-    def __init__(self, *args: Any, trusted_proxies: tuple[str, ...] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        trusted_proxies: tuple[str, ...] = (),
+        csp: str = CSP,
+        gzip_minimum: int = 1024,
+        gzip_level: int = 6,
+        **kwargs: Any,
+    ) -> None:
         self.trusted_proxies = list(trusted_proxies)
+        self.edge_options = {"csp": csp, "gzip_minimum": gzip_minimum, "gzip_level": gzip_level}
         super().__init__(*args, **kwargs)
+        self.exception_handlers.setdefault(500, server_error_answer)
 
     def build_middleware_stack(self) -> ASGIApp:
-        inner = KeepConnectionOnError(SecurityHeaders(super().build_middleware_stack()))
-        proxied = ProxyHeadersMiddleware(inner, trusted_hosts=self.trusted_proxies)  # type: ignore[arg-type]
+        edge = Edge(super().build_middleware_stack(), **self.edge_options)  # type: ignore[arg-type]
+        if not self.trusted_proxies:
+            return edge
+        proxied = ProxyHeadersMiddleware(edge, trusted_hosts=self.trusted_proxies)  # type: ignore[arg-type]
         return cast(ASGIApp, proxied)  # uvicorn types ASGI more narrowly than Starlette

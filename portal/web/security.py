@@ -6,8 +6,6 @@ import base64
 import hashlib
 from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 # Images may come from any https host, on the tracking page too: technician photos and the
 # photos of work in progress are hosted wherever the field system keeps them, and a photo
 # pushed live must show without a reload, so no list made when the page was rendered would
@@ -76,23 +74,6 @@ HEADERS = [
 ]
 
 
-class SecurityHeaders:
-    """Adds ``HEADERS`` to every response that does not set its own; ``csp`` replaces the default policy."""
-
-    def __init__(self, app: ASGIApp, csp: str = CSP) -> None:
-        self.app = app
-        self.headers = [(b"content-security-policy", csp.encode()), *HEADERS[1:]]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {name for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in self.headers if k not in present]
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def security_headers(csp: str = CSP) -> list[tuple[bytes, bytes]]:
+    """``HEADERS`` with ``csp`` as the policy, as raw header pairs made once per app."""
+    return [(b"content-security-policy", csp.encode()), *HEADERS[1:]]

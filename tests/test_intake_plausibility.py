@@ -141,6 +141,24 @@ def test_non_finite_numbers_are_refused(staffed: TestClient, lat: str, lon: str)
     assert views(staffed) == before
 
 
+@pytest.mark.parametrize("number", [str(2**64), str(-(2**63) - 1), "1" + "0" * 400])
+def test_integers_wider_than_64_bits_are_refused(staffed: TestClient, number: str) -> None:
+    before = views(staffed)
+    body = f'{{"type":"job.updated","timestamp":"{now_iso()}","data":{{"job":{{"id":"WO-1","x":{number}}}}}}}'
+    response = post_raw(staffed, body)
+    assert response.status_code == 400
+    assert "an integer outside the 64-bit range" in response.text
+    assert views(staffed) == before
+
+
+def test_the_widest_64_bit_integer_is_kept_exactly(staffed: TestClient) -> None:
+    assert post_event(staffed, job_updated(sample_job(status="en_route"))).status_code == 202
+    ping = {"job_id": "WO-1", "lat": 41.88, "lon": -87.63, "accuracy_m": 2**64 - 1, "recorded_at": now_iso()}
+    assert post_event(staffed, event("technician.location", ping)).status_code == 202
+    record = staffed.portal.call(staffed.app.state.runtime.store.get_job, "WO-1")  # type: ignore[union-attr]
+    assert record.job.location["accuracy_m"] == 2**64 - 1  # an int still, not a float near it
+
+
 @pytest.mark.parametrize("depth", [33, 5000, 100_000])
 def test_deep_nesting_is_refused(staffed: TestClient, depth: int) -> None:
     job = f'{{"id":"WO-1","x":{"[" * depth + "]" * depth}}}'

@@ -92,7 +92,8 @@ def has_lone_surrogate(text: str) -> bool:
 
 
 def implausible_json(value: Any) -> list[dict[str, str]]:
-    """Problems of a parsed JSON value: too deep, a non-finite number, text that is not Unicode.
+    """Problems of a parsed JSON value: too deep, a non-finite number, an integer wider than 64
+    bits, text that is not Unicode.
 
     Walks iteratively, so hostile nesting cannot exhaust the stack here either.
     """
@@ -104,6 +105,8 @@ def implausible_json(value: Any) -> list[dict[str, str]]:
             errors.append({"loc": ".".join(path), "msg": f"nested deeper than {MAX_JSON_DEPTH} levels"})
         elif isinstance(item, float) and not math.isfinite(item):
             errors.append({"loc": ".".join(path), "msg": "must be a finite number"})
+        elif type(item) is int and not INT64_MIN <= item <= UINT64_MAX:
+            errors.append({"loc": ".".join(path), "msg": "an integer outside the 64-bit range"})
         elif isinstance(item, str) and has_lone_surrogate(item):
             errors.append({"loc": ".".join(path), "msg": "text contains an unpaired surrogate (not valid Unicode)"})
         elif isinstance(item, dict):
@@ -118,6 +121,9 @@ def implausible_json(value: Any) -> list[dict[str, str]]:
 
 
 MAX_PROBLEMS = 20  # the walk stops early: a hostile body may hold millions of bad values
+# Integers a stored document keeps exactly: the store's JSON reader (orjson) reads a wider one
+# as a float, and most field systems' own JSON cannot hold one either.
+INT64_MIN, UINT64_MAX = -(2**63), 2**64 - 1
 
 
 def non_finite(raw: str) -> float:

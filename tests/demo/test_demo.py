@@ -24,6 +24,9 @@ from tests.processes import portal_env
 DEADLINE_SECONDS = 45.0
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/t/\S+)")
 
+# One worker runs this module, so its demo process (about four seconds to start) starts once.
+pytestmark = pytest.mark.xdist_group("demo")
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:

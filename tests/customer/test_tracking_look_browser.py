@@ -23,7 +23,7 @@ from portal.runtime import Runtime
 from portal.settings import Settings
 from portal.store.base import Decision
 from tests.customer import page_scenes as scenes
-from tests.helpers import ThreadedServer, sample_job
+from tests.helpers import ThreadedServer, free_port, sample_job
 
 pytestmark = pytest.mark.browser
 AXE = Path(__file__).resolve().parents[1] / "vendor" / "axe-core" / "axe.min.js"
@@ -197,4 +197,25 @@ def test_spanish_pages_label_the_map_controls_in_spanish(settings: Settings, bro
         expect(page.locator(".leaflet-control-zoom-in")).to_have_attribute("aria-label", "Acercar")
         expect(page.locator(".leaflet-control-zoom-out")).to_have_attribute("aria-label", "Alejar")
         expect(page.locator("[data-step='on_the_way']")).to_contain_text("En camino")
+        page.close()
+
+
+NARROW = {"width": 320, "height": 640}  # the narrowest phone still sold
+
+
+@pytest.mark.parametrize("brand", ["wide logo", "long name"])
+def test_the_header_fits_a_narrow_phone_with_its_call_button(settings: Settings, browser: Browser, brand: str) -> None:
+    port = free_port()
+    server_url = f"http://127.0.0.1:{port}"
+    if brand == "wide logo":  # the demo's logo: a drop and the name, 260 by 32
+        settings = replace(settings, logo_url=f"{server_url}/static/demo/logo.svg")
+    else:
+        settings = replace(settings, company_name="Acme Plumbing, Heating, Cooling & Drains of Greater Chicagoland")
+    app = create_app(replace(settings, support_phone="+1 312 555 0100"))
+    with ThreadedServer(app, port=port) as server, httpx.Client(base_url=server.url, timeout=10) as http:
+        scenes.book(http, "scheduled")
+        page = open_page(browser, scenes.link(server, app), server.url, NARROW)
+        assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
+        call = page.locator(".brand-call").bounding_box()
+        assert call is not None and call["x"] + call["width"] <= NARROW["width"]
         page.close()

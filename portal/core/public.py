@@ -235,10 +235,8 @@ def state_events(
     events: list[tuple[str, dict[str, Any]]] = []
     if old is None or old["status"] != new["status"]:
         events.append(("status", status_event(new, after)))
-    elif (old["location"], old["trail"]) != (new["location"], new["trail"]) and new["location"] is not None:
-        events.append(("location", location_event(new)))
-    if old is not None and old["eta"] != new["eta"] and new["status"] == old["status"]:
-        events.append(("eta", new["eta"] or NO_ETA))
+    else:
+        events.extend(_moving_events(old, new))
     if old is not None and old["progress"] != new["progress"]:
         events.append(("progress", {"progress": new["progress"]}))
     if old is None or any(old[k] != new[k] for k in DETAIL_KEYS):
@@ -265,7 +263,12 @@ def position_only(before: Job, after: Job) -> bool:
 def _position_events(before: Job, after: Job, now: datetime, eta_config: EtaConfig) -> list[tuple[str, dict[str, Any]]]:
     """``state_events`` for a ``position_only`` change: no status, progress or ``job`` event can come of it."""
     tz = zone(after)
-    old, new = _moving(before, now, tz, eta_config), _moving(after, now, tz, eta_config)
+    return _moving_events(_moving(before, now, tz, eta_config), _moving(after, now, tz, eta_config))
+
+
+def _moving_events(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The ``location`` and ``eta`` events between two states of the same status (whole, or
+    just their ``MOVING_KEYS``): a status change says all of it in its ``status`` event."""
     events: list[tuple[str, dict[str, Any]]] = []
     if (old["location"], old["trail"]) != (new["location"], new["trail"]) and new["location"] is not None:
         events.append(("location", location_event(new)))

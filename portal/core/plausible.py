@@ -97,27 +97,27 @@ def implausible_json(value: Any) -> list[dict[str, str]]:
 
     Walks iteratively, so hostile nesting cannot exhaust the stack here either.
     """
-    errors: list[dict[str, str]] = []
+    found: list[tuple[tuple[str, ...], str]] = []  # where and what; a place is joined only when reported
     stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
-    while stack and len(errors) < MAX_PROBLEMS:
+    while stack and len(found) < MAX_PROBLEMS:
         item, path = stack.pop()
         if len(path) > MAX_JSON_DEPTH:
-            errors.append({"loc": ".".join(path), "msg": f"nested deeper than {MAX_JSON_DEPTH} levels"})
+            found.append((path, f"nested deeper than {MAX_JSON_DEPTH} levels"))
         elif isinstance(item, float) and not math.isfinite(item):
-            errors.append({"loc": ".".join(path), "msg": "must be a finite number"})
+            found.append((path, "must be a finite number"))
         elif type(item) is int and not INT64_MIN <= item <= UINT64_MAX:
-            errors.append({"loc": ".".join(path), "msg": "an integer outside the 64-bit range"})
+            found.append((path, "an integer outside the 64-bit range"))
         elif isinstance(item, str) and has_lone_surrogate(item):
-            errors.append({"loc": ".".join(path), "msg": "text contains an unpaired surrogate (not valid Unicode)"})
+            found.append((path, "text contains an unpaired surrogate (not valid Unicode)"))
         elif isinstance(item, dict):
             for key, child in item.items():
                 if has_lone_surrogate(key):
-                    errors.append({"loc": ".".join(path), "msg": "a key contains an unpaired surrogate"})
+                    found.append((path, "a key contains an unpaired surrogate"))
                 else:
                     stack.append((child, (*path, key)))
         elif isinstance(item, list):
             stack.extend((child, (*path, str(index))) for index, child in enumerate(item))
-    return errors
+    return [{"loc": ".".join(path), "msg": message} for path, message in found]
 
 
 MAX_PROBLEMS = 20  # the walk stops early: a hostile body may hold millions of bad values

@@ -72,8 +72,8 @@ class PortalApp(Starlette):
         *args: Any,
         trusted_proxies: tuple[str, ...] = (),
         csp: str = CSP,
-        gzip_minimum: int = 1024,
-        gzip_level: int = 6,
+        gzip_minimum: int,
+        gzip_level: int,
         **kwargs: Any,
     ) -> None:
         self.trusted_proxies = list(trusted_proxies)

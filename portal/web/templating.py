@@ -59,7 +59,7 @@ class PageEnvironment(Environment):
             if folds(tree, bool(autoescaped)):
                 fold(tree, self.reader, env_asset(self.globals))
             source = tree
-        if raw:
+        if raw:  # two calls: Jinja types ``compile`` by overloads on a literal ``raw``
             return super().compile(source, name, filename, True, defer_init)
         return super().compile(source, name, filename, False, defer_init)
 

@@ -36,42 +36,30 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SECRET, SECRET_KEY, job_payload, location, signed
-from redis.asyncio import Redis
+from common import SECRET, SECRET_KEY, job_payload, location, redis_store, signed
 
 from portal.runtime import Runtime
 from portal.settings import from_env
 from portal.store.sqlite import store as sqlite_store
+from webhooks import shares
 
 Request = tuple[bytes, dict[str, str]]
 
 
-def settings_env(directory: str, redis_url: str | None, prefix: str) -> dict[str, str]:
-    """What ``webhooks.py`` gives ``portal serve``, plus a unique prefix on Redis."""
-    store = f"sqlite:///{directory}/cost.db"
-    if redis_url is not None:
-        store = f"{redis_url.rstrip('/')}?prefix={prefix}"
+def settings_env(directory: str, redis_url: str | None) -> dict[str, str]:
+    """What ``webhooks.py`` gives ``portal serve``: a throwaway SQLite file, or ``redis_url``."""
     return {
         **os.environ,
-        "PORTAL_STORE": store,
+        "PORTAL_STORE": redis_url or f"sqlite:///{directory}/cost.db",
         "PORTAL_SECRET_KEY": SECRET_KEY,
         "PORTAL_WEBHOOK_SECRET": SECRET,
         "PORTAL_QUIET_HOURS": "",
     }
-
-
-def shares(requests: list[Request], keys: list[int], concurrency: int) -> list[list[Request]]:
-    """Requests dealt to senders by job, so one job's arrive in the order made."""
-    out: list[list[Request]] = [[] for _ in range(concurrency)]
-    for request, job in zip(requests, keys, strict=True):
-        out[job % concurrency].append(request)
-    return [share for share in out if share]
 
 
 async def send(runtime: Runtime, share: list[Request], statuses: dict[int, int]) -> None:
@@ -86,18 +74,8 @@ async def send(runtime: Runtime, share: list[Request], statuses: dict[int, int])
 
 async def drive(runtime: Runtime, requests: list[Request], keys: list[int], concurrency: int) -> dict[int, int]:
     statuses: dict[int, int] = {}
-    await asyncio.gather(*(send(runtime, share, statuses) for share in shares(requests, keys, concurrency)))
+    await asyncio.gather(*(send(runtime, share, statuses) for share in shares(requests, concurrency, keys)))
     return statuses
-
-
-async def forget(url: str, prefix: str) -> None:
-    """Delete this run's keys (its own prefix only): a throwaway store leaves nothing behind."""
-    client = Redis.from_url(url)
-    try:
-        async for key in client.scan_iter(match=f"{prefix}*", count=1000):
-            await client.delete(key)
-    finally:
-        await client.aclose()
 
 
 class WriterProfile:
@@ -134,10 +112,9 @@ def report(profiles: list[cProfile.Profile], lines: int) -> str:
     return out.getvalue()
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace, redis_url: str | None) -> None:
     directory = tempfile.mkdtemp(prefix="portal-cost-")
-    prefix = f"cost-{uuid.uuid4().hex[:8]}:"
-    runtime = Runtime(from_env(settings_env(directory, args.redis, prefix)), run_worker=False)
+    runtime = Runtime(from_env(settings_env(directory, redis_url)), run_worker=False)
     await runtime.start()
     try:
         seeds = [signed(job_payload(f"BENCH-{j}", status="en_route")) for j in range(args.jobs)]
@@ -160,8 +137,6 @@ async def run(args: argparse.Namespace) -> None:
             writer.remove()
     finally:
         await runtime.stop()
-        if args.redis:
-            await forget(args.redis, prefix)
         shutil.rmtree(directory, ignore_errors=True)
     store = "redis" if args.redis else "sqlite"
     print(f"{args.pings} pings over {args.jobs} jobs, {args.concurrency} in flight, {store}")
@@ -183,7 +158,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.jobs, args.pings, args.concurrency = 20, 200, 8
-    asyncio.run(run(args))
+    with redis_store(args.redis) as redis_url:  # its keys are deleted afterwards
+        asyncio.run(run(args, redis_url))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,19 @@ def test_every_benchmark_runs_its_smoke_and_prints_its_table() -> None:
     assert not failures, "\n\n".join(failures)
 
 
+def smoke(script: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``bench/<script> --smoke`` run to its end, which must be a success."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), "--smoke", *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SMOKE_TIMEOUT,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
 @pytest.mark.long(3)
 @pytest.mark.timeout(SMOKE_TIMEOUT + 30)
 def test_the_staff_views_benchmark_runs_on_both_stores_and_they_agree(redis_url: str) -> None:
@@ -45,14 +58,7 @@ def test_the_staff_views_benchmark_runs_on_both_stores_and_they_agree(redis_url:
     base = redis_url.split("?")[0]  # the benchmark adds its own key prefix and deletes its keys
     seen = []
     for extra in ([], ["--redis", base]):
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "staff_views.py"), "--smoke", *extra],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=SMOKE_TIMEOUT,
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        done = smoke("staff_views.py", *extra)
         assert "GET /staff/attention" in done.stdout and "GET /staff/api/stats (30 days)" in done.stdout
         seen.append(next(line for line in done.stdout.splitlines() if line.startswith("queue: ")))
     # 10 open jobs nobody can reach (n % 25 == 0, odd n) and 7 ratings of 2 (n % 66 == 0, but job
@@ -65,14 +71,7 @@ def test_the_location_cost_script_runs_on_both_stores_and_every_ping_is_accepted
     """The in-process profile script: a smoke on SQLite under its profiler, and one on Redis."""
     base = redis_url.split("?")[0]  # the script adds its own key prefix and deletes its keys
     for extra in (["--profile", "--lines", "30"], ["--redis", base]):
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "location_cost.py"), "--smoke", *extra],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=SMOKE_TIMEOUT,
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        done = smoke("location_cost.py", *extra)
         assert "CPU per ping:" in done.stdout and "answers: {202: 200}" in done.stdout
         if "--profile" in extra:
             assert "_change_job" in done.stdout  # the writer thread's work is in the profile

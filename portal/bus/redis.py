@@ -28,6 +28,7 @@ from portal.core.events import StoredEvent
 from portal.store.base import stop_task
 from portal.store.redis.keys import UNAVAILABLE_ERRORS
 from portal.store.redis.store import RedisStore
+from portal.store.rules import compact_json
 
 log = logging.getLogger("portal.bus")
 
@@ -53,6 +54,7 @@ class RedisBus:
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()  # set while subscribed; tests wait on it
         self._was_up = False
+        store.announce = self.announcement  # a change's events go out in the write that stores them
 
     async def start(self) -> None:
         # Its own connection without redis-py's silent reconnects: a reconnect must be seen
@@ -78,8 +80,7 @@ class RedisBus:
         try:
             async with self.store.redis.pipeline(transaction=False) as pipe:
                 for event in events:
-                    payload = {"seq": event.seq, "type": event.type, "data": event.data, "at": event.at}
-                    pipe.publish(self.keys.channel(event.job_id), json.dumps(payload, separators=(",", ":")))
+                    pipe.publish(*self.announcement(event))
                 await pipe.execute()
         except UNAVAILABLE_ERRORS as exc:
             log.warning("could not publish %d live event(s); streams catch up from the log: %s", len(events), exc)
@@ -90,6 +91,11 @@ class RedisBus:
             await self.store.redis.publish(self.keys.channel(job_id), LINK_CHANGED_MESSAGE)
         except UNAVAILABLE_ERRORS as exc:
             log.warning("could not announce a revoked link of %s to open streams: %s", job_id, exc)
+
+    def announcement(self, event: StoredEvent) -> tuple[str, str]:
+        """The channel and message that carry ``event`` to every process."""
+        payload = {"seq": event.seq, "type": event.type, "data": event.data, "at": event.at}
+        return self.keys.channel(event.job_id), compact_json(payload)
 
     def subscribe(self, job_id: str) -> Subscription:
         subscription, first = self._fanout.add(job_id)

@@ -89,7 +89,8 @@ class JobChanges:
         if result.queued:
             self.wake()
         if result.events:
-            await self.bus.publish(result.events)
+            if not result.published:
+                await self.bus.publish(result.events)
             for event in result.events:
                 self.metrics.events_published.labels(event.type).inc()
         elif result.duplicate:
@@ -105,8 +106,9 @@ class JobChanges:
     async def republish_newest(self, job_id: str) -> None:
         """Publish a job's newest stored event again, for a webhook seen before.
 
-        A retried webhook may follow a change that was stored but never published: on Redis,
-        EXEC can apply it and the reply be lost, so the first attempt failed before publishing.
+        A retried webhook may follow a change whose live events no page got: stored by a process
+        that died before publishing, or on Redis written (and published, maybe while this
+        process's pub/sub connection was down) with the reply lost, so the first attempt failed.
         Open pages skip an event they already have (by sequence number) and catch up from the
         stored log when it is ahead of them, so one event is enough, whatever was missed.
         """

@@ -54,6 +54,7 @@ class ChangeResult:
     events: list[StoredEvent] = field(default_factory=list)
     queued: int = 0  # outbox rows added (a taken dedup key adds none)
     attention: bool = False  # the change raised or cleared a reason in the staff's attention queue
+    published: bool = False  # the store's own write published ``events`` to the bus (Redis)
 
 
 @dataclass(frozen=True)

@@ -106,16 +106,30 @@ async def test_after_redis_restarts_every_stream_is_told_to_catch_up(tmp_path: P
         server.stop()
 
 
+async def test_a_change_stored_through_the_bus_s_store_is_published_by_the_same_write(
+    two_processes: tuple[RedisBus, RedisBus],
+) -> None:
+    first, second = two_processes
+    page = second.subscribe("J1")
+    assert await next_item(page) is LAGGED
+    en_route = Decision(Job("J1", {"status": "en_route"}), events=[("status", {"status": "en_route"})])
+    change = await first.store.change_job("J1", lambda _: en_route)
+    assert change.published  # so the caller does not publish it again
+    assert await next_item(page) == change.events[0]  # with no bus.publish call: the write's script sent it
+
+
 @pytest.mark.long(5)
 async def test_publishing_while_redis_is_down_loses_no_stored_event(tmp_path: Path) -> None:
     server = PrivateRedis(tmp_path).start()
     bus = await open_bus(server.url())
+    elsewhere = RedisStore(server.url())  # a process whose change was stored, then its publish failed
+    await elsewhere.open()
     try:
         page = bus.subscribe("J1")
         assert await next_item(page) is LAGGED
         en_route = Decision(Job("J1", {"status": "en_route"}), events=[("status", {"status": "en_route"})])
-        change = await bus.store.change_job("J1", lambda _: en_route)
-        assert len(change.events) == 1
+        change = await elsewhere.change_job("J1", lambda _: en_route)
+        assert len(change.events) == 1 and not change.published
         stop_saving(server)  # down between the commit and the publish
         await bus.publish(change.events)  # logged, not raised
         assert page.queue.empty()
@@ -124,6 +138,7 @@ async def test_publishing_while_redis_is_down_loses_no_stored_event(tmp_path: Pa
         assert await next_item(page) is LAGGED
         assert await bus.store.events_after("J1", 0) == change.events
     finally:
+        await elsewhere.close()
         await close_bus(bus)
         server.stop()
 

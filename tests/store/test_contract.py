@@ -58,6 +58,28 @@ async def test_event_sequence_continues_per_job(store: Store) -> None:
     assert await store.events_after("J1", 5) == []
 
 
+ODD_TEXT = 'Zoë "O\'Brien" \\ <b>&amp;</b> \x00\x07\t\n 👷🏽\u200b 中文 \U0010fffd'
+
+
+async def test_odd_text_and_numbers_come_back_exactly_as_stored(store: Store) -> None:
+    """Control characters, quotes, backslashes, emoji and large or fractional numbers, in the job
+    and in its events: Redis writes them through a script that reads the commands as JSON."""
+    fields = {"status": "scheduled", "service": ODD_TEXT, "notes": {"n": 2**53 + 1, "x": 0.1 + 0.2, "neg": -1e-7}}
+    data = {"text": ODD_TEXT, "big": 2**63 - 1, "small": -(2**63), "pi": 3.141592653589793}
+
+    def decide(before: Job | None) -> Decision:
+        return Decision(apply_event(before, updated("J1", **fields)), [("job", data)], [])
+
+    result = await store.change_job("J1", decide, webhook_id=ODD_TEXT)
+    record = await store.get_job("J1")
+    assert record is not None
+    assert record.job.values["service"] == ODD_TEXT
+    assert record.job.values["notes"] == fields["notes"]
+    assert [e.data for e in await store.events_after("J1", 0) or []] == [data] == [e.data for e in result.events]
+    again = await store.change_job("J1", decide, webhook_id=ODD_TEXT)
+    assert again.duplicate
+
+
 async def test_a_failing_decision_writes_nothing(store: Store) -> None:
     def explode(before: Job | None) -> Decision:
         raise RuntimeError("boom")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,55 @@ async def test_one_webhook_id_is_taken_once_across_processes(stores: list[RedisS
     changes = [s.change_job("J1", decide_status(1, [item]), webhook_id="same") for s in stores for _ in range(5)]
     results = await asyncio.gather(*changes)
     assert sum(not r.duplicate for r in results) == 1
+    assert await stores[0].outbox_depth() == 1
+
+
+def interrupted(redis_url: str, decide: Any, meanwhile: Any) -> tuple[Any, list[int]]:
+    """``decide``, but the first time it runs another process stores ``meanwhile`` to the same job.
+
+    That is the race the write's check exists for: the other change lands after this one
+    read the job and before it writes. Returns the wrapped function and the number of
+    observations each call saw.
+    """
+    seen: list[int] = []
+
+    async def other_process() -> None:
+        store = RedisStore(redis_url)
+        await store.open()
+        try:
+            await store.change_job("J1", meanwhile)
+        finally:
+            await store.close()
+
+    def wrapped(before: Job | None) -> Decision:
+        seen.append(len(before.observations) if before else 0)
+        if len(seen) == 1:
+            with ThreadPoolExecutor(1) as thread:  # its own event loop, run to the end right now
+                thread.submit(asyncio.run, other_process()).result()
+        return decide(before)
+
+    return wrapped, seen
+
+
+async def test_a_change_stored_between_read_and_write_is_kept_and_this_one_decides_again(
+    stores: list[RedisStore], redis_url: str
+) -> None:
+    await stores[0].change_job("J1", decide_status(0))
+    decide, seen = interrupted(redis_url, decide_status(2), decide_status(1))
+    result = await stores[0].change_job("J1", decide)
+    assert seen == [1, 2]  # decided on the job as read, then again on the job as the other left it
+    record = await stores[0].get_job("J1")
+    assert record is not None and len(record.job.observations) == 3
+    assert [e.seq for e in result.events] == [3] and record.last_seq == 3
+
+
+async def test_a_message_queued_by_another_process_meanwhile_is_not_queued_twice(
+    stores: list[RedisStore], redis_url: str
+) -> None:
+    item = OutboxItem("J1:en_route:sms", "sms", "J1", {"to": "+13125550142"})
+    decide, seen = interrupted(redis_url, decide_status(2, [item]), decide_status(1, [item]))
+    result = await stores[0].change_job("J1", decide)
+    assert len(seen) == 2 and result.queued == 0  # its dedup key was taken after it was read
     assert await stores[0].outbox_depth() == 1
 
 

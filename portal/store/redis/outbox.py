@@ -117,6 +117,17 @@ def queue_message(pipe: Pipeline, keys: Keys, message_id: int, m: Message, outbo
         pipe.set(keys.provider(m.provider_id), str(message_id))
 
 
+def unclaimed(items: list[OutboxItem], taken: list[Any]) -> list[OutboxItem]:
+    """The items whose dedup key was free (``taken`` holds what each key held), each key once."""
+    fresh: list[OutboxItem] = []
+    seen: set[str] = set()
+    for item, existing in zip(items, taken, strict=True):
+        if existing is None and item.dedup_key not in seen:
+            fresh.append(item)
+            seen.add(item.dedup_key)
+    return fresh
+
+
 def queue_outbox(pipe: Pipeline, keys: Keys, outbox_id: int, item: OutboxItem, now: str, *, flag: bool = True) -> None:
     """Queue one new row (its dedup key already checked free under WATCH).
 
@@ -183,14 +194,20 @@ class RedisOutboxQueries(RedisParts):
             return []
         dedup = [self.keys.outbox_key(item.dedup_key) for item in items]
         await pipe.watch(*dedup)
-        taken = await pipe.mget(dedup)
-        fresh: list[OutboxItem] = []
-        seen: set[str] = set()
-        for item, existing in zip(items, taken, strict=True):
-            if existing is None and item.dedup_key not in seen:
-                fresh.append(item)
-                seen.add(item.dedup_key)
-        return fresh
+        return unclaimed(items, await pipe.mget(dedup))
+
+    async def _free_outbox(self, items: list[OutboxItem]) -> tuple[list[OutboxItem], list[int]]:
+        """The items whose dedup key is free and an id for each, in one round trip, unwatched:
+        the write that queues them checks the keys are still free (``checked.py``)."""
+        if not items:
+            return [], []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.mget([self.keys.outbox_key(item.dedup_key) for item in items])
+            pipe.incrby(self.keys("outbox-next"), len(items))  # an upper bound: unused ids are skipped
+            taken, last = await pipe.execute()
+        fresh = unclaimed(items, taken)
+        first = int(last) - len(items) + 1
+        return fresh, list(range(first, first + len(fresh)))
 
     async def _rows(self, ids: list[Any]) -> list[OutboxRow]:
         async with self.redis.pipeline(transaction=False) as pipe:

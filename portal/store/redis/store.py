@@ -1,10 +1,12 @@
 """The shared store for several processes: Redis hashes, sets, sorted sets and streams.
 
-A change to a job is an optimistic transaction: WATCH the job (and the webhook id), read it,
-run the pure ``decide`` in Python, then write the job, its search indexes, its event log
-and its outbox rows in one MULTI/EXEC. If another process touched a watched key in
-between, EXEC writes nothing and the change runs again on the fresh job. The webhook id is
-claimed inside the same MULTI, so it is only taken when the change is stored.
+A change to a job is optimistic: read the job and its webhook id, run the pure ``decide`` in
+Python, then write the job, its search indexes, its event log and its outbox rows, and
+publish its live events when the Redis bus asked for that (``announce``), in one script that
+first checks nothing moved since the read (``checked.py``). If another process changed the
+job or took a key in between, the script writes nothing and the change runs again on the
+fresh job. The webhook id is claimed by the same script, so it is only taken when the change
+is stored. Other changes (a link rotated, a delivery recorded) are WATCH/MULTI transactions.
 
 One connection pool per process; every method turns a lost connection into
 StoreUnavailable (webhooks answer 503, ``/readyz`` 503), and the pool reconnects by itself
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import astuple
 from typing import Any
 
@@ -40,10 +43,13 @@ from portal.store.records import (
     Message,
     Rejection,
     StoredEvent,
+    StoreUnavailable,
 )
+from portal.store.redis.checked import WRITTEN, CheckedWrite, recorder, version
 from portal.store.redis.insight import RedisInsightQueries, queue_flags, queue_tallies
 from portal.store.redis.jobs import queue_events, queue_job
 from portal.store.redis.keys import (
+    MAX_TRANSACTION_ATTEMPTS,
     WEBHOOK_ID_SECONDS,
     Keys,
     begin,
@@ -94,6 +100,9 @@ class RedisStore(
         self.keys = Keys(prefix)
         self._pool: BlockingConnectionPool | None = None
         self._client: Redis | None = None
+        # Set by the Redis bus: a stored event's channel and message, published by the same
+        # write that stores it (one round trip less per change, and never stored unpublished).
+        self.announce: Callable[[StoredEvent], tuple[str, str]] | None = None
 
     def connection_kwargs(self) -> dict[str, Any]:
         """Timeouts and retries shared by the store's pool and the bus's pub/sub connection."""
@@ -111,6 +120,7 @@ class RedisStore(
             self.url, max_connections=POOL_SIZE, timeout=POOL_WAIT_SECONDS, **self.connection_kwargs()
         )
         self._client = Redis(connection_pool=self._pool)
+        self._checked = CheckedWrite(self._client)
 
     async def close(self) -> None:
         client, pool = self._client, self._pool
@@ -128,22 +138,30 @@ class RedisStore(
 
     @guarded
     async def change_job(self, job_id: str, decide: Decide, *, webhook_id: str | None = None) -> ChangeResult:
-        return await self.transact(lambda pipe: self._change(pipe, job_id, decide, webhook_id))
+        for _ in range(MAX_TRANSACTION_ATTEMPTS):
+            result = await self._change(job_id, decide, webhook_id)
+            if result is not None:
+                return result
+        raise StoreUnavailable("Redis: too many concurrent changes to the same job; try again")
 
-    async def _change(self, pipe: Pipeline, job_id: str, decide: Decide, webhook_id: str | None) -> ChangeResult:
+    async def _change(self, job_id: str, decide: Decide, webhook_id: str | None) -> ChangeResult | None:
+        """One attempt: read, decide, then write if nothing moved in between (``checked.py``); None to retry."""
         keys = self.keys
         job_key = keys.job(job_id)
         dedup_key = keys.webhook(webhook_id) if webhook_id is not None else None
-        await pipe.watch(job_key, *([dedup_key] if dedup_key else []))
-        if dedup_key is not None and await pipe.exists(dedup_key):
+        async with self.redis.pipeline(transaction=False) as read:
+            if dedup_key is not None:
+                read.exists(dedup_key)
+            read.hgetall(job_key)
+            *taken, found = await read.execute()
+        if taken and taken[0]:
             return ChangeResult(duplicate=True, job_id=job_id)
-        raw = strings(await pipe.hgetall(job_key))
+        raw = strings(found)
         record = record_from_hash(raw) if raw else None
         decision = decide(record.job if record else None)
-        fresh = await self._fresh_outbox(pipe, decision.outbox)
-        outbox_ids = [int(await pipe.incr(keys("outbox-next"))) for _ in fresh]
+        fresh, outbox_ids = await self._free_outbox(decision.outbox)
         now = now_iso()
-        begin(pipe)
+        pipe = recorder(self.redis)
         if webhook_id is not None and dedup_key is not None:
             pipe.set(dedup_key, now, nx=True, ex=WEBHOOK_ID_SECONDS)
             pipe.zadd(keys("webhooks"), {webhook_id: micros(now)})
@@ -160,6 +178,10 @@ class RedisStore(
             stamps["last_seq"] = str(stored[-1].seq)
         queue_job(pipe, keys, job_id, job, compact_json(job.to_dict()), stamps, raw if record is not None else None)
         queue_events(pipe, keys, job_id, stored)
+        announce = self.announce
+        if announce is not None:
+            for event in stored:
+                pipe.publish(*announce(event))
         before = record.job if record else None
         at = parse_iso(now)
         flags = job_flags(before, job, at)
@@ -167,8 +189,21 @@ class RedisStore(
         queue_tallies(pipe, keys, job_tallies(before, job, at))
         for outbox_id, item in zip(outbox_ids, fresh, strict=True):
             queue_outbox(pipe, keys, outbox_id, item, now)
+        free = ([dedup_key] if dedup_key is not None else []) + [keys.outbox_key(item.dedup_key) for item in fresh]
+        outcome = await self._checked(job_key, version(raw), free, pipe)
+        if outcome == 1 and dedup_key is not None:
+            return ChangeResult(duplicate=True, job_id=job_id)  # the same webhook, stored meanwhile
+        if outcome != WRITTEN:
+            return None
         raised = bool(flags) or any(callback_flags(item.job_id, item.payload, now) for item in fresh)
-        return ChangeResult(duplicate=False, job_id=job_id, events=stored, queued=len(fresh), attention=raised)
+        return ChangeResult(
+            duplicate=False,
+            job_id=job_id,
+            events=stored,
+            queued=len(fresh),
+            attention=raised,
+            published=announce is not None,
+        )
 
     @guarded
     async def get_job(self, job_id: str) -> JobRecord | None:

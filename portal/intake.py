@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import jsonschema_rs
+import orjson
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 from referencing import Registry, Resource
 from standardwebhooks import Webhook
@@ -176,7 +178,7 @@ class EventParser:
 
     def parse(self, body: bytes, webhook_id: str, now: datetime | None = None) -> FieldEvent:
         try:
-            payload = json.loads(body, parse_constant=non_finite)
+            payload = _loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise Rejected(400, "body is not JSON", [{"loc": "", "msg": f"body is not valid JSON: {exc}"}]) from None
         except RecursionError:
@@ -200,6 +202,23 @@ class EventParser:
         if detail:
             raise Rejected(400, "invalid payload", detail[:MAX_DETAILS])
         return FieldEvent(webhook_id, kind, parse_iso(payload["timestamp"]), payload["data"])
+
+
+LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+def _loads(body: bytes) -> Any:
+    """The body parsed: by orjson, several times faster, when it takes it; what it refuses goes to
+    the standard parser, whose answer stands as before (its error messages, its reading of UTF-16
+    bodies and of lone surrogates, which ``implausible_json`` then names). A body with 19 digits
+    in a row goes there too: orjson reads an integer beyond 64 bits as a float, silently, where
+    the standard parser keeps the integer for ``implausible_json`` to refuse."""
+    if LONG_DIGITS.search(body) is None:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(body, parse_constant=non_finite)
 
 
 def _error_order(error: ValidationError) -> tuple[str, ...]:

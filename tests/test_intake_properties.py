@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from portal.app import create_app
+from portal.intake import _loads
 from tests.helpers import event, job_updated, make_settings, now_iso, post_event, sample_job, signed_headers
 from tests.staff_support import add_staff, job_id_url, login
 
@@ -79,3 +80,24 @@ def test_any_text_is_refused_or_shows_in_every_view(portal: TestClient, text: st
         assert state["service"] == text
     else:
         assert any(0xD800 <= ord(c) <= 0xDFFF for c in text)  # only text that is not Unicode is refused
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(JSON_VALUES, st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_the_fast_json_reader_reads_any_body_as_the_standard_one(value: Any, ascii_only: bool) -> None:
+    """orjson reads the usual body; whatever it reads must come out as the standard parser's would
+    (an integer stays an integer, however wide: the plausibility check refuses the wide ones)."""
+    body = json.dumps({"data": value}, ensure_ascii=ascii_only).encode()
+    fast = _loads(body)
+    assert fast == json.loads(body) and repr(fast) == repr(json.loads(body))

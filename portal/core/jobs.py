@@ -8,6 +8,7 @@ the property tests check.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -163,8 +164,13 @@ def parse_iso(raw: str) -> datetime:
     return moment
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_phone(raw: str | None, region: str) -> str | None:
-    """E.164 form of a phone number, or None when it cannot be a valid number."""
+    """E.164 form of a phone number, or None when it cannot be a valid number.
+
+    Kept for the numbers seen lately: every ``job.updated`` carries its customer's number again,
+    and parsing one with phonenumbers costs more than the rest of reading the job.
+    """
     if not raw:
         return None
     try:

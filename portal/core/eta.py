@@ -173,8 +173,27 @@ def _adjusted(found: Estimate, now: datetime, config: EtaConfig) -> Estimate:
 
 
 def for_job(job: Job, now: datetime, config: EtaConfig = DEFAULT_CONFIG) -> Estimate | None:
-    """The best ETA for ``job``, with its route for this drive when there is one."""
-    return estimate(job.values.get("eta"), job.location, job.address, now, config, road.current(job))
+    """The best ETA for ``job``, with its route for this drive when there is one.
+
+    The last ``REMEMBERED`` answers are kept: one location ping asks for the same estimate up to
+    four times (its marks, its ETA log, the page's view before and after), from equal inputs.
+    A job's values are replaced, never changed in place (``Job.copy``), so inputs that are the
+    same objects compare at once, and any that differ are worked out again.
+    """
+    global _recent
+    inputs = (job.values.get("eta"), job.location, job.address, road.current(job))
+    recent = _recent  # one read: another thread may replace it meanwhile, never change it
+    for seen_now, seen_config, seen_inputs, found in recent:
+        if seen_now == now and seen_config is config and seen_inputs == inputs:
+            return found
+    field_eta, location, address, route = inputs
+    found = estimate(field_eta, location, address, now, config, route)
+    _recent = ((now, config, inputs, found), *recent[: REMEMBERED - 1])
+    return found
+
+
+REMEMBERED = 2  # the estimates before and after a change
+_recent: tuple[tuple[datetime, EtaConfig, tuple[Any, ...], Estimate | None], ...] = ()
 
 
 def _field(field_eta: dict[str, Any] | None, now: datetime, config: EtaConfig) -> Estimate | None:

@@ -272,3 +272,21 @@ def drive_events(events: list[FieldEvent]) -> Job:
     for event in events:
         job = apply_event(job, event)
     return job
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 1)), min_size=1, max_size=12))
+@settings(max_examples=60)
+def test_remembered_estimates_answer_as_a_fresh_one_whatever_was_asked_before(asks: list[tuple[int, int, int]]) -> None:
+    """``for_job`` keeps its last answers: asked in any order about positions, clocks and
+    configurations, each answer is the one ``estimate`` gives from scratch."""
+    start = dt.datetime(2030, 3, 3, 12, 0, tzinfo=dt.UTC)
+    configs = [eta.DEFAULT_CONFIG, EtaConfig(urban_speed_mps=5.0)]
+    jobs = []
+    for n in range(4):
+        job = Job("J1", {"status": "en_route", "address.lat": 41.88, "address.lon": -87.63})
+        job.location = {"lat": 41.80 + n / 100, "lon": -87.63, "recorded_at": iso_utc(start)}
+        jobs.append(job)
+    for which, minutes, config in asks:
+        job, now = jobs[which], start + dt.timedelta(minutes=4 * minutes)  # from 3 minutes on, stale
+        fresh = eta.estimate(None, dict(job.location or {}), dict(job.address), now, configs[config])
+        assert eta.for_job(job, now, configs[config]) == fresh

@@ -3,6 +3,7 @@
     .venv/bin/python bench/location_cost.py --jobs 500 --pings 3000
     .venv/bin/python bench/location_cost.py --jobs 500 --pings 3000 --profile
     .venv/bin/python bench/location_cost.py --redis redis://127.0.0.1:6379/15
+    .venv/bin/python bench/location_cost.py --event job.updated --profile
     .venv/bin/python bench/location_cost.py --smoke
 
 The HTTP benchmark (``webhooks.py``) says how far the portal is from its floor, but its figure
@@ -12,7 +13,8 @@ SQLite file (or Redis under a unique key prefix, whose keys it deletes at the en
 the way ``webhooks.py`` does, then hands ``--pings`` signed ``technician.location`` bodies to
 ``FieldIntake.receive`` (verify, schema, apply, policy, store, publish: what the endpoint
 calls) from ``--concurrency`` tasks, each a job's share in order, as the HTTP benchmark's
-connections do. It prints the process's CPU per ping (``time.process_time``: every thread,
+connections do (``--event job.updated``: the same number of ``job.updated`` changes instead, as
+``webhooks.py`` sends them). It prints the process's CPU per ping (``time.process_time``: every thread,
 the SQLite writer included) and the wall-clock rate.
 
 ``--profile`` runs the pings under cProfile, in the event loop's thread and in the SQLite
@@ -122,7 +124,11 @@ async def run(args: argparse.Namespace, redis_url: str | None) -> None:
         assert set(seeded) == {202}, seeded
         start = dt.datetime.now(dt.UTC)
         keys = [n % args.jobs for n in range(args.pings)]
-        pings = [signed(location(j, n, start)) for n, j in enumerate(keys)]
+        if args.event == "job.updated":
+            updates = [job_payload(f"BENCH-{j}", status="en_route", service=f"Visit {n}") for n, j in enumerate(keys)]
+            pings = [signed(update) for update in updates]
+        else:
+            pings = [signed(location(j, n, start)) for n, j in enumerate(keys)]
         profiles: list[cProfile.Profile] = []
         writer = WriterProfile()
         if args.profile:
@@ -139,7 +145,7 @@ async def run(args: argparse.Namespace, redis_url: str | None) -> None:
         await runtime.stop()
         shutil.rmtree(directory, ignore_errors=True)
     store = "redis" if args.redis else "sqlite"
-    print(f"{args.pings} pings over {args.jobs} jobs, {args.concurrency} in flight, {store}")
+    print(f"{args.pings} {args.event} webhooks over {args.jobs} jobs, {args.concurrency} in flight, {store}")
     print(f"CPU per ping: {cpu / args.pings * 1000:.3f} ms ({args.pings / wall:,.0f} pings/s wall clock)")
     print(f"answers: {statuses}")
     if profiles:
@@ -151,6 +157,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=500, help="jobs en route the pings spread over")
     parser.add_argument("--pings", type=int, default=3000, help="location pings measured")
     parser.add_argument("--concurrency", type=int, default=64, help="senders in flight")
+    parser.add_argument(
+        "--event", choices=("technician.location", "job.updated"), default="technician.location", help="what is sent"
+    )
     parser.add_argument("--redis", metavar="URL", help="run on Redis (a unique key prefix) instead of SQLite")
     parser.add_argument("--profile", action="store_true", help="run under cProfile and print the top functions")
     parser.add_argument("--lines", type=int, default=40, help="functions shown per profile table")

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from portal.app import create_app
+from portal.core.plausible import implausible_json
 from portal.intake import _loads
 from tests.helpers import event, job_updated, make_settings, now_iso, post_event, sample_job, signed_headers
 from tests.staff_support import add_staff, job_id_url, login
@@ -87,7 +88,8 @@ JSON_VALUES = st.recursive(
     | st.booleans()
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
+    | st.text()  # lone surrogates included
+    | st.integers(30, 40).map(lambda depth: json.loads("[" * depth + "]" * depth)),  # near the depth limit
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=12,
 )
@@ -99,5 +101,7 @@ def test_the_fast_json_reader_reads_any_body_as_the_standard_one(value: Any, asc
     """orjson reads the usual body; whatever it reads must come out as the standard parser's would
     (an integer stays an integer, however wide: the plausibility check refuses the wide ones)."""
     body = json.dumps({"data": value}, ensure_ascii=ascii_only).encode()
-    fast = _loads(body)
+    fast, plausible = _loads(body)
     assert fast == json.loads(body) and repr(fast) == repr(json.loads(body))
+    if plausible:  # the walk is skipped: it must have found nothing
+        assert implausible_json(fast) == []

@@ -7,6 +7,7 @@ only while they are on the way.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -65,6 +66,11 @@ DETAIL_KEYS = (
 POSITION_MARKS = frozenset({LATE, ARRIVING, ETA_LOG, HELD})
 # The keys of the public state that only the position and ``POSITION_MARKS`` move.
 MOVING_KEYS = ("eta", "late", "location", "trail")
+# Keys whose values the portal makes itself (enumerated statuses and labels, times it formats,
+# a checked zone name, coordinates, the road engine's numbers): no field text to clean.
+PORTAL_MADE = frozenset(
+    {*MOVING_KEYS, "status", "status_label", "window", "timezone", "destination", "route", "timeline", "can_reschedule"}
+)
 _ABSENT = object()  # a value key one side lacks
 
 
@@ -74,7 +80,10 @@ def zone(job: Job) -> ZoneInfo:
     return ZoneInfo(name if is_zone(name) else DEFAULT_TIMEZONE)
 
 
+@functools.lru_cache(maxsize=4096)
 def local_iso(raw: str, tz: ZoneInfo) -> str:
+    """A stored UTC time in the job's zone. Kept for the times seen lately: a change builds the
+    state before and after it, with the same timeline, window and steps on both sides."""
     return parse_iso(raw).astimezone(tz).isoformat()
 
 
@@ -119,9 +128,9 @@ def public_state(
         "rating": values.get("portal.rating"),
         "invoice_url": values.get("invoice_url"),
     }
-    # Field text is shown in the page by script. The moving keys hold none (positions are
-    # numbers, times are formatted here), and a ping rebuilds them twice: they skip the walk.
-    return {key: value if key in MOVING_KEYS else clean(value) for key, value in state.items()}
+    # Field text is shown in the page by script, so it is cleaned of bidi controls here; the
+    # keys the portal makes hold none, and every change rebuilds two states: they skip the walk.
+    return {key: value if key in PORTAL_MADE else clean(value) for key, value in state.items()}
 
 
 def _moving(job: Job, now: datetime, tz: ZoneInfo, eta_config: EtaConfig) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from portal.core.events import StoredEvent
 from portal.store.base import stop_task
 from portal.store.redis.keys import UNAVAILABLE_ERRORS
 from portal.store.redis.store import RedisStore
-from portal.store.rules import compact_json
+from portal.store.rules import compact_json, read_json
 
 log = logging.getLogger("portal.bus")
 
@@ -190,7 +190,7 @@ class RedisBus:
         if kind == "subscribe":
             self._fanout.offer(job_id, LAGGED)
         elif kind == "message":
-            raw = json.loads(message["data"])
+            raw = read_json(message["data"])
             if raw.get("link_changed"):
                 self._fanout.offer(job_id, LINK_CHANGED)
                 return

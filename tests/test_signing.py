@@ -45,3 +45,17 @@ def test_a_token_for_one_purpose_is_refused_for_every_other() -> None:
 def test_unknown_keys_verify_nothing() -> None:
     link = LinkSigner(("someone-else-entirely-0123456789",)).token("AbCdEfGhIjKl")
     assert LinkSigner(KEYS).link_key(link) is None
+
+
+def test_a_form_token_is_signed_once_a_minute_per_link_and_each_one_verifies() -> None:
+    now = [1000.0]
+    tokens = FormTokens(KEYS, clock=lambda: now[0])
+    first = tokens.issue("AbCdEfGhIjKl")
+    assert tokens.issue("AbCdEfGhIjKl") == first  # the page viewed again within the minute
+    other = tokens.issue("ZyXwVuTsRqPo")
+    assert other != first and tokens.valid("ZyXwVuTsRqPo", other) and not tokens.valid("AbCdEfGhIjKl", other)
+    now[0] += 61
+    later = URLSafeTimedSerializer(SIGNING, salt="portal.tracking-form")
+    fresh = tokens.issue("AbCdEfGhIjKl")
+    assert tokens.valid("AbCdEfGhIjKl", fresh) and tokens.valid("AbCdEfGhIjKl", first)
+    assert later.loads(fresh) == "AbCdEfGhIjKl"  # a newly signed token, in the same format

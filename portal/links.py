@@ -34,6 +34,7 @@ TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{20,64}")
 FORM_TOKEN_MAX_AGE = 7 * 24 * 3600
 FORM_TOKEN_REUSE_SECONDS = 60.0  # a token signed this recently is handed out again (``FormTokens.issue``)
 FORM_TOKENS_KEPT = 10_000  # links whose newest token is remembered: about a megabyte
+GENUINE_TOKENS_KEPT = 10_000  # link tokens remembered as verified (``LinkSigner.link_key``)
 
 
 def new_link_key() -> str:
@@ -53,18 +54,28 @@ class LinkSigner:
 
     def __init__(self, secret_keys: tuple[str, ...]) -> None:
         self._signer = Signer(_keys(secret_keys), salt=LINK_SALT)
+        # Tokens found genuine lately: a page, its state and its stream each present the same
+        # one. Only genuine ones are kept, so nobody without the key can fill this.
+        self._genuine: OrderedDict[str, str] = OrderedDict()
 
     def token(self, link_key: str) -> str:
         return self._signer.sign(link_key).decode()
 
     def link_key(self, token: str) -> str | None:
         """The link key inside a genuine token, or None for a forged, tampered or respelled one."""
+        known = self._genuine.get(token)
+        if known is not None:
+            return known
         if not TOKEN_PATTERN.fullmatch(token) or not _canonical(token.rpartition(".")[2]):
             return None
         try:
-            return self._signer.unsign(token).decode()
+            link_key = self._signer.unsign(token).decode()
         except (BadSignature, UnicodeError):
             return None
+        self._genuine[token] = link_key
+        if len(self._genuine) > GENUINE_TOKENS_KEPT:
+            self._genuine.popitem(last=False)
+        return link_key
 
     def url(self, public_url: str, link_key: str) -> str:
         return f"{public_url.rstrip('/')}/t/{self.token(link_key)}"

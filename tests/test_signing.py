@@ -59,3 +59,13 @@ def test_a_form_token_is_signed_once_a_minute_per_link_and_each_one_verifies() -
     fresh = tokens.issue("AbCdEfGhIjKl")
     assert tokens.valid("AbCdEfGhIjKl", fresh) and tokens.valid("AbCdEfGhIjKl", first)
     assert later.loads(fresh) == "AbCdEfGhIjKl"  # a newly signed token, in the same format
+
+
+def test_a_link_verified_before_is_known_again_and_nothing_else_is() -> None:
+    links = LinkSigner(KEYS)
+    token = links.token("AbCdEfGhIjKl")
+    assert links.link_key(token) == links.link_key(token) == "AbCdEfGhIjKl"
+    key, _, signature = token.rpartition(".")
+    forged = f"{key}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+    assert links.link_key(forged) is None and links.link_key(forged) is None
+    assert LinkSigner(("another-key-0123456789abcdef",)).link_key(token) is None

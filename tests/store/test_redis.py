@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.exceptions import ResponseError
 
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.settings import ConfigError
@@ -176,3 +177,20 @@ def test_the_url_names_the_key_prefix() -> None:
     assert split_url("redis://h:1/2?socket_timeout=3") == ("redis://h:1/2?socket_timeout=3", "portal:")
     with pytest.raises(ConfigError, match="PORTAL_STORE"):
         split_url("redis://h:1/2?prefix=a%20b")
+
+
+async def test_a_change_redis_refuses_part_of_leaves_its_webhook_id_free_for_the_retry(
+    stores: list[RedisStore],
+) -> None:
+    """The script stops at a command Redis refuses; the webhook id is claimed last, so the
+    sender's retry is processed, not taken for a duplicate of a change never fully written."""
+    store = stores[0]
+    await store.change_job("J1", decide_status(1))
+    events = store.keys.events("J1")
+    await store.redis.xadd(events, {"type": "x", "data": "{}"}, id="100-0")  # the next event's id is refused
+    with pytest.raises(ResponseError):
+        await store.change_job("J1", decide_status(2), webhook_id="w2")
+    assert not await store.redis.exists(store.keys.webhook("w2"))
+    await store.redis.delete(events)
+    again = await store.change_job("J1", decide_status(2), webhook_id="w2")
+    assert not again.duplicate and again.events

@@ -162,9 +162,6 @@ class RedisStore(
         fresh, outbox_ids = await self._free_outbox(decision.outbox)
         now = now_iso()
         pipe = recorder(self.redis)
-        if webhook_id is not None and dedup_key is not None:
-            pipe.set(dedup_key, now, nx=True, ex=WEBHOOK_ID_SECONDS)
-            pipe.zadd(keys("webhooks"), {webhook_id: micros(now)})
         stamps = {"updated_at": now}
         if record is None:
             link_key = new_link_key()
@@ -189,6 +186,11 @@ class RedisStore(
         queue_tallies(pipe, keys, job_tallies(before, job, at))
         for outbox_id, item in zip(outbox_ids, fresh, strict=True):
             queue_outbox(pipe, keys, outbox_id, item, now)
+        if webhook_id is not None and dedup_key is not None:
+            # Last: a command Redis refuses stops the script, and a webhook whose change was
+            # not all written must not be taken for a duplicate when it is sent again.
+            pipe.set(dedup_key, now, nx=True, ex=WEBHOOK_ID_SECONDS)
+            pipe.zadd(keys("webhooks"), {webhook_id: micros(now)})
         free = ([dedup_key] if dedup_key is not None else []) + [keys.outbox_key(item.dedup_key) for item in fresh]
         outcome = await self._checked(job_key, version(raw), free, pipe)
         if outcome == 1 and dedup_key is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError, ResponseError
 
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
 from portal.settings import ConfigError
@@ -194,3 +194,28 @@ async def test_a_change_redis_refuses_part_of_leaves_its_webhook_id_free_for_the
     await store.redis.delete(events)
     again = await store.change_job("J1", decide_status(2), webhook_id="w2")
     assert not again.duplicate and again.events
+
+
+async def test_a_full_redis_is_store_unavailable_and_changes_nothing(tmp_path: Path) -> None:
+    """With ``noeviction`` (docs/deployment.md) a full Redis refuses writes: the caller gets
+    StoreUnavailable (a webhook answers 503 and is sent again), never an unexpected error."""
+    server = PrivateRedis(tmp_path).start()
+    store = RedisStore(server.url())
+    await store.open()
+    try:
+        await store.change_job("J1", decide_status(1))
+        await store.redis.config_set("maxmemory-policy", "noeviction")
+        used = int((await store.redis.info("memory"))["used_memory"])
+        await store.redis.config_set("maxmemory", str(used + 1024))
+        with pytest.raises(OutOfMemoryError):
+            for n in range(1000):  # until Redis says it is full
+                await store.redis.set(f"filler:{n}", "x" * 4096)
+        with pytest.raises(StoreUnavailable):
+            await store.change_job("J1", decide_status(2), webhook_id="w-full")
+        await store.redis.config_set("maxmemory", "0")
+        record = await store.get_job("J1")
+        assert record is not None and record.last_seq == 1  # nothing of the refused change
+        assert not (await store.change_job("J1", decide_status(2), webhook_id="w-full")).duplicate
+    finally:
+        await store.close()
+        server.stop()

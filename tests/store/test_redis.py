@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from redis.exceptions import OutOfMemoryError, ResponseError
 
 from portal.core.jobs import FieldEvent, Job, apply_event, iso_utc
@@ -17,7 +18,7 @@ from portal.settings import ConfigError
 from portal.store.base import Decision, OutboxItem, StoreUnavailable
 from portal.store.redis.keys import split_url
 from portal.store.redis.store import RedisStore
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until
 from tests.redis_support import PrivateRedis
 
 pytestmark = pytest.mark.anyio
@@ -219,3 +220,24 @@ async def test_a_full_redis_is_store_unavailable_and_changes_nothing(tmp_path: P
     finally:
         await store.close()
         server.stop()
+
+
+async def test_a_replica_that_lost_its_primary_is_store_unavailable(tmp_path: Path) -> None:
+    """Mid-failover the portal may reach a replica whose primary is gone: it answers MASTERDOWN
+    (with ``replica-serve-stale-data no``), which is a 503 like any other Redis outage."""
+    primary, replica = PrivateRedis(tmp_path).start(), PrivateRedis(tmp_path).start()
+    store = RedisStore(replica.url())
+    await store.open()
+    try:
+        await store.redis.config_set("replica-serve-stale-data", "no")
+        await store.redis.replicaof("127.0.0.1", primary.port)
+        primary.stop()
+        with redis.Redis(host="127.0.0.1", port=replica.port) as probe:
+            wait_until(lambda: probe.info("replication").get("master_link_status") == "down", "the link down")
+        with pytest.raises(StoreUnavailable):
+            await store.get_job("J1")
+        with pytest.raises(StoreUnavailable):
+            await store.change_job("J1", decide_status(1), webhook_id="w-failover")
+    finally:
+        await store.close()
+        replica.stop()

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError, ReadOnlyError, WatchError
+from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
 
@@ -37,9 +37,16 @@ PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 # only a job changed by many processes in the same millisecond ever needs more than two.
 MAX_TRANSACTION_ATTEMPTS = 50
 # Errors that mean "Redis cannot be used right now" (down, restarting, loading, failed over
-# to a read-only replica, full under ``maxmemory-policy noeviction``); they become
-# StoreUnavailable, so webhooks answer 503 and are sent again.
-UNAVAILABLE_ERRORS = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OutOfMemoryError, OSError)
+# to a read-only replica or to one whose primary is gone, full under ``maxmemory-policy
+# noeviction``); they become StoreUnavailable, so webhooks answer 503 and are sent again.
+UNAVAILABLE_ERRORS = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ReadOnlyError,
+    MasterDownError,
+    OutOfMemoryError,
+    OSError,
+)
 WEBHOOK_ID_SECONDS = int(WEBHOOK_ID_RETENTION.total_seconds())  # a remembered webhook id's expiry
 # A job's event log only serves open pages resuming; one untouched this long expires, and a
 # page that still asks gets a fresh snapshot instead.

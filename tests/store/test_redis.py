@@ -241,3 +241,21 @@ async def test_a_replica_that_lost_its_primary_is_store_unavailable(tmp_path: Pa
     finally:
         await store.close()
         replica.stop()
+
+
+async def test_too_few_replicas_for_a_write_is_store_unavailable(tmp_path: Path) -> None:
+    """With ``min-replicas-to-write`` and no replica in reach Redis refuses writes (NOREPLICAS):
+    a 503 the sender retries, and nothing of the change is written."""
+    server = PrivateRedis(tmp_path).start()
+    store = RedisStore(server.url())
+    await store.open()
+    try:
+        await store.redis.config_set("min-replicas-to-write", "1")
+        with pytest.raises(StoreUnavailable, match="NOREPLICAS"):
+            await store.change_job("J1", decide_status(1), webhook_id="w-replicas")
+        assert await store.get_job("J1") is None
+        await store.redis.config_set("min-replicas-to-write", "0")
+        assert not (await store.change_job("J1", decide_status(1), webhook_id="w-replicas")).duplicate
+    finally:
+        await store.close()
+        server.stop()

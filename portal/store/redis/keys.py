@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError, WatchError
+from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError, ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
 
@@ -69,12 +69,21 @@ def split_url(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(query=urlencode(kept))), prefix
 
 
+# Refusals Redis gives with no error class of their own in redis-py, meaning "not now" too:
+# too few replicas for ``min-replicas-to-write``, or another client's script running long.
+UNAVAILABLE_REPLIES = ("NOREPLICAS", "BUSY ")
+
+
 @contextmanager
 def unavailable_on_error() -> Iterator[None]:
     try:
         yield
     except UNAVAILABLE_ERRORS as exc:
         raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
+    except ResponseError as exc:
+        if not str(exc).startswith(UNAVAILABLE_REPLIES):
+            raise
+        raise StoreUnavailable(f"Redis refused for now: {exc}") from exc
 
 
 def guarded(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:

@@ -259,3 +259,43 @@ async def test_too_few_replicas_for_a_write_is_store_unavailable(tmp_path: Path)
     finally:
         await store.close()
         server.stop()
+
+
+async def test_a_redis_busy_with_another_script_is_store_unavailable(tmp_path: Path) -> None:
+    """Another client's script running past ``busy-reply-threshold`` makes Redis answer BUSY to
+    everyone: a 503 the sender retries."""
+    server = PrivateRedis(tmp_path).start()
+    store = RedisStore(server.url())
+    await store.open()
+    with redis.Redis(host="127.0.0.1", port=server.port) as admin:
+        admin.config_set("busy-reply-threshold", "50")
+        with ThreadPoolExecutor(1) as thread:
+            looping = thread.submit(
+                lambda: redis.Redis(host="127.0.0.1", port=server.port).eval("while true do end", 0)
+            )
+            try:
+                wait_until(lambda: _busy(admin), "Redis to answer BUSY")
+                with pytest.raises(StoreUnavailable, match="BUSY"):
+                    await store.get_job("J1")
+            finally:
+                wait_until(lambda: _script_killed(admin), "the script to be killed")
+                with pytest.raises(redis.ResponseError):
+                    looping.result()
+    await store.close()
+    server.stop()
+
+
+def _busy(admin: redis.Redis) -> bool:
+    try:
+        admin.get("probe")
+    except redis.ResponseError as exc:
+        return str(exc).startswith("BUSY")
+    return False
+
+
+def _script_killed(admin: redis.Redis) -> bool:
+    try:
+        admin.script_kill()
+    except redis.ResponseError:
+        return not _busy(admin)  # no script running any more
+    return True

@@ -47,7 +47,6 @@ end
 return 0
 """
 
-CHANGED = -1
 WRITTEN = 0
 
 
@@ -57,11 +56,6 @@ def version(raw: Mapping[str, str]) -> str:
     if doc is None:
         return ""
     return hashlib.sha1(doc.encode(), usedforsecurity=False).hexdigest() + ":" + raw.get("last_seq", "")
-
-
-def recorder(client: Redis) -> Pipeline:
-    """A pipeline to queue writes on for ``checked_write``; it never takes a connection."""
-    return client.pipeline(transaction=False)
 
 
 def commands(pipe: Pipeline) -> str:

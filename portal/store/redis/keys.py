@@ -97,22 +97,33 @@ def guarded(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]
     return wrapper
 
 
+async def retried(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run ``attempt`` again from the start while it raises WatchError (a key it read changed
+    before it wrote), up to ``MAX_TRANSACTION_ATTEMPTS`` times; then the caller is told to
+    come back later."""
+    for _ in range(MAX_TRANSACTION_ATTEMPTS):
+        try:
+            return await attempt()
+        except WatchError:
+            continue
+    raise StoreUnavailable("Redis: too many concurrent changes to the same keys; try again")
+
+
 async def transact(pipeline: Callable[[], Pipeline], body: Callable[[Pipeline], Awaitable[T]]) -> T:
     """Run ``body`` as a WATCH/MULTI transaction, again from the start when a watched key changed.
 
     ``body`` watches and reads, then calls ``begin(pipe)`` and queues its writes; when it
     returns without beginning, nothing is written.
     """
-    for _ in range(MAX_TRANSACTION_ATTEMPTS):
+
+    async def once() -> T:
         async with pipeline() as pipe:
-            try:
-                result = await body(pipe)
-                if pipe.explicit_transaction:
-                    await pipe.execute()
-                return result
-            except WatchError:
-                continue
-    raise StoreUnavailable("Redis: too many concurrent changes to the same keys; try again")
+            result = await body(pipe)
+            if pipe.explicit_transaction:
+                await pipe.execute()
+            return result
+
+    return await retried(once)
 
 
 def begin(pipe: Pipeline) -> None:

@@ -28,6 +28,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import WatchError
 
 from portal.clock import now_iso
 from portal.core.attention import callback_flags, job_flags
@@ -43,13 +44,11 @@ from portal.store.records import (
     Message,
     Rejection,
     StoredEvent,
-    StoreUnavailable,
 )
-from portal.store.redis.checked import WRITTEN, CheckedWrite, recorder, version
+from portal.store.redis.checked import WRITTEN, CheckedWrite, version
 from portal.store.redis.insight import RedisInsightQueries, queue_flags, queue_tallies
 from portal.store.redis.jobs import queue_events, queue_job
 from portal.store.redis.keys import (
-    MAX_TRANSACTION_ATTEMPTS,
     WEBHOOK_ID_SECONDS,
     Keys,
     begin,
@@ -58,6 +57,7 @@ from portal.store.redis.keys import (
     micros,
     need,
     record_from_hash,
+    retried,
     split_url,
     strings,
     text,
@@ -138,14 +138,11 @@ class RedisStore(
 
     @guarded
     async def change_job(self, job_id: str, decide: Decide, *, webhook_id: str | None = None) -> ChangeResult:
-        for _ in range(MAX_TRANSACTION_ATTEMPTS):
-            result = await self._change(job_id, decide, webhook_id)
-            if result is not None:
-                return result
-        raise StoreUnavailable("Redis: too many concurrent changes to the same job; try again")
+        return await retried(lambda: self._change(job_id, decide, webhook_id))
 
-    async def _change(self, job_id: str, decide: Decide, webhook_id: str | None) -> ChangeResult | None:
-        """One attempt: read, decide, then write if nothing moved in between (``checked.py``); None to retry."""
+    async def _change(self, job_id: str, decide: Decide, webhook_id: str | None) -> ChangeResult:
+        """One attempt: read, decide, then write if nothing moved in between (``checked.py``);
+        WatchError when something did, as a WATCHed transaction would, so it is tried again."""
         keys = self.keys
         job_key = keys.job(job_id)
         dedup_key = keys.webhook(webhook_id) if webhook_id is not None else None
@@ -161,7 +158,7 @@ class RedisStore(
         decision = decide(record.job if record else None)
         fresh, outbox_ids = await self._free_outbox(decision.outbox)
         now = now_iso()
-        pipe = recorder(self.redis)
+        pipe = self.redis.pipeline(transaction=False)  # queues the script's commands; never executed
         stamps = {"updated_at": now}
         if record is None:
             link_key = new_link_key()
@@ -196,7 +193,7 @@ class RedisStore(
         if outcome == 1 and dedup_key is not None:
             return ChangeResult(duplicate=True, job_id=job_id)  # the same webhook, stored meanwhile
         if outcome != WRITTEN:
-            return None
+            raise WatchError(f"{job_key} or a key it needs free changed since it was read")
         raised = bool(flags) or any(callback_flags(item.job_id, item.payload, now) for item in fresh)
         return ChangeResult(
             duplicate=False,

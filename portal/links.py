@@ -18,7 +18,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from itsdangerous import BadSignature, Signer, URLSafeSerializer, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
@@ -35,6 +35,8 @@ FORM_TOKEN_MAX_AGE = 7 * 24 * 3600
 FORM_TOKEN_REUSE_SECONDS = 60.0  # a token signed this recently is handed out again (``FormTokens.issue``)
 FORM_TOKENS_KEPT = 10_000  # links whose newest token is remembered: about a megabyte
 GENUINE_TOKENS_KEPT = 10_000  # link tokens remembered as verified (``LinkSigner.link_key``)
+
+V = TypeVar("V")
 
 
 def new_link_key() -> str:
@@ -72,9 +74,7 @@ class LinkSigner:
             link_key = self._signer.unsign(token).decode()
         except (BadSignature, UnicodeError):
             return None
-        self._genuine[token] = link_key
-        if len(self._genuine) > GENUINE_TOKENS_KEPT:
-            self._genuine.popitem(last=False)
+        _keep(self._genuine, token, link_key, GENUINE_TOKENS_KEPT)
         return link_key
 
     def url(self, public_url: str, link_key: str) -> str:
@@ -102,10 +102,7 @@ class FormTokens:
         if kept is not None and now - kept[0] < FORM_TOKEN_REUSE_SECONDS:
             return kept[1]
         token = str(self._serializer.dumps(link_key))
-        self._issued[link_key] = (now, token)
-        self._issued.move_to_end(link_key)
-        if len(self._issued) > FORM_TOKENS_KEPT:
-            self._issued.popitem(last=False)
+        _keep(self._issued, link_key, (now, token), FORM_TOKENS_KEPT)
         return token
 
     def valid(self, link_key: str, token: object) -> bool:
@@ -132,6 +129,14 @@ class SessionSigner:
             return self._serializer.loads(raw)
         except (BadSignature, UnicodeError, ValueError):
             return None
+
+
+def _keep(kept: OrderedDict[str, V], key: str, value: V, limit: int) -> None:
+    """Remember ``value`` as the newest entry, forgetting the oldest beyond ``limit``."""
+    kept[key] = value
+    kept.move_to_end(key)
+    if len(kept) > limit:
+        kept.popitem(last=False)
 
 
 def _canonical(signature: str) -> bool:

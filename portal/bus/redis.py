@@ -26,7 +26,7 @@ from redis.backoff import NoBackoff
 from portal.bus.base import LAGGED, LINK_CHANGED, Fanout, Subscription
 from portal.core.events import StoredEvent
 from portal.store.base import stop_task
-from portal.store.redis.keys import UNAVAILABLE_ERRORS
+from portal.store.redis.keys import REDIS_FAILURES, UNAVAILABLE_ERRORS, unavailable
 from portal.store.redis.store import RedisStore
 from portal.store.rules import compact_json, read_json
 
@@ -82,14 +82,18 @@ class RedisBus:
                 for event in events:
                     pipe.publish(*self.announcement(event))
                 await pipe.execute()
-        except UNAVAILABLE_ERRORS as exc:
+        except REDIS_FAILURES as exc:
+            if not unavailable(exc):
+                raise
             log.warning("could not publish %d live event(s); streams catch up from the log: %s", len(events), exc)
 
     async def link_changed(self, job_id: str) -> None:
         """Announce a revocation to every process; if this is lost, the link is still refused on reconnect."""
         try:
             await self.store.redis.publish(self.keys.channel(job_id), LINK_CHANGED_MESSAGE)
-        except UNAVAILABLE_ERRORS as exc:
+        except REDIS_FAILURES as exc:
+            if not unavailable(exc):
+                raise
             log.warning("could not announce a revoked link of %s to open streams: %s", job_id, exc)
 
     def announcement(self, event: StoredEvent) -> tuple[str, str]:
@@ -118,7 +122,9 @@ class RedisBus:
         while True:
             try:
                 await self._listen()
-            except UNAVAILABLE_ERRORS as exc:
+            except REDIS_FAILURES as exc:
+                if not unavailable(exc):
+                    raise
                 log.warning("live-event connection to Redis lost (%s); reconnecting", exc)
             finally:
                 self.connected.clear()

@@ -18,6 +18,7 @@ from portal.settings import ConfigError
 from portal.store.base import Decision, OutboxItem, StoreUnavailable
 from portal.store.redis.keys import split_url
 from portal.store.redis.store import RedisStore
+from portal.store.redis.throttle import RedisThrottle
 from tests.helpers import free_port, wait_until
 from tests.redis_support import PrivateRedis
 
@@ -213,6 +214,8 @@ async def test_a_full_redis_is_store_unavailable_and_changes_nothing(tmp_path: P
                 await store.redis.set(f"filler:{n}", "x" * 4096)
         with pytest.raises(StoreUnavailable):
             await store.change_job("J1", decide_status(2), webhook_id="w-full")
+        with pytest.raises(StoreUnavailable):  # a WATCH/MULTI write: Redis discards the transaction
+            await store.rotate_link_key("J1")
         await store.redis.config_set("maxmemory", "0")
         record = await store.get_job("J1")
         assert record is not None and record.last_seq == 1  # nothing of the refused change
@@ -263,7 +266,7 @@ async def test_too_few_replicas_for_a_write_is_store_unavailable(tmp_path: Path)
 
 async def test_a_redis_busy_with_another_script_is_store_unavailable(tmp_path: Path) -> None:
     """Another client's script running past ``busy-reply-threshold`` makes Redis answer BUSY to
-    everyone: a 503 the sender retries."""
+    everyone: a 503 the sender retries, and the throttles fail open as when Redis is down."""
     server = PrivateRedis(tmp_path).start()
     store = RedisStore(server.url())
     await store.open()
@@ -277,6 +280,9 @@ async def test_a_redis_busy_with_another_script_is_store_unavailable(tmp_path: P
                 wait_until(lambda: _busy(admin), "Redis to answer BUSY")
                 with pytest.raises(StoreUnavailable, match="BUSY"):
                     await store.get_job("J1")
+                logins = RedisThrottle(store, "logins", limit=1, window_seconds=60)
+                await logins.record("client")  # not counted, and no error: throttles fail open
+                assert not await logins.is_blocked("client")
             finally:
                 wait_until(lambda: _script_killed(admin), "the script to be killed")
                 with pytest.raises(redis.ResponseError):

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError, ResponseError, WatchError
+from redis.exceptions import MasterDownError, OutOfMemoryError, ReadOnlyError, RedisError, ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
 
@@ -69,21 +69,31 @@ def split_url(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(query=urlencode(kept))), prefix
 
 
-# Refusals Redis gives with no error class of their own in redis-py, meaning "not now" too:
-# too few replicas for ``min-replicas-to-write``, or another client's script running long.
-UNAVAILABLE_REPLIES = ("NOREPLICAS", "BUSY ")
+# Redis's "not now" replies by their code, at the start of the message or, inside a MULTI or a
+# pipeline, after the reason redis-py or Redis gives it ("Transaction discarded because of:
+# OOM ..."): too few replicas for ``min-replicas-to-write``, another client's script running
+# long (neither has an error class in redis-py), and the ones ``UNAVAILABLE_ERRORS`` names.
+UNAVAILABLE_REPLY = re.compile(r"(?:^|: )(?:NOREPLICAS|BUSY|OOM|READONLY|MASTERDOWN|LOADING) ")
+# What a Redis call can raise; ``unavailable`` says which of these mean "not now".
+REDIS_FAILURES = (RedisError, OSError)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means Redis cannot be used right now (a 503, a fail-open, a reconnect),
+    rather than a mistake in what was asked of it."""
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return True
+    return isinstance(exc, ResponseError) and UNAVAILABLE_REPLY.search(str(exc)) is not None
 
 
 @contextmanager
 def unavailable_on_error() -> Iterator[None]:
     try:
         yield
-    except UNAVAILABLE_ERRORS as exc:
-        raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
-    except ResponseError as exc:
-        if not str(exc).startswith(UNAVAILABLE_REPLIES):
+    except REDIS_FAILURES as exc:
+        if not unavailable(exc):
             raise
-        raise StoreUnavailable(f"Redis refused for now: {exc}") from exc
+        raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
 
 
 def guarded(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:

@@ -11,7 +11,7 @@ import logging
 import secrets
 import time
 
-from portal.store.redis.keys import UNAVAILABLE_ERRORS
+from portal.store.redis.keys import REDIS_FAILURES, unavailable
 from portal.store.redis.store import RedisStore
 
 log = logging.getLogger("portal.store.throttle")
@@ -47,7 +47,9 @@ class RedisThrottle:
                 pipe.zremrangebyscore(self._key(key), "-inf", now - self.window)
                 pipe.zcard(self._key(key))
                 _, count = await pipe.execute()
-        except UNAVAILABLE_ERRORS as exc:
+        except REDIS_FAILURES as exc:
+            if not unavailable(exc):
+                raise
             log.warning("throttle %s unavailable, not blocking: %s", self.name, exc)
             return False
         return int(count) >= self.limit
@@ -62,7 +64,9 @@ class RedisThrottle:
                 pipe.zremrangebyrank(redis_key, 0, -self.limit - 1)
                 pipe.expire(redis_key, int(self.window) + 1)
                 await pipe.execute()
-        except UNAVAILABLE_ERRORS as exc:
+        except REDIS_FAILURES as exc:
+            if not unavailable(exc):
+                raise
             log.warning("throttle %s unavailable, attempt not counted: %s", self.name, exc)
 
     async def reserve(self, key: str) -> str | None:
@@ -72,7 +76,9 @@ class RedisThrottle:
         try:
             script = self.store.redis.register_script(RESERVE)  # sent by its SHA once Redis has it
             counted = await script(keys=[self._key(key)], args=[now, self.window, self.limit, ticket])
-        except UNAVAILABLE_ERRORS as exc:
+        except REDIS_FAILURES as exc:
+            if not unavailable(exc):
+                raise
             log.warning("throttle %s unavailable, attempt not counted: %s", self.name, exc)
             return ticket
         return ticket if int(counted) else None
@@ -80,11 +86,15 @@ class RedisThrottle:
     async def cancel(self, key: str, ticket: str) -> None:
         try:
             await self.store.redis.zrem(self._key(key), ticket)
-        except UNAVAILABLE_ERRORS as exc:
+        except REDIS_FAILURES as exc:
+            if not unavailable(exc):
+                raise
             log.warning("throttle %s unavailable, attempt stays counted: %s", self.name, exc)
 
     async def clear(self, key: str) -> None:
         try:
             await self.store.redis.delete(self._key(key))
-        except UNAVAILABLE_ERRORS as exc:
+        except REDIS_FAILURES as exc:
+            if not unavailable(exc):
+                raise
             log.warning("throttle %s unavailable, attempts stay counted: %s", self.name, exc)
